@@ -1,0 +1,7 @@
+import { z } from 'zod';
+import { CONNECTION_ID } from '../lib/config/connections.js';
+
+/** The `connection` query parameter every route shares. */
+export const connectionParam = z
+  .string({ error: 'is required' })
+  .regex(CONNECTION_ID, 'must be a connection id (lowercase letters, digits, dashes)');

@@ -1,0 +1,85 @@
+import { type Broker, createBroker } from '../broker.js';
+import { loadConnections } from '../config/load.js';
+import { loadSettings } from '../config/settings.js';
+import { BrokerError } from '../errors.js';
+import { createLogger } from '../logger.js';
+
+const USAGE = `usage: broker <command>
+  secrets set NAME     store a client secret read from stdin (never from the command line)
+  import ID            store a refresh token read from stdin, after redeeming it once to prove it works
+  rotate [ID]          run one rotation pass now (all connections, or one; ID forces it)
+  status               every connection's health`;
+
+/** Reads a whole value from stdin; a person at a terminal is told how to end it. */
+async function readStdin(what: string): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write(`Paste the ${what}, then press Enter and Ctrl-D:\n`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const value = Buffer.concat(chunks).toString('utf8').trim();
+  if (!value) throw new BrokerError('invalid_request', `No ${what} on stdin.`);
+  return value;
+}
+
+async function openBroker(): Promise<Broker> {
+  const settings = loadSettings(process.env);
+  // Log lines go to stderr so stdout stays the command's answer.
+  const logger = createLogger((_level, line) => process.stderr.write(`${line}\n`), 'warn');
+  return createBroker({ settings, connections: loadConnections(settings).connections, logger });
+}
+
+export async function runCli(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'secrets': {
+      const [sub, name] = args;
+      if (sub !== 'set' || !name || !/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
+        out('usage: broker secrets set NAME   (NAME: letters, digits, dashes; the value comes from stdin)');
+        return 2;
+      }
+      const broker = await openBroker();
+      const value = await readStdin(`value of secret ${name}`);
+      const props = await broker.store.setSecret(name, value);
+      out(`Stored secret ${name} (version ${props.version}) in the ${broker.store.kind} store.`);
+      return 0;
+    }
+    case 'import': {
+      const [id] = args;
+      if (!id) {
+        out('usage: broker import ID   (the refresh token comes from stdin)');
+        return 2;
+      }
+      const broker = await openBroker();
+      const connection = broker.tokens.connection(id);
+      const token = await readStdin('refresh token');
+      const tags = await broker.grants.importRefreshToken(connection, token);
+      out(`Imported: connection ${id} is connected${tags.account ? ` as ${tags.account}` : ''}.`);
+      return 0;
+    }
+    case 'rotate': {
+      const [id] = args;
+      const broker = await openBroker();
+      if (id) broker.tokens.connection(id);
+      const results = await broker.rotation.rotationPass({ onlyId: id, force: id !== undefined });
+      for (const r of results) out(`${r.connection}\t${r.outcome}${r.error ? `\t${r.error}` : ''}`);
+      return results.some(
+        (r) => r.outcome !== 'rotated' && r.outcome !== 'skipped' && r.outcome !== 'not_connected',
+      )
+        ? 1
+        : 0;
+    }
+    case 'status': {
+      const broker = await openBroker();
+      for (const c of await broker.status.health()) {
+        out(
+          [c.id, c.status, c.account ?? '-', `refreshed ${c.refreshedAt ?? '-'}`, c.lastError ?? '']
+            .join('\t')
+            .trimEnd(),
+        );
+      }
+      return 0;
+    }
+    default:
+      out(USAGE);
+      return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  }
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { endpointProblem } from './urls.js';
+
+/** The public configuration contract of DESIGN.md ("Configuration"); `connections.schema.json` is generated from it. */
+
+export const CONNECTION_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const endpoint = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = endpointProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('https URL (plain http only for loopback hosts)');
+
+const duration = z
+  .string()
+  .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT24H or P7D')
+  .describe('ISO-8601 duration (weeks, days, hours, minutes, seconds)');
+
+const credential = z
+  .object({
+    type: z.literal('secret'),
+    secretName: z
+      .string()
+      .regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)')
+      .describe('name of the secret in the store that holds the client secret'),
+  })
+  .strict()
+  .describe('absent = public client');
+
+const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces')).min(1);
+
+const common = {
+  clientId: z.string().min(1),
+  credential: credential.optional(),
+  scopes,
+  expectedAccount: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('consent by any other account is refused; compared case-insensitively, sent as login_hint'),
+  redirectUri: endpoint.optional().describe('default: BROKER_PUBLIC_URL + /api/callback'),
+  rotateAfter: duration.default('PT24H'),
+};
+
+const flow = z.enum(['authorization_code', 'device_code']).default('authorization_code');
+
+export const entraConnection = z
+  .object({
+    provider: z.literal('entra'),
+    flow,
+    authority: endpoint.default('https://login.microsoftonline.com'),
+    tenant: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$/, 'must be common, organizations, consumers, a tenant GUID or a domain')
+      .default('common'),
+    ...common,
+  })
+  .strict();
+
+export const sharepointAcsConnection = z
+  .object({
+    provider: z.literal('sharepoint-acs'),
+    siteUrl: endpoint,
+    accessControlUrl: endpoint.default('https://accounts.accesscontrol.windows.net'),
+    ...common,
+  })
+  .strict();
+
+export const oauth2Connection = z
+  .object({
+    provider: z.literal('oauth2'),
+    flow,
+    issuer: endpoint.optional().describe('OpenID/OAuth discovery; or the explicit endpoints below'),
+    authorizationEndpoint: endpoint.optional(),
+    tokenEndpoint: endpoint.optional(),
+    deviceAuthorizationEndpoint: endpoint.optional(),
+    ...common,
+  })
+  .strict()
+  .refine((c) => c.issuer !== undefined || c.tokenEndpoint !== undefined, {
+    message: 'needs issuer (discovery) or tokenEndpoint',
+    path: ['issuer'],
+  });
+
+export const connectionSchema = z.discriminatedUnion('provider', [
+  entraConnection,
+  sharepointAcsConnection,
+  oauth2Connection,
+]);
+
+export const connectionsFileSchema = z
+  .object({
+    $schema: z.string().optional(),
+    connections: z.record(
+      z.string().regex(CONNECTION_ID, 'connection ids are lowercase letters, digits and dashes (max 63)'),
+      connectionSchema,
+    ),
+  })
+  .strict();
+
+export type EntraConnectionConfig = z.output<typeof entraConnection>;
+export type SharepointAcsConnectionConfig = z.output<typeof sharepointAcsConnection>;
+export type OAuth2ConnectionConfig = z.output<typeof oauth2Connection>;
+export type ConnectionConfig = z.output<typeof connectionSchema>;
+
+/** A configured connection with its id and resolved defaults. */
+export type Connection = ConnectionConfig & {
+  id: string;
+  redirectUri: string;
+  rotateAfterMs: number;
+};

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { endpointProblem, trimSlash } from './urls.js';
+
+/** App settings (environment) of DESIGN.md, validated once at start-up. */
+const settingsSchema = z.object({
+  KEY_VAULT_URL: z.url().optional(),
+  BROKER_DATA_DIR: z.string().min(1).default('.broker'),
+  BROKER_PUBLIC_URL: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : endpointProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  BROKER_CONNECTIONS_FILE: z.string().min(1).optional(),
+  BROKER_CONNECTIONS: z.string().min(1).optional(),
+  ROTATION_SCHEDULE: z
+    .string()
+    .regex(
+      /^\S+( \S+){5}$/,
+      'must be an NCRONTAB expression with 6 fields (second minute hour day month weekday)',
+    )
+    .default('0 */5 * * * *'),
+  REFRESH_AHEAD: z
+    .string()
+    .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT5M')
+    .default('PT5M'),
+  ROTATION_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  PORT: z.coerce.number().int().min(0).max(65535).default(7071),
+  BROKER_FUNCTION_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBSITE_HOSTNAME: z.string().optional(),
+});
+
+export interface Settings {
+  keyVaultUrl?: string;
+  dataDir: string;
+  publicUrl: string;
+  connectionsFile?: string;
+  connectionsInline?: string;
+  rotationSchedule: string;
+  refreshAheadMs: number;
+  rotationConcurrency: number;
+  port: number;
+  functionKey?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv): Settings {
+  // Empty strings in app settings mean "unset", as the portal leaves them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = settingsSchema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `setting ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid app settings:\n  ${lines.join('\n  ')}`);
+  }
+  const s = parsed.data;
+  const publicUrl =
+    s.BROKER_PUBLIC_URL ??
+    (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : `http://localhost:${s.PORT}`);
+  return {
+    keyVaultUrl: s.KEY_VAULT_URL,
+    dataDir: s.BROKER_DATA_DIR,
+    publicUrl: trimSlash(publicUrl),
+    connectionsFile: s.BROKER_CONNECTIONS_FILE,
+    connectionsInline: s.BROKER_CONNECTIONS,
+    rotationSchedule: s.ROTATION_SCHEDULE,
+    refreshAheadMs: parseDuration(s.REFRESH_AHEAD)!,
+    rotationConcurrency: s.ROTATION_CONCURRENCY,
+    port: s.PORT,
+    functionKey: s.BROKER_FUNCTION_KEY,
+  };
+}

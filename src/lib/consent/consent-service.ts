@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Connection } from '../config/connections.js';
+import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
+import { seal, unseal } from '../crypto/seal.js';
+import { BrokerError, isBrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
+import type { TokenService } from '../tokens/token-service.js';
+import type { SealKeyProvider } from './seal-key.js';
+
+/** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
+export const CONSENT_TTL_MS = 10 * 60 * 1000;
+const PURPOSE = 'consent';
+
+interface ConsentState {
+  /** connection id */
+  c: string;
+  /** state */
+  s: string;
+  /** nonce */
+  n: string;
+  /** PKCE verifier */
+  v: string;
+}
+
+export interface ConsentCookie {
+  name: string;
+  value: string;
+  maxAgeSeconds: number;
+}
+
+export interface CallbackParams {
+  code?: string;
+  state?: string;
+  error?: string;
+  errorDescription?: string;
+}
+
+export interface ConsentResult {
+  connectionId: string;
+  account?: string;
+  tenant?: string;
+}
+
+/**
+ * One cookie per attempt, named after its state, so consents for two connections in two tabs do not
+ * overwrite each other. The name reveals nothing: it is a hash of the (public) state.
+ */
+export function consentCookieName(state: string): string {
+  return `broker_consent_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`;
+}
+
+const AADSTS = /AADSTS(\d+)/;
+
+/** Starts and finishes the authorization-code consent of DESIGN.md (`/api/start`, `/api/callback`). */
+export class ConsentService {
+  constructor(
+    private readonly deps: {
+      tokens: TokenService;
+      grants: GrantService;
+      dialect: DialectLookup;
+      sealKey: SealKeyProvider;
+      clock: Clock;
+      logger: Logger;
+    },
+  ) {}
+
+  /** RFC 6749 §4.1.1 with PKCE (RFC 7636): the provider URL to send the browser to, and the sealed state cookie. */
+  async start(connectionId: string): Promise<{ location: string; cookie: ConsentCookie }> {
+    const connection = this.deps.tokens.connection(connectionId);
+    if ('flow' in connection && connection.flow === 'device_code') {
+      throw new BrokerError(
+        'invalid_request',
+        `Connection "${connectionId}" uses the device code flow, which this broker version does not offer yet.`,
+        { connectionId },
+      );
+    }
+    const state = randomToken();
+    const nonce = randomToken();
+    const { verifier, challenge } = pkcePair();
+    const key = await this.deps.sealKey.get();
+    const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier };
+    const location = await this.deps.dialect(connection).authorizeUrl({
+      state,
+      nonce,
+      codeChallenge: challenge,
+      redirectUri: connection.redirectUri,
+    });
+    this.deps.logger.info('consent.started', { connection: connection.id });
+    return {
+      location,
+      cookie: {
+        name: consentCookieName(state),
+        value: seal(key, PURPOSE, payload, this.deps.clock.now() + CONSENT_TTL_MS),
+        maxAgeSeconds: CONSENT_TTL_MS / 1000,
+      },
+    };
+  }
+
+  /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
+  async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
+    const state = await this.verifyState(params.state, cookies);
+    const connection = this.deps.tokens.connection(state.c);
+    if (params.error) {
+      const aadsts = AADSTS.exec(params.errorDescription ?? '')?.[1];
+      throw new BrokerError(
+        'consent_failed',
+        `The provider refused the sign-in (${params.error}${aadsts ? `, AADSTS${aadsts}` : ''}). Start again from /api/start?connection=${connection.id}.`,
+        {
+          connectionId: connection.id,
+          providerError: { error: params.error, aadsts: aadsts ? Number(aadsts) : undefined },
+        },
+      );
+    }
+    if (!params.code) throw new BrokerError('consent_failed', 'The callback carries no authorization code.');
+    const dialect = this.deps.dialect(connection);
+    const tokens = await dialect
+      .exchangeCode({ code: params.code, codeVerifier: state.v, redirectUri: connection.redirectUri })
+      .catch((err: unknown) => {
+        // A dead code (expired, used twice) is a failed consent here, not a dead grant.
+        if (isBrokerError(err, 'consent_required')) {
+          throw new BrokerError('consent_failed', `The sign-in could not be completed: ${err.message}`, {
+            connectionId: connection.id,
+            providerError: err.providerError,
+            cause: err,
+          });
+        }
+        throw err;
+      });
+    const account = await dialect.accountOf(tokens, state.n);
+    this.checkExpectedAccount(connection, account.account);
+    const tags = await this.deps.grants.storeConsent(connection, tokens, account);
+    this.deps.tokens.invalidate(connection.id);
+    this.deps.tokens.prime(connection.id, tokens, tags.account);
+    return { connectionId: connection.id, account: account.account, tenant: account.tenant };
+  }
+
+  private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {
+    const restart = 'Start the consent again from /api/start.';
+    if (!state) throw new BrokerError('consent_failed', `The callback carries no state. ${restart}`);
+    const sealed = cookies.get(consentCookieName(state));
+    if (!sealed) {
+      throw new BrokerError(
+        'consent_failed',
+        `This sign-in was not started from this browser, or took longer than 10 minutes. ${restart}`,
+      );
+    }
+    const payload = unseal<ConsentState>(
+      await this.deps.sealKey.get(),
+      PURPOSE,
+      sealed,
+      this.deps.clock.now(),
+    );
+    if (!payload || typeof payload.s !== 'string' || !safeEqual(payload.s, state)) {
+      throw new BrokerError('consent_failed', `The sign-in state is invalid or expired. ${restart}`);
+    }
+    return payload;
+  }
+
+  private checkExpectedAccount(connection: Connection, account: string | undefined): void {
+    const expected = connection.expectedAccount;
+    if (!expected) return;
+    if (account?.toLowerCase() === expected.toLowerCase()) return;
+    this.deps.logger.warn('consent.account_mismatch', {
+      connection: connection.id,
+      account,
+      expectedAccount: expected,
+    });
+    throw new BrokerError(
+      'account_mismatch',
+      `Connection "${connection.id}" must be connected by ${expected}, but ${account ?? 'an unknown account'} signed in. Nothing was stored; sign in again with ${expected}.`,
+      { connectionId: connection.id },
+    );
+  }
+}

@@ -1,0 +1,58 @@
+import type { HttpResponseInit } from '@azure/functions';
+
+/** Everything echoed into a page goes through here. */
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** Pages carry no script and load nothing: the CSP says so, and no page can be framed or leak a Referer. */
+const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+};
+
+const STYLE = `
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}
+main{max-width:60rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002}
+h1{font-size:1.4rem;margin-top:0}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
+code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px}
+.connected{color:#0a7d32;font-weight:600}.needs_consent{color:#b3261e;font-weight:600}.not_connected{color:#6b5900;font-weight:600}
+a.button{display:inline-block;padding:.3rem .8rem;border-radius:4px;background:#0f6cbd;color:#fff;text-decoration:none}
+.muted{color:#5f6b76}`;
+
+/** A complete page; `body` is HTML the caller built with `escapeHtml`. */
+export function htmlPage(
+  status: number,
+  title: string,
+  body: string,
+  extraHeaders: Record<string, string> = {},
+): HttpResponseInit {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+  return { status, headers: { ...PAGE_HEADERS, ...extraHeaders }, body: html };
+}
+
+/** True when the client prefers HTML over JSON (a browser), as `Accept` negotiation would decide. */
+export function prefersHtml(accept: string | null): boolean {
+  if (!accept) return false;
+  const weight = (type: string) => {
+    let best = -1;
+    for (const part of accept.split(',')) {
+      const [media, ...params] = part
+        .trim()
+        .split(';')
+        .map((s) => s.trim());
+      if (media !== type) continue;
+      const q = params.find((p) => p.startsWith('q='));
+      best = Math.max(best, q ? Number(q.slice(2)) || 0 : 1);
+    }
+    return best;
+  };
+  const html = weight('text/html');
+  const json = Math.max(weight('application/json'), weight('application/problem+json'));
+  return html > 0 && html > json;
+}

@@ -1,0 +1,437 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type {
+  SecretProperties,
+  SecretPropertiesUpdate,
+  SecretStore,
+  SetSecretOptions,
+  StoredSecret,
+} from './secret-store.js';
+
+/**
+ * The embedded secret store, used when Key Vault is not configured. It mirrors Key Vault's secrets
+ * semantics (case-insensitive names, immutable versions, string tags with Key Vault's limits) so the
+ * broker behaves the same against either store.
+ *
+ * Layout under the data dir (0700):
+ * - `store.key`: 32 random bytes (0600), created once; losing it loses every value.
+ * - `secrets/<lowercased name>.json` (0600): one file per secret with all its versions, each value
+ *   sealed with AES-256-GCM under `store.key`, the lowercased secret name as additional
+ *   authenticated data so a value copied into another secret's file does not decrypt.
+ *
+ * Concurrency: within one process, read-modify-write of a secret is serialized per name, and every
+ * write is a temp file + fsync + rename, so readers never see a half-written file. Between processes
+ * sharing a data dir the last writer of a file wins (a version written concurrently by another
+ * process can be lost); a cross-process lock is a later addition.
+ */
+
+const NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const MAX_TAGS = 15;
+const MAX_TAG_NAME = 512;
+const MAX_TAG_VALUE = 256;
+const DEFAULT_MAX_VERSIONS = 25;
+const FILE_FORMAT = 1;
+const VERSION_ID = /^[0-9a-f]{32}$/;
+
+const sealedValue = z.object({ iv: z.base64(), tag: z.base64(), data: z.base64() });
+const isoDate = z.iso.datetime();
+const versionRecord = z.object({
+  version: z.string().regex(VERSION_ID),
+  enabled: z.boolean(),
+  tags: z.record(z.string(), z.string()),
+  expiresOn: isoDate.optional(),
+  createdOn: isoDate,
+  updatedOn: isoDate,
+  value: sealedValue,
+});
+const secretFile = z.object({
+  format: z.literal(FILE_FORMAT),
+  // Tells a wrong store.key apart from a corrupt file, which GCM alone cannot.
+  keyCheck: z.string(),
+  name: z.string().regex(NAME),
+  versions: z.array(versionRecord).min(1),
+});
+type VersionRecord = z.infer<typeof versionRecord>;
+type SecretFile = z.infer<typeof secretFile>;
+
+export interface FileSecretStoreOptions {
+  /** Epoch milliseconds for createdOn/updatedOn; injected in tests. */
+  now?: () => number;
+  /** Versions kept per secret (newest first); default 25. */
+  maxVersions?: number;
+}
+
+function checkName(name: string): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    // The bad name is not echoed: a value passed in the name's place must not reach a log.
+    throw new Error('invalid secret name: use 1-127 characters of 0-9 a-z A-Z -');
+  }
+  return name.toLowerCase();
+}
+
+function checkTags(tags: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS) throw new Error(`too many tags (${entries.length}): at most ${MAX_TAGS}`);
+  for (const [tag, value] of entries) {
+    if (tag.length === 0) throw new Error('tag names must not be empty');
+    if (tag.length > MAX_TAG_NAME) {
+      throw new Error(
+        `tag name ${JSON.stringify(tag.slice(0, 40))}… is longer than ${MAX_TAG_NAME} characters`,
+      );
+    }
+    if (typeof value !== 'string') throw new Error(`tag ${JSON.stringify(tag)} must be a string`);
+    if (value.length > MAX_TAG_VALUE) {
+      throw new Error(`tag ${JSON.stringify(tag)} value is longer than ${MAX_TAG_VALUE} characters`);
+    }
+  }
+  return Object.fromEntries(entries);
+}
+
+function checkDate(date: Date | undefined, what: string): string | undefined {
+  if (date === undefined) return undefined;
+  if (!(date instanceof Date) || Number.isNaN(date.getTime()))
+    throw new Error(`${what} must be a valid Date`);
+  return date.toISOString();
+}
+
+function properties(name: string, v: VersionRecord): SecretProperties {
+  const props: SecretProperties = {
+    name,
+    version: v.version,
+    enabled: v.enabled,
+    tags: { ...v.tags },
+    createdOn: new Date(v.createdOn),
+    updatedOn: new Date(v.updatedOn),
+  };
+  if (v.expiresOn !== undefined) props.expiresOn = new Date(v.expiresOn);
+  return props;
+}
+
+function latestEnabled(versions: VersionRecord[]): VersionRecord | undefined {
+  for (let i = versions.length - 1; i >= 0; i--) {
+    const v = versions[i]!;
+    if (v.enabled) return v;
+  }
+  return undefined;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
+
+/** Writes `data` to `file` so that readers see either the old or the new content, never a mix. */
+async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      // Explicit, so a permissive umask or an odd default cannot widen it.
+      await fh.chmod(0o600);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await syncDir(path.dirname(file));
+}
+
+/** Makes a rename durable across a crash; not every platform can open a directory, which is fine. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, fsConstants.O_RDONLY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Best effort: Windows cannot fsync a directory.
+  }
+}
+
+async function loadOrCreateKey(keyFile: string): Promise<Buffer> {
+  try {
+    return checkKeyBytes(keyFile, await readFile(keyFile));
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  const key = randomBytes(KEY_BYTES);
+  // Write a complete temp file then hard-link it into place: link fails if another process won the
+  // race, and nobody ever reads a partly written key.
+  const tmp = `${keyFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.chmod(0o600);
+    await fh.writeFile(key);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await link(tmp, keyFile);
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    await unlink(tmp).catch(() => {});
+    return checkKeyBytes(keyFile, await readFile(keyFile));
+  }
+  await unlink(tmp).catch(() => {});
+  await syncDir(path.dirname(keyFile));
+  return key;
+}
+
+function checkKeyBytes(keyFile: string, bytes: Buffer): Buffer {
+  if (bytes.length !== KEY_BYTES) {
+    throw new Error(`secret store key file ${keyFile} is damaged: it must hold exactly ${KEY_BYTES} bytes`);
+  }
+  return bytes;
+}
+
+export class FileSecretStore implements SecretStore {
+  readonly kind = 'file';
+  private readonly secretsDir: string;
+  private readonly keyCheck: string;
+  /** Tail of each name's chain of read-modify-write operations. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly keyFile: string,
+    private readonly key: Buffer,
+    private readonly now: () => number,
+    private readonly maxVersions: number,
+  ) {
+    this.secretsDir = path.join(dataDir, 'secrets');
+    this.keyCheck = createHmac('sha256', key)
+      .update('broker file-store key check')
+      .digest('hex')
+      .slice(0, 32);
+  }
+
+  static async open(dataDir: string, options: FileSecretStoreOptions = {}): Promise<FileSecretStore> {
+    const maxVersions = options.maxVersions ?? DEFAULT_MAX_VERSIONS;
+    if (!Number.isInteger(maxVersions) || maxVersions < 1)
+      throw new Error('maxVersions must be a positive integer');
+    const dir = path.resolve(dataDir);
+    // mkdir's mode is filtered by the umask; chmod what we created so it is 0700 exactly. An
+    // existing folder keeps the mode its operator gave it.
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (created !== undefined) await chmod(dir, 0o700);
+    const secretsDir = path.join(dir, 'secrets');
+    if ((await mkdir(secretsDir, { recursive: true, mode: 0o700 })) !== undefined)
+      await chmod(secretsDir, 0o700);
+    const keyFile = path.join(dir, 'store.key');
+    const key = await loadOrCreateKey(keyFile);
+    return new FileSecretStore(dir, keyFile, key, options.now ?? Date.now, maxVersions);
+  }
+
+  async getSecret(name: string, version?: string): Promise<StoredSecret | undefined> {
+    const id = checkName(name);
+    const file = await this.load(id);
+    if (!file) return undefined;
+    // Like Key Vault, a disabled version's value cannot be read, even by its version id.
+    const record =
+      version === undefined ? latestEnabled(file.versions) : file.versions.find((v) => v.version === version);
+    if (!record?.enabled) return undefined;
+    return { ...properties(file.name, record), value: this.decrypt(id, record) };
+  }
+
+  async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
+    const id = checkName(name);
+    if (typeof value !== 'string') throw new Error(`secret ${name}: value must be a string`);
+    const tags = checkTags(options.tags ?? {});
+    const expiresOn = checkDate(options.expiresOn, 'expiresOn');
+    return this.serialize(id, async () => {
+      const file: SecretFile = (await this.load(id)) ?? {
+        format: FILE_FORMAT,
+        keyCheck: this.keyCheck,
+        name,
+        versions: [],
+      };
+      const now = new Date(this.now()).toISOString();
+      const record: VersionRecord = {
+        version: randomBytes(16).toString('hex'),
+        enabled: true,
+        tags,
+        createdOn: now,
+        updatedOn: now,
+        value: this.encrypt(id, value),
+      };
+      if (expiresOn !== undefined) record.expiresOn = expiresOn;
+      file.versions.push(record);
+      file.versions = this.prune(file.versions);
+      await this.save(id, file);
+      return properties(file.name, record);
+    });
+  }
+
+  async updateSecretProperties(
+    name: string,
+    version: string,
+    update: SecretPropertiesUpdate,
+  ): Promise<SecretProperties> {
+    const id = checkName(name);
+    const tags = update.tags === undefined ? undefined : checkTags(update.tags);
+    const expiresOn = checkDate(update.expiresOn, 'expiresOn');
+    if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
+      throw new Error('enabled must be a boolean');
+    return this.serialize(id, async () => {
+      const file = await this.load(id);
+      const record = file?.versions.find((v) => v.version === version);
+      if (!file || !record) {
+        const shown = typeof version === 'string' && VERSION_ID.test(version) ? ` ${version}` : '';
+        throw new Error(`secret ${name} has no such version${shown}`);
+      }
+      if (tags !== undefined) record.tags = tags;
+      if (expiresOn !== undefined) record.expiresOn = expiresOn;
+      if (update.enabled !== undefined) record.enabled = update.enabled;
+      record.updatedOn = new Date(this.now()).toISOString();
+      await this.save(id, file);
+      return properties(file.name, record);
+    });
+  }
+
+  async listSecrets(): Promise<SecretProperties[]> {
+    const entries = await readdir(this.secretsDir);
+    const result: SecretProperties[] = [];
+    for (const entry of entries.sort()) {
+      // Temp files start with a dot; anything else is not ours.
+      if (entry.startsWith('.') || !entry.endsWith('.json')) continue;
+      const id = entry.slice(0, -'.json'.length);
+      if (!NAME.test(id) || id !== id.toLowerCase()) continue;
+      // A secret deleted between readdir and read simply is not listed.
+      const file = await this.load(id);
+      const newest = file?.versions[file.versions.length - 1];
+      if (file && newest) result.push(properties(file.name, newest));
+    }
+    return result;
+  }
+
+  async listVersions(name: string): Promise<SecretProperties[]> {
+    const id = checkName(name);
+    const file = await this.load(id);
+    return file ? file.versions.map((v) => properties(file.name, v)) : [];
+  }
+
+  async deleteSecret(name: string): Promise<void> {
+    const id = checkName(name);
+    await this.serialize(id, async () => {
+      try {
+        await unlink(this.fileOf(id));
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    });
+  }
+
+  /**
+   * Keeps the newest `maxVersions` versions so that frequent rotation (a new refresh token on every
+   * refresh) cannot grow a file without bound. Pruning runs only when a version is written, and the
+   * new version is enabled and newest, so it never changes what `getSecret` answers.
+   */
+  private prune(versions: VersionRecord[]): VersionRecord[] {
+    return versions.length <= this.maxVersions
+      ? versions
+      : versions.slice(versions.length - this.maxVersions);
+  }
+
+  private serialize<T>(id: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => {});
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return run;
+  }
+
+  private fileOf(id: string): string {
+    return path.join(this.secretsDir, `${id}.json`);
+  }
+
+  private async load(id: string): Promise<SecretFile | undefined> {
+    const fileName = this.fileOf(id);
+    let text: string;
+    try {
+      text = await readFile(fileName, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // JSON.parse's message quotes the input; say only where.
+      throw new Error(`secret store file ${fileName} is corrupt: not valid JSON`);
+    }
+    const parsed = secretFile.safeParse(json);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]?.path.join('.') || '(root)';
+      throw new Error(`secret store file ${fileName} is corrupt: unexpected content at ${where}`);
+    }
+    const file = parsed.data;
+    if (file.keyCheck !== this.keyCheck) {
+      throw new Error(
+        `secret store file ${fileName} was written with another key: the key file ${this.keyFile} does not match the stored secrets`,
+      );
+    }
+    if (file.name.toLowerCase() !== id) {
+      throw new Error(`secret store file ${fileName} is corrupt: it holds another secret's name`);
+    }
+    return file;
+  }
+
+  private async save(id: string, file: SecretFile): Promise<void> {
+    await atomicWrite(this.fileOf(id), `${JSON.stringify(file, null, 2)}\n`);
+  }
+
+  private encrypt(id: string, value: string): VersionRecord['value'] {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.from(id, 'utf8'));
+    const data = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+    return {
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      data: data.toString('base64'),
+    };
+  }
+
+  private decrypt(id: string, record: VersionRecord): string {
+    try {
+      const iv = Buffer.from(record.value.iv, 'base64');
+      const tag = Buffer.from(record.value.tag, 'base64');
+      if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error('bad sizes');
+      const decipher = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
+      decipher.setAAD(Buffer.from(id, 'utf8'));
+      decipher.setAuthTag(tag);
+      return Buffer.concat([
+        decipher.update(Buffer.from(record.value.data, 'base64')),
+        decipher.final(),
+      ]).toString('utf8');
+    } catch {
+      // Not chained as a cause: nothing about the value should travel with the error.
+      throw new Error(
+        `secret store file ${this.fileOf(id)} is corrupt: version ${record.version} does not decrypt (altered, or copied from another secret)`,
+      );
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import type { Clock } from '../clock.js';
+import type { Connection } from '../config/connections.js';
+import { BrokerError, isBrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
+import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
+import type { RefreshLock } from './lock.js';
+
+export type DialectLookup = (connection: Connection) => ProviderDialect;
+
+export function consentRequired(connectionId: string, detail: string, cause?: BrokerError): BrokerError {
+  return new BrokerError(
+    'consent_required',
+    `${detail} Open /api/start?connection=${connectionId} to consent.`,
+    {
+      connectionId,
+      providerError: cause?.providerError,
+      cause,
+    },
+  );
+}
+
+/** The short `lastError` tag of a failure: the provider's error and AADSTS number, or our code. */
+export function errorTag(err: BrokerError): string {
+  const p = err.providerError;
+  if (!p) return err.code;
+  return p.aadsts ? `${p.error} AADSTS${p.aadsts}` : p.error;
+}
+
+/**
+ * Every use of a connection's refresh token goes through here, inside that connection's lock, on the
+ * *latest* stored token: a provider with rotation and reuse detection revokes the whole grant when it
+ * sees one refresh token twice (DESIGN.md, "Token vending").
+ */
+export class GrantService {
+  constructor(
+    private readonly deps: {
+      grants: GrantStore;
+      lock: RefreshLock;
+      dialect: DialectLookup;
+      clock: Clock;
+      logger: Logger;
+      /** Told when a grant is found dead, so cached access tokens of it are dropped. */
+      onDeadGrant?: (connectionId: string) => void;
+    },
+  ) {}
+
+  /** Redeems the stored refresh token (for `scopes`, or the connection's own) and stores the rotated one first. */
+  redeem(connection: Connection, scopes?: string[]): Promise<{ tokens: TokenSet; tags: GrantTags }> {
+    return this.deps.lock.withLock(connection.id, async () => {
+      const grant = await this.deps.grants.read(connection.id);
+      if (!grant)
+        throw consentRequired(connection.id, `Connection "${connection.id}" has never been connected.`);
+      if (grant.tags.status === 'needs_consent') {
+        throw consentRequired(
+          connection.id,
+          `Connection "${connection.id}" needs a new consent${grant.tags.lastError ? ` (${grant.tags.lastError})` : ''}.`,
+        );
+      }
+      const tokens = await this.refreshOrClassify(connection, grant, scopes);
+      const tags: GrantTags = {
+        ...grant.tags,
+        refreshedAt: this.nowIso(),
+        status: 'connected',
+        lastError: undefined,
+      };
+      await this.persist(connection.id, grant, tokens, tags);
+      return { tokens, tags };
+    });
+  }
+
+  /** Stores the refresh token of a fresh consent (or `import`); clears any `needs_consent`. */
+  storeConsent(connection: Connection, tokens: TokenSet, account: AccountInfo): Promise<GrantTags> {
+    if (!tokens.refreshToken) {
+      throw new BrokerError(
+        'consent_failed',
+        'The provider returned no refresh token. Make sure the app may request offline_access, then consent again.',
+        { connectionId: connection.id },
+      );
+    }
+    const refreshToken = tokens.refreshToken;
+    return this.deps.lock.withLock(connection.id, async () => {
+      const now = this.nowIso();
+      const tags: GrantTags = {
+        account: account.account,
+        tenant: account.tenant,
+        scopes: tokens.scope ?? connection.scopes.join(' '),
+        consentedAt: now,
+        refreshedAt: now,
+        status: 'connected',
+        hardExpiresAt:
+          tokens.refreshTokenExpiresIn !== undefined
+            ? new Date(this.deps.clock.now() + tokens.refreshTokenExpiresIn * 1000).toISOString()
+            : undefined,
+      };
+      await this.deps.grants.save(connection.id, refreshToken, tags);
+      this.deps.logger.info('consent.stored', {
+        connection: connection.id,
+        account: account.account,
+        tenant: account.tenant,
+      });
+      return tags;
+    });
+  }
+
+  /**
+   * Migration path for tokens made by the old scripts: redeems the given refresh token once (proving it
+   * works and learning the account), then stores the rotated one.
+   */
+  importRefreshToken(connection: Connection, refreshToken: string): Promise<GrantTags> {
+    return this.deps.lock.withLock(connection.id, async () => {
+      const dialect = this.deps.dialect(connection);
+      const tokens = await dialect.refresh({ refreshToken });
+      const account = await dialect.accountOf(tokens);
+      const now = this.nowIso();
+      const tags: GrantTags = {
+        account: account.account,
+        tenant: account.tenant,
+        scopes: tokens.scope ?? connection.scopes.join(' '),
+        consentedAt: now,
+        refreshedAt: now,
+        status: 'connected',
+      };
+      await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
+      this.deps.logger.info('grant.imported', { connection: connection.id, account: account.account });
+      return tags;
+    });
+  }
+
+  private async refreshOrClassify(
+    connection: Connection,
+    grant: StoredGrant,
+    scopes?: string[],
+  ): Promise<TokenSet> {
+    try {
+      return await this.deps.dialect(connection).refresh({ refreshToken: grant.refreshToken, scopes });
+    } catch (err) {
+      if (!isBrokerError(err)) throw err;
+      // A scope the grant cannot give says nothing about the grant itself.
+      if (err.code === 'invalid_request') throw err;
+      if (err.code === 'consent_required') {
+        await this.deps.grants.updateTags(grant, connection.id, {
+          ...grant.tags,
+          status: 'needs_consent',
+          lastError: errorTag(err),
+        });
+        this.deps.onDeadGrant?.(connection.id);
+        this.deps.logger.warn('grant.needs_consent', { connection: connection.id, lastError: errorTag(err) });
+        throw new BrokerError('consent_required', err.message, {
+          connectionId: connection.id,
+          providerError: err.providerError,
+          cause: err,
+        });
+      }
+      if (err.code === 'client_misconfigured' && grant.tags.lastError !== errorTag(err)) {
+        await this.deps.grants.updateTags(grant, connection.id, { ...grant.tags, lastError: errorTag(err) });
+      }
+      throw err;
+    }
+  }
+
+  private async persist(
+    connectionId: string,
+    grant: StoredGrant,
+    tokens: TokenSet,
+    tags: GrantTags,
+  ): Promise<void> {
+    if (tokens.refreshToken && tokens.refreshToken !== grant.refreshToken) {
+      await this.deps.grants.save(connectionId, tokens.refreshToken, tags);
+    } else {
+      // No rotation (ACS): the grant is still proven alive, so refreshedAt moves on.
+      await this.deps.grants.updateTags(grant, connectionId, tags);
+    }
+  }
+
+  private nowIso(): string {
+    return new Date(this.deps.clock.now()).toISOString();
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Serializes every use of one connection's refresh token (DESIGN.md, "Token vending"): refreshes
+ * for any scope, refresh-ahead, the rotation pass, `import` and a new consent all run inside
+ * `withLock(connectionId, …)`. Across Function instances this is a blob lease (its own issue);
+ * in one process, a mutex per key.
+ */
+export interface RefreshLock {
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export class InProcessLock implements RefreshLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    // The tail never rejects, so one failed holder does not fail everyone queued behind it.
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

@@ -1,0 +1,115 @@
+import type { Clock } from '../clock.js';
+import type { Connection } from '../config/connections.js';
+import { BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { TokenSet } from '../providers/provider.js';
+import type { GrantService } from './grant-service.js';
+
+/** Callers never receive a token with less life than this (DESIGN.md, "Token vending"). */
+export const MIN_TOKEN_LIFE_MS = 30_000;
+
+export interface VendedToken {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  scope: string;
+  /** The consenting account from the stored tags, for XOAUTH2. */
+  account?: string;
+}
+
+/**
+ * Vends access tokens from an in-memory cache keyed by (connection, scope). A hit does no I/O; a
+ * token inside the refresh-ahead window is served while one background refresh runs; a missing or
+ * nearly expired one is refreshed while callers wait, once per key however many wait.
+ */
+export class TokenService {
+  private readonly cache = new Map<string, VendedToken>();
+  private readonly inflight = new Map<string, Promise<VendedToken>>();
+
+  constructor(
+    private readonly deps: {
+      connections: Map<string, Connection>;
+      grants: GrantService;
+      clock: Clock;
+      logger: Logger;
+      refreshAheadMs: number;
+    },
+  ) {}
+
+  connection(connectionId: string): Connection {
+    const connection = this.deps.connections.get(connectionId);
+    if (!connection) {
+      throw new BrokerError('unknown_connection', `There is no connection "${connectionId}".`, {
+        connectionId,
+      });
+    }
+    return connection;
+  }
+
+  async getAccessToken(connectionId: string, scopes?: string[]): Promise<VendedToken> {
+    const connection = this.connection(connectionId);
+    const key = cacheKey(connectionId, scopes);
+    const cached = this.cache.get(key);
+    const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
+    if (cached && life > this.deps.refreshAheadMs) return cached;
+    if (cached && life > MIN_TOKEN_LIFE_MS) {
+      this.refreshOnce(key, connection, scopes).catch((err: unknown) => {
+        this.deps.logger.warn('token.refresh_ahead_failed', {
+          connection: connectionId,
+          code: err instanceof BrokerError ? err.code : 'internal_error',
+        });
+      });
+      return cached;
+    }
+    return this.refreshOnce(key, connection, scopes);
+  }
+
+  /** Puts a token obtained elsewhere (consent, rotation) in the cache for the connection's own scopes. */
+  prime(connectionId: string, tokens: TokenSet, account?: string): void {
+    this.cache.set(cacheKey(connectionId), this.toVended(tokens, account));
+  }
+
+  /** Drops every cached token of a connection (its grant is dead or was replaced). */
+  invalidate(connectionId: string): void {
+    const prefix = `${connectionId}\n`;
+    for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
+  private refreshOnce(key: string, connection: Connection, scopes?: string[]): Promise<VendedToken> {
+    let flight = this.inflight.get(key);
+    if (!flight) {
+      flight = this.deps.grants
+        .redeem(connection, scopes)
+        .then(({ tokens, tags }) => {
+          const vended = this.toVended(tokens, tags.account);
+          this.cache.set(key, vended);
+          return vended;
+        })
+        .finally(() => this.inflight.delete(key));
+      this.inflight.set(key, flight);
+    }
+    return flight;
+  }
+
+  private toVended(tokens: TokenSet, account?: string): VendedToken {
+    return {
+      accessToken: tokens.accessToken,
+      tokenType: tokens.tokenType,
+      expiresAt: this.deps.clock.now() + tokens.expiresIn * 1000,
+      scope: tokens.scope ?? '',
+      account,
+    };
+  }
+}
+
+/** Scope lists are sets: `a b` and `b a` share one cache entry. */
+function cacheKey(connectionId: string, scopes?: string[]): string {
+  const normalized = scopes && scopes.length > 0 ? [...new Set(scopes)].sort().join(' ') : '';
+  return `${connectionId}\n${normalized}`;
+}
+
+/** RFC 7628-style SASL XOAUTH2 initial response used by IMAP, POP and SMTP, base64-encoded. */
+export function xoauth2(account: string, accessToken: string): string {
+  return Buffer.from(`user=${account}\x01auth=Bearer ${accessToken}\x01\x01`).toString('base64');
+}

@@ -1,0 +1,118 @@
+import { once } from '../functions/adapter.js';
+import { routeTable } from '../functions/routes.js';
+import { type Broker, createBroker } from '../lib/broker.js';
+import type { Clock } from '../lib/clock.js';
+import { loadConnections } from '../lib/config/load.js';
+import { loadSettings } from '../lib/config/settings.js';
+import type { Logger } from '../lib/logger.js';
+import { FileSecretStore } from '../lib/store/file-store.js';
+import type { SecretStore } from '../lib/store/secret-store.js';
+import { resolveFunctionKey } from './function-key.js';
+import type { EntraSimulator } from './sandbox/entra-simulator.js';
+import { createSandbox } from './sandbox/sandbox.js';
+import { startLocalHost } from './server.js';
+import { startTimers } from './timers.js';
+
+export interface LocalBroker {
+  url: string;
+  functionKey: string;
+  broker: Broker;
+  /** Set when no connections are configured and the sandbox is served. */
+  sandbox?: EntraSimulator;
+  close(): Promise<void>;
+}
+
+export interface RunLocalOptions {
+  /** Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  clock?: Clock;
+  logger?: Logger;
+  store?: SecretStore;
+  fetch?: typeof fetch;
+  providerTimeoutMs?: number;
+  providerMaxRetries?: number;
+  /** Start the rotation timer (default true). */
+  timers?: boolean;
+  /** Lines for a person (URL, key source, sandbox hints); default: none. */
+  print?: (line: string) => void;
+}
+
+/** The embedded host: the same route table as Azure, served by node:http, for `npm start` and e2e tests. */
+export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBroker> {
+  const settings = loadSettings(options.env ?? process.env);
+  const loaded = loadConnections(settings, options.cwd);
+  const store =
+    options.store ?? (settings.keyVaultUrl ? undefined : await FileSecretStore.open(settings.dataDir));
+  const { key, source: keySource } = await resolveFunctionKey(settings.functionKey, settings.dataDir);
+
+  let sandbox: EntraSimulator | undefined;
+  let brokerPromise: Promise<Broker> | undefined;
+  const brokerSource = once(() => brokerPromise ?? Promise.reject(new Error('broker not started')));
+  const table = routeTable(brokerSource, settings.rotationSchedule);
+  const host = await startLocalHost({
+    routes: table.http,
+    functionKey: key,
+    port: settings.port,
+    logger: options.logger,
+    fallback: (req, res) => sandbox?.handle(req, res) ?? false,
+  });
+  // With PORT=0 the port is known only now; the default public URL follows it.
+  if (settings.port === 0 && !(options.env ?? process.env).BROKER_PUBLIC_URL) {
+    settings.publicUrl = `http://localhost:${host.port}`;
+  }
+
+  const connections = loaded.connections;
+  if (connections.size === 0 && store) {
+    const created = await createSandbox(store, settings.publicUrl, host.port);
+    connections.set(created.connection.id, created.connection);
+    sandbox = created.simulator;
+  }
+  brokerPromise = createBroker({
+    settings,
+    connections,
+    store,
+    clock: options.clock,
+    logger: options.logger,
+    fetch: options.fetch,
+    providerTimeoutMs: options.providerTimeoutMs,
+    providerMaxRetries: options.providerMaxRetries,
+  });
+  let broker: Broker;
+  try {
+    broker = await brokerPromise;
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+  const timers = options.timers === false ? undefined : startTimers(table.timers, { logger: broker.logger });
+
+  const print = options.print ?? (() => {});
+  const base = settings.publicUrl;
+  print(
+    `Token broker listening on ${base} (store: ${broker.store.kind}${broker.store.kind === 'file' ? ` in ${settings.dataDir}` : ''})`,
+  );
+  print(`Function key from ${keySource}: ${key}`);
+  print(
+    `Connections: ${[...connections.keys()].join(', ') || 'none'} (from ${sandbox ? 'the built-in sandbox' : loaded.source})`,
+  );
+  print(`Status page: ${base}/api/status?code=${key}`);
+  if (sandbox) {
+    print(
+      'No connections are configured, so the "sandbox" connection signs in against a built-in simulator.',
+    );
+    print('Open the status page, click Connect, sign in, then:');
+    print(`  curl -H "x-functions-key: ${key}" "${base}/api/token?connection=sandbox"`);
+  }
+
+  return {
+    url: base,
+    functionKey: key,
+    broker,
+    sandbox,
+    async close() {
+      await timers?.stop();
+      await host.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import type { Connection } from '../../lib/config/connections.js';
+import { resolveConnection } from '../../lib/config/load.js';
+import type { SecretStore } from '../../lib/store/secret-store.js';
+import { EntraSimulator } from './entra-simulator.js';
+
+export const SANDBOX_ID = 'sandbox';
+export const SANDBOX_PREFIX = '/sandbox';
+const CLIENT_ID = '5a4db0c5-0000-4000-8000-000000000001';
+const SECRET_NAME = 'sandbox-client-secret';
+
+/**
+ * Without configuration the embedded host serves a `sandbox` connection against a built-in Entra
+ * simulator, so a newcomer sees the whole flow (Connect, sign in, curl a token) before registering an
+ * app. Its client secret lives in the store like any other, generated on first start.
+ */
+export async function createSandbox(
+  store: SecretStore,
+  publicUrl: string,
+  port: number,
+): Promise<{ connection: Connection; simulator: EntraSimulator }> {
+  let secret = (await store.getSecret(SECRET_NAME))?.value;
+  if (!secret) {
+    secret = randomBytes(24).toString('base64url');
+    await store.setSecret(SECRET_NAME, secret, { tags: { purpose: 'sandbox' } });
+  }
+  const simulator = new EntraSimulator({
+    prefix: SANDBOX_PREFIX,
+    clients: [{ clientId: CLIENT_ID, secret, redirectUris: [`${publicUrl}/api/callback`] }],
+  });
+  const connection = resolveConnection(
+    SANDBOX_ID,
+    {
+      provider: 'entra',
+      flow: 'authorization_code',
+      // The broker calls the simulator on the loopback address it listens on, whatever "localhost" resolves to.
+      authority: `http://127.0.0.1:${port}${SANDBOX_PREFIX}`,
+      tenant: 'common',
+      clientId: CLIENT_ID,
+      credential: { type: 'secret', secretName: SECRET_NAME },
+      scopes: ['User.Read', 'Mail.Read'],
+      rotateAfter: 'PT24H',
+    },
+    { publicUrl },
+  );
+  return { connection, simulator };
+}

@@ -1,0 +1,409 @@
+/**
+ * The embedded local host: serves the route table with node:http so `npm start` runs the broker
+ * without Azure Functions Core Tools. It mimics what Azure's host does around a handler (the
+ * `/api` prefix, method filtering, function keys, `HttpRequest`/`InvocationContext` objects,
+ * cookie serialisation), so a handler cannot tell which host it runs in.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { format } from 'node:util';
+import {
+  type Cookie,
+  HttpRequest,
+  HttpResponse,
+  type HttpResponseInit,
+  InvocationContext,
+  type LogHandler,
+} from '@azure/functions';
+import type { HttpRoute } from '../functions/route-types.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+
+export type HostLogger = Pick<Logger, 'info' | 'warn' | 'error'> & Partial<Pick<Logger, 'debug'>>;
+
+export interface LocalHostOptions {
+  routes: HttpRoute[];
+  /** Required on `authLevel: 'function'` routes, as `x-functions-key` or `?code=`. */
+  functionKey: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Defaults to loopback: the local host is for one machine, not a network. */
+  host?: string;
+  logger?: HostLogger;
+  /** Serves paths no route matches (e.g. a sandbox simulator); returns true when it handled the request. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Larger request bodies are refused with 413. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** How long `close()` lets in-flight requests finish before cutting their connections. Default 2 s. */
+  closeGraceMs?: number;
+}
+
+export interface LocalHost {
+  /** Base URL without `/api`, e.g. `http://127.0.0.1:7071`. */
+  url: string;
+  port: number;
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_CLOSE_GRACE_MS = 2000;
+
+/** Headers that describe our connection to the client, not the handler's response. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
+
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  if (!options.functionKey) throw new Error('startLocalHost: functionKey must not be empty');
+  const logger: HostLogger = options.logger ?? createLogger();
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+  const bindHost = options.host ?? '127.0.0.1';
+  const routes = indexRoutes(options.routes);
+  // Hashing both sides gives equal-length buffers for timingSafeEqual and hides the key's length.
+  const keyDigest = sha256(options.functionKey);
+  let baseUrl = '';
+  let closing = false;
+
+  const server = http.createServer((req, res) => {
+    if (closing) res.setHeader('Connection', 'close');
+    // A request finishing while we close would otherwise keep its keep-alive socket until the grace ends.
+    res.on('finish', () => {
+      // The socket only counts as idle once the response is fully handed off, a tick later.
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+    handle(req, res).catch((err: unknown) => {
+      logger.error('local_host.request_failed', errorFields(err));
+      if (!res.headersSent) writeProblem(res, 500, 'internal_error', 'The local host failed to answer.');
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const target = parseTarget(req.url ?? '/');
+    const route = target ? routes.get(target.routeKey) : undefined;
+    if (!target || !route) {
+      if (options.fallback?.(req, res)) return;
+      writeProblem(res, 404, 'not_found', 'No function is served at this path.');
+      return;
+    }
+
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (!route.methods.some((m) => m === method)) {
+      writeProblem(res, 405, 'invalid_request', `Use ${route.methods.join(', ')} on this route.`, {
+        Allow: route.methods.join(', '),
+      });
+      return;
+    }
+
+    if (route.authLevel === 'function' && !keyMatches(req, target.search)) {
+      writeProblem(
+        res,
+        401,
+        'unauthorized',
+        'This route needs the function key, as the x-functions-key header or the code query parameter.',
+        { 'WWW-Authenticate': 'FunctionKey' },
+      );
+      return;
+    }
+
+    const declaredLength = Number(req.headers['content-length'] ?? 0);
+    const body = declaredLength > maxBodyBytes ? undefined : await readBody(req, maxBodyBytes);
+    if (body === undefined) {
+      // The rest of the body is not read, so the connection cannot be reused.
+      res.setHeader('Connection', 'close');
+      writeProblem(res, 413, 'invalid_request', `The request body is larger than ${maxBodyBytes} bytes.`);
+      return;
+    }
+    if (body === null) return; // the client went away mid-body
+
+    const invocationId = randomUUID();
+    const request = new HttpRequest({
+      method,
+      url: `${baseUrl}${target.path}${target.search}`,
+      headers: requestHeaders(req),
+      ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: { bytes: body } } : {}),
+    });
+    const context = new InvocationContext({
+      invocationId,
+      functionName: route.name,
+      logHandler: invocationLogHandler(logger, route.name, invocationId),
+    });
+
+    let result: HttpResponseInit | HttpResponse;
+    try {
+      result = await route.handler(request, context);
+    } catch (err) {
+      logger.error('local_host.handler_failed', { function: route.name, invocationId, ...errorFields(err) });
+      if (closing) res.setHeader('Connection', 'close');
+      writeProblem(res, 500, 'internal_error', 'The function failed; the host log has the details.');
+      return;
+    }
+    // close() may have begun while the handler ran; the client should not reuse this connection.
+    if (closing) res.setHeader('Connection', 'close');
+
+    let status: number;
+    try {
+      status = await writeResult(res, result, method === 'HEAD');
+    } catch (err) {
+      logger.error('local_host.response_invalid', {
+        function: route.name,
+        invocationId,
+        ...errorFields(err),
+      });
+      if (res.headersSent) res.destroy();
+      else writeProblem(res, 500, 'internal_error', 'The function returned a response the host cannot send.');
+      return;
+    }
+    logger.info('local_host.request', {
+      function: route.name,
+      invocationId,
+      method,
+      status,
+      durationMs: Date.now() - started,
+    });
+  }
+
+  function keyMatches(req: IncomingMessage, search: string): boolean {
+    // Azure reads the header first and only falls back to `?code=` when there is none.
+    const header = req.headers['x-functions-key'];
+    const given =
+      typeof header === 'string' && header !== '' ? header : new URLSearchParams(search).get('code');
+    if (!given) return false;
+    return timingSafeEqual(sha256(given), keyDigest);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(options.port, bindHost, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error('local_host.server_error', errorFields(err)));
+
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${port}`;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve, reject) => {
+      closing = true;
+      const grace = setTimeout(() => server.closeAllConnections(), closeGraceMs);
+      grace.unref();
+      server.close((err) => {
+        clearTimeout(grace);
+        if (err) reject(err);
+        else resolve();
+      });
+      // Idle keep-alive sockets would otherwise hold close() open until the client drops them.
+      server.closeIdleConnections();
+    });
+    return closed;
+  };
+
+  return { url: baseUrl, port, server, close };
+}
+
+function indexRoutes(routes: HttpRoute[]): Map<string, HttpRoute> {
+  const byKey = new Map<string, HttpRoute>();
+  for (const route of routes) {
+    const key = normalizeRoute(route.route);
+    if (key === '') throw new Error(`startLocalHost: route of "${route.name}" is empty`);
+    if (byKey.has(key)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
+    byKey.set(key, route);
+  }
+  return byKey;
+}
+
+/** ASP.NET routing, which Azure's host uses, matches case-insensitively. */
+function normalizeRoute(route: string): string {
+  return route.replace(/^\/+|\/+$/g, '').toLowerCase();
+}
+
+interface Target {
+  /** Path as sent (still percent-encoded), starting with `/`. */
+  path: string;
+  /** `?…` or empty. */
+  search: string;
+  /** The part below `/api`, decoded and normalised. */
+  routeKey: string;
+}
+
+/** Undefined for paths outside `/api`, which only the fallback may serve. */
+function parseTarget(rawUrl: string): Target | undefined {
+  let raw = rawUrl;
+  if (!raw.startsWith('/')) {
+    // Absolute-form (`GET http://host/api/token`), as proxies send it.
+    try {
+      const u = new URL(raw);
+      raw = `${u.pathname}${u.search}`;
+    } catch {
+      return undefined;
+    }
+  }
+  const q = raw.indexOf('?');
+  const path = q === -1 ? raw : raw.slice(0, q);
+  const search = q === -1 ? '' : raw.slice(q);
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  const match = /^\/api(?:\/(.*))?$/i.exec(decoded);
+  if (!match) return undefined;
+  return { path, search, routeKey: normalizeRoute(match[1] ?? '') };
+}
+
+/**
+ * Resolves to the body, `undefined` when it exceeds the limit (reading stops there), or `null`
+ * when the client aborted.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (value: Buffer | undefined | null) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        settle(undefined);
+      } else {
+        chunks.push(chunk);
+      }
+    };
+    req.on('data', onData);
+    req.on('end', () => settle(Buffer.concat(chunks)));
+    req.on('aborted', () => settle(null));
+    req.on('error', () => settle(null));
+    req.on('close', () => {
+      if (!req.complete) settle(null);
+    });
+  });
+}
+
+function requestHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+/** Writes a handler's result the way Azure's host would; returns the status sent. */
+async function writeResult(
+  res: ServerResponse,
+  result: HttpResponseInit | HttpResponse | undefined | null,
+  isHead: boolean,
+): Promise<number> {
+  if (result === undefined || result === null) {
+    res.writeHead(204).end();
+    return 204;
+  }
+  if (typeof result !== 'object')
+    throw new TypeError('the handler returned neither HttpResponseInit nor HttpResponse');
+  // Going through HttpResponse gives jsonBody, body types and default headers the same treatment as in Azure.
+  const response = result instanceof HttpResponse ? result : new HttpResponse(result);
+  const setCookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
+  const body = Buffer.from(await response.arrayBuffer());
+
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
+    res.setHeader(name, value);
+  }
+  if (setCookies.length > 0) res.setHeader('Set-Cookie', setCookies);
+  const status = response.status;
+  const bodyless = status === 204 || status === 304 || (status >= 100 && status < 200);
+  if (!bodyless) res.setHeader('Content-Length', body.length);
+  res.writeHead(status);
+  res.end(bodyless || isHead ? undefined : body);
+  return status;
+}
+
+/** RFC 6265 `Set-Cookie`, the attributes Azure's host emits for a `Cookie`. */
+export function serializeCookie(cookie: Cookie): string {
+  // A `;`, `,` or control character would smuggle attributes or split the header.
+  const unsafe = /[;,\s\x00-\x1f\x7f]/;
+  if (!cookie.name || unsafe.test(cookie.name) || cookie.name.includes('=')) {
+    throw new TypeError('cookie name is empty or has characters a cookie name cannot hold');
+  }
+  if (unsafe.test(cookie.value)) throw new TypeError(`cookie "${cookie.name}" has an invalid value`);
+  const parts = [`${cookie.name}=${cookie.value}`];
+  const attribute = (label: string, value: string | undefined) => {
+    if (value === undefined || value === '') return;
+    if (/[;\x00-\x1f\x7f]/.test(value))
+      throw new TypeError(`cookie "${cookie.name}" has an invalid ${label}`);
+    parts.push(`${label}=${value}`);
+  };
+  attribute('Domain', cookie.domain);
+  attribute('Path', cookie.path);
+  if (cookie.maxAge !== undefined) parts.push(`Max-Age=${Math.trunc(cookie.maxAge)}`);
+  if (cookie.expires !== undefined) {
+    const expires = cookie.expires instanceof Date ? cookie.expires : new Date(cookie.expires);
+    if (Number.isNaN(expires.getTime())) throw new TypeError(`cookie "${cookie.name}" has an invalid expiry`);
+    parts.push(`Expires=${expires.toUTCString()}`);
+  }
+  if (cookie.secure) parts.push('Secure');
+  if (cookie.httpOnly) parts.push('HttpOnly');
+  if (cookie.sameSite) parts.push(`SameSite=${cookie.sameSite}`);
+  return parts.join('; ');
+}
+
+function writeProblem(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  detail: string,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: http.STATUS_CODES[status] ?? 'Error',
+    status,
+    code,
+    detail,
+  });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/problem+json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Name and message only: a stack or a cause could carry request data into the log. */
+export function errorFields(err: unknown): { error: string; message: string } {
+  if (err instanceof Error) return { error: err.name, message: err.message };
+  return { error: typeof err, message: 'a non-Error value was thrown' };
+}
+
+/** Routes `context.log`/`warn`/`error` of a handler into the host's structured log. */
+export function invocationLogHandler(
+  logger: HostLogger,
+  functionName: string,
+  invocationId: string,
+): LogHandler {
+  return (level, ...args) => {
+    if (level === 'none') return;
+    const fields = { function: functionName, invocationId, message: format(...args) };
+    if (level === 'error' || level === 'critical') logger.error('function.log', fields);
+    else if (level === 'warning') logger.warn('function.log', fields);
+    else if (level === 'information') logger.info('function.log', fields);
+    else logger.debug?.('function.log', fields);
+  };
+}

@@ -1,0 +1,153 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { FileSecretStore } from '../../src/lib/store/file-store.js';
+import { type LocalBroker, runLocal } from '../../src/local/run.js';
+import type { EntraSimulator } from '../../src/local/sandbox/entra-simulator.js';
+import { startEntraSimulator } from '../fakes/entra.js';
+
+export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
+export const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
+export const CLIENT_SECRET_NAME = 'app-secret';
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface Stack {
+  sim: EntraSimulator;
+  simUrl: string;
+  local: LocalBroker;
+  url: string;
+  clock: ManualClock;
+  dataDir: string;
+  clientSecret: string;
+  /** Every line the broker logged, in this process, since the stack started. */
+  logs: string[];
+  api(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
+  /** Stops the broker only (the data dir and simulator stay), then starts it again on the same port. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Connections as in connections.json; `authority` defaults to the simulator. */
+  connections?: Record<string, Record<string, unknown>>;
+  env?: Record<string, string>;
+  providerTimeoutMs?: number;
+}
+
+/**
+ * The broker's embedded host (real HTTP, real file store in a temp dir) in front of the Entra simulator
+ * (real HTTP), with an injected clock and every log line captured for the leak scans.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const clientSecret = `client-secret-${Math.random().toString(36).slice(2)}`;
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const {
+    sim,
+    url: simUrl,
+    close: closeSim,
+  } = await startEntraSimulator({
+    clients: [{ clientId: CLIENT_ID, secret: clientSecret, redirectUris: [`${url}/api/callback`] }],
+  });
+  const dataDir = await mkdtemp(join(tmpdir(), 'broker-e2e-'));
+  const store = await FileSecretStore.open(dataDir);
+  await store.setSecret(CLIENT_SECRET_NAME, clientSecret);
+  const connections = options.connections ?? { support: {} };
+  const resolved: Record<string, Record<string, unknown>> = {};
+  for (const [id, c] of Object.entries(connections)) {
+    resolved[id] = {
+      provider: 'entra',
+      authority: simUrl,
+      tenant: 'organizations',
+      clientId: CLIENT_ID,
+      credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
+      scopes: ['https://graph.microsoft.com/User.Read', 'https://graph.microsoft.com/Mail.Read'],
+      ...c,
+    };
+  }
+  const logs: string[] = [];
+  const logger = createLogger((_level, line) => logs.push(line), 'debug');
+  const clock = new ManualClock(Date.now());
+  const env = {
+    BROKER_CONNECTIONS: JSON.stringify({ connections: resolved }),
+    BROKER_DATA_DIR: dataDir,
+    BROKER_PUBLIC_URL: url,
+    BROKER_FUNCTION_KEY: FUNCTION_KEY,
+    PORT: String(port),
+    ...options.env,
+  };
+  const launch = () =>
+    runLocal({
+      env,
+      store,
+      clock,
+      logger,
+      timers: false,
+      providerTimeoutMs: options.providerTimeoutMs ?? 2000,
+    });
+  let local = await launch();
+  const stack: Stack = {
+    sim,
+    simUrl,
+    get local() {
+      return local;
+    },
+    url,
+    clock,
+    dataDir,
+    clientSecret,
+    logs,
+    api(path, init = {}) {
+      const headers = new Headers(init.headers);
+      if (init.key !== null) headers.set('x-functions-key', init.key ?? FUNCTION_KEY);
+      return fetch(`${url}${path}`, { ...init, headers, redirect: 'manual' });
+    },
+    async restart() {
+      await local.close();
+      local = await launch();
+    },
+    async close() {
+      await local.close();
+      await closeSim();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/**
+ * Every secret the simulator issued or the test set must be absent from the logs and, in plain text,
+ * from every file of the data dir. Returns the leaks found (empty = none).
+ */
+export async function findLeaks(stack: Stack): Promise<string[]> {
+  const secrets = [...stack.sim.issuedSecrets(), stack.clientSecret].filter((s) => s.length >= 8);
+  const haystacks: Array<[string, string]> = [['logs', stack.logs.join('\n')]];
+  for (const file of await listFiles(stack.dataDir))
+    haystacks.push([file, (await readFile(file)).toString('latin1')]);
+  const leaks: string[] = [];
+  for (const secret of secrets) {
+    for (const [where, text] of haystacks)
+      if (text.includes(secret)) leaks.push(`${where} holds ${secret.slice(0, 6)}…`);
+  }
+  return leaks;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(path)));
+    else out.push(path);
+  }
+  return out;
+}
