@@ -21,6 +21,10 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+export interface StatusBody {
+  connections: Array<{ id: string; status: string; account: string | null; lastError: string | null }>;
+}
+
 export interface Stack {
   sim: EntraSimulator;
   simUrl: string;
@@ -52,11 +56,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const clientSecret = `client-secret-${Math.random().toString(36).slice(2)}`;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const clock = new ManualClock(Date.now());
   const {
     sim,
     url: simUrl,
     close: closeSim,
   } = await startEntraSimulator({
+    now: () => clock.now(),
     clients: [{ clientId: CLIENT_ID, secret: clientSecret, redirectUris: [`${url}/api/callback`] }],
   });
   const dataDir = await mkdtemp(join(tmpdir(), 'broker-e2e-'));
@@ -77,7 +83,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   const logs: string[] = [];
   const logger = createLogger((_level, line) => logs.push(line), 'debug');
-  const clock = new ManualClock(Date.now());
   const env = {
     BROKER_CONNECTIONS: JSON.stringify({ connections: resolved }),
     BROKER_DATA_DIR: dataDir,
@@ -114,6 +119,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async restart() {
       await local.close();
+      // Let pooled keep-alive sockets of the test's fetch see the close before the next request.
+      await new Promise((resolve) => setTimeout(resolve, 50));
       local = await launch();
     },
     async close() {
