@@ -64,7 +64,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
 
   const connections = loaded.connections;
   if (connections.size === 0 && store) {
-    const created = await createSandbox(store, settings.publicUrl, host.port);
+    const created = await createSandbox(store, settings.publicUrl, host.port, settings.dataDir);
     connections.set(created.connection.id, created.connection);
     sandbox = created.simulator;
   }

@@ -8,16 +8,10 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
-import {
-  type Cookie,
-  HttpRequest,
-  HttpResponse,
-  type HttpResponseInit,
-  InvocationContext,
-  type LogHandler,
-} from '@azure/functions';
+import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { HttpRequest, HttpResponse, InvocationContext } from './azure-functions.js';
 
 export type HostLogger = Pick<Logger, 'info' | 'warn' | 'error'> & Partial<Pick<Logger, 'debug'>>;
 

@@ -3,9 +3,10 @@
  * Azure's host would fire it, with a `Timer` and an `InvocationContext` of its own.
  */
 import { randomUUID } from 'node:crypto';
-import { InvocationContext, type Timer } from '@azure/functions';
+import type { Timer } from '@azure/functions';
 import type { TimerRoute } from '../functions/route-types.js';
 import { createLogger } from '../lib/logger.js';
+import { InvocationContext } from './azure-functions.js';
 import { nextOccurrence, parseNcrontab, type Schedule } from './ncrontab.js';
 import { errorFields, type HostLogger, invocationLogHandler } from './server.js';
 

@@ -33,6 +33,8 @@ export interface Stack {
   clock: ManualClock;
   dataDir: string;
   clientSecret: string;
+  /** The broker's environment (connections, data dir, key), e.g. for the CLI in a child process. */
+  env: Record<string, string>;
   /** Every line the broker logged, in this process, since the stack started. */
   logs: string[];
   api(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
@@ -111,6 +113,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     clock,
     dataDir,
     clientSecret,
+    env,
     logs,
     api(path, init = {}) {
       const headers = new Headers(init.headers);

@@ -39,6 +39,11 @@ export interface EntraSimulatorOptions {
   accessTokenLifetimeSec?: number;
   /** Epoch ms. */
   now?: () => number;
+  /**
+   * Keeps grants across restarts (the `npm start` sandbox): called with the state after every change
+   * and read once at construction. Refresh tokens appear in it only as SHA-256 hashes.
+   */
+  persistence?: { load(): string | undefined; save(state: string): void };
 }
 
 export type SimulatorEndpoint = 'token' | 'authorize' | 'resource';
@@ -128,6 +133,7 @@ export class EntraSimulator {
   private readonly keys: { privateKey: KeyObject; publicKey: KeyObject; kid: string };
   private readonly grants: Grant[] = [];
   private readonly codes = new Map<string, CodeRecord>();
+  /** By `tokenHash`. */
   private readonly refreshTokens = new Map<string, { grant: Grant; issuedAt: number }>();
   private readonly secrets: string[] = [];
   private readonly faults: Record<SimulatorEndpoint, InjectedResponse[]> = {
@@ -146,6 +152,35 @@ export class EntraSimulator {
     // A fresh key per simulator: tokens from one run are worthless to any other.
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.keys = { privateKey, publicKey, kid: randomBytes(12).toString('base64url') };
+    this.persistence = options.persistence;
+    this.restore();
+  }
+
+  private readonly persistence?: EntraSimulatorOptions['persistence'];
+
+  private restore(): void {
+    const text = this.persistence?.load();
+    if (!text) return;
+    try {
+      const state = JSON.parse(text) as { grants: Grant[]; refreshTokens: Array<[string, number, number]> };
+      this.grants.push(...state.grants);
+      for (const [hash, index, issuedAt] of state.refreshTokens) {
+        const grant = this.grants[index];
+        if (grant) this.refreshTokens.set(hash, { grant, issuedAt });
+      }
+    } catch {
+      // A damaged state file only means people sign in again.
+    }
+  }
+
+  private persist(): void {
+    if (!this.persistence) return;
+    const refreshTokens = [...this.refreshTokens].map(([hash, r]) => [
+      hash,
+      this.grants.indexOf(r.grant),
+      r.issuedAt,
+    ]);
+    this.persistence.save(JSON.stringify({ grants: this.grants, refreshTokens }));
   }
 
   /** Adds or replaces an app registration (tests learn the broker's redirect URI after starting it). */
@@ -424,7 +459,7 @@ export class EntraSimulator {
   private redeemRefreshToken(form: URLSearchParams, client: SimulatorClient): object {
     const token = form.get('refresh_token');
     if (!token) throw missingParam('refresh_token');
-    const record = this.refreshTokens.get(token);
+    const record = this.refreshTokens.get(tokenHash(token));
     if (!record)
       throw new EntraError('invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.');
     const { grant } = record;
@@ -523,7 +558,8 @@ export class EntraSimulator {
 
   private newRefreshToken(grant: Grant): string {
     const token = this.secret(`1.A${randomBytes(96).toString('base64url')}`);
-    this.refreshTokens.set(token, { grant, issuedAt: this.now() });
+    this.refreshTokens.set(tokenHash(token), { grant, issuedAt: this.now() });
+    this.persist();
     return token;
   }
 
@@ -698,6 +734,9 @@ function validateAuthorize(params: URLSearchParams): string[] {
   }
   return scopes;
 }
+
+/** Refresh tokens are kept by hash, so a persisted state holds nothing that redeems. */
+const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 const splitScopes = (value: string | null): string[] => (value ?? '').split(/\s+/).filter(Boolean);
 

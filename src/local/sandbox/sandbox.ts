@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Connection } from '../../lib/config/connections.js';
 import { resolveConnection } from '../../lib/config/load.js';
 import type { SecretStore } from '../../lib/store/secret-store.js';
@@ -18,6 +20,7 @@ export async function createSandbox(
   store: SecretStore,
   publicUrl: string,
   port: number,
+  dataDir: string,
 ): Promise<{ connection: Connection; simulator: EntraSimulator }> {
   let secret = (await store.getSecret(SECRET_NAME))?.value;
   if (!secret) {
@@ -27,6 +30,7 @@ export async function createSandbox(
   const simulator = new EntraSimulator({
     prefix: SANDBOX_PREFIX,
     clients: [{ clientId: CLIENT_ID, secret, redirectUris: [`${publicUrl}/api/callback`] }],
+    persistence: filePersistence(join(dataDir, 'sandbox-idp.json')),
   });
   const connection = resolveConnection(
     SANDBOX_ID,
@@ -44,4 +48,21 @@ export async function createSandbox(
     { publicUrl },
   );
   return { connection, simulator };
+}
+
+/** The simulator's grants survive a restart, so the sandbox connection does too (hashes only, 0600). */
+function filePersistence(path: string) {
+  return {
+    load: () => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return undefined;
+      }
+    },
+    save: (state: string) => {
+      writeFileSync(`${path}.tmp`, state, { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+    },
+  };
 }
