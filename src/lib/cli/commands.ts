@@ -31,7 +31,13 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
   const [command, ...args] = argv;
   switch (command) {
     case 'secrets': {
-      const [sub, name] = args;
+      const [sub, name, ...rest] = args;
+      if (rest.length > 0) {
+        out(
+          'broker: the secret value is read from stdin, never from the command line (it would stay in shell history).',
+        );
+        return 2;
+      }
       if (sub !== 'set' || !name || !/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
         out('usage: broker secrets set NAME   (NAME: letters, digits, dashes; the value comes from stdin)');
         return 2;

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileSecretStore } from '../../src/lib/store/file-store.js';
+import { consent } from '../fakes/consent-client.js';
+import { CLI_MAIN, childEnv, runNode } from '../support/process.js';
+import { type Stack, startStack } from './harness.js';
+
+/** The `broker` command as a user runs it: a child process on the same data dir as the broker. */
+describe('broker CLI', () => {
+  let stack: Stack;
+  const cli = (args: string[], input = '') => runNode(CLI_MAIN, args, childEnv(stack.env), input);
+  const outputs: string[] = [];
+  const run = async (args: string[], input = '') => {
+    const r = await cli(args, input);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  };
+
+  beforeAll(async () => {
+    stack = await startStack({
+      connections: { legacy: {}, support: { expectedAccount: 'legacy@contoso.com' } },
+    });
+  });
+  afterAll(async () => {
+    const secrets = [...stack.sim.issuedSecrets(), stack.clientSecret, 'cli-secret-value-42'];
+    for (const out of outputs) for (const s of secrets) expect(out).not.toContain(s);
+    await stack.close();
+  });
+
+  it('secrets set reads the value from stdin, never from argv', async () => {
+    const refused = await run(['secrets', 'set', 'other-secret', 'cli-secret-value-42']);
+    expect(refused.code).toBe(2);
+    const ok = await run(['secrets', 'set', 'other-secret'], 'cli-secret-value-42\n');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/Stored secret other-secret \(version [0-9a-f]{32}\) in the file store/);
+    const store = await FileSecretStore.open(stack.dataDir);
+    expect((await store.getSecret('other-secret'))!.value).toBe('cli-secret-value-42');
+  });
+
+  it('import redeems a refresh token made elsewhere once and stores the rotated one', async () => {
+    // A token "made with the old script": consent on another connection, then take its refresh token.
+    expect(
+      (await consent(stack.url, stack.local.functionKey, 'legacy', { account: 'legacy@contoso.com' })).status,
+    ).toBe(200);
+    const old = (await stack.local.broker.store.getSecret('rt-legacy'))!.value;
+    const imported = await run(['import', 'support'], `${old}\n`);
+    expect(imported.code).toBe(0);
+    expect(imported.stdout).toContain('connection support is connected as legacy@contoso.com');
+    expect(stack.sim.stats.refreshRedemptions.get(old)).toBe(1);
+    const store = await FileSecretStore.open(stack.dataDir);
+    const stored = await store.getSecret('rt-support');
+    expect(stored!.value).not.toBe(old);
+    expect(stored!.tags).toMatchObject({ status: 'connected', account: 'legacy@contoso.com' });
+  });
+
+  it('import refuses a token the provider rejects, storing nothing', async () => {
+    const r = await run(['import', 'legacy'], 'not-a-refresh-token\n');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^broker: /);
+    expect(r.stderr).not.toContain('not-a-refresh-token');
+  });
+
+  it('status lists every connection', async () => {
+    const r = await run(['status']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^legacy\tconnected\tlegacy@contoso.com/m);
+    expect(r.stdout).toMatch(/^support\tconnected\tlegacy@contoso.com/m);
+  });
+
+  it('rotate ID rotates now and writes a new version', async () => {
+    const store = await FileSecretStore.open(stack.dataDir);
+    const before = (await store.listVersions('rt-support')).length;
+    const r = await run(['rotate', 'support']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('support\trotated');
+    expect((await store.listVersions('rt-support')).length).toBe(before + 1);
+    const unknown = await run(['rotate', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('There is no connection "nope"');
+  });
+});
