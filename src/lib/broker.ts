@@ -3,10 +3,10 @@ import type { Connection } from './config/connections.js';
 import { ConfigError, type Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
+import { StatusService } from './health/status-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertProvidersSupported, createDialectLookup } from './providers/registry.js';
 import { RotationService } from './rotation/rotation-service.js';
-import { StatusService } from './status-service.js';
 import { FileSecretStore } from './store/file-store.js';
 import type { SecretStore } from './store/secret-store.js';
 import { GrantService } from './tokens/grant-service.js';
@@ -75,16 +75,17 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     logger,
   });
+  const status = new StatusService({ connections, store, clock, warnBeforeMs: settings.warnBeforeMs });
   const rotation = new RotationService({
     connections,
-    grantStore,
+    store,
+    status,
     grants,
     tokens,
     clock,
     logger,
     concurrency: settings.rotationConcurrency,
   });
-  const status = new StatusService({ connections, grantStore });
   return { settings, connections, store, clock, logger, grants, tokens, consent, rotation, status };
 }
 

@@ -66,12 +66,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       const broker = await openBroker();
       if (id) broker.tokens.connection(id);
       const results = await broker.rotation.rotationPass({ onlyId: id, force: id !== undefined });
-      for (const r of results) out(`${r.connection}\t${r.outcome}${r.error ? `\t${r.error}` : ''}`);
-      return results.some(
-        (r) => r.outcome !== 'rotated' && r.outcome !== 'skipped' && r.outcome !== 'not_connected',
-      )
-        ? 1
-        : 0;
+      for (const r of results) out([r.connection, r.outcome, r.reason ?? r.error ?? ''].join('\t').trimEnd());
+      return results.some((r) => r.outcome !== 'rotated' && r.outcome !== 'skipped') ? 1 : 0;
     }
     case 'status': {
       const broker = await openBroker();

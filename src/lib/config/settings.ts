@@ -27,6 +27,10 @@ const settingsSchema = z.object({
     .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT5M')
     .default('PT5M'),
   ROTATION_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  WARN_BEFORE: z
+    .string()
+    .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as P14D')
+    .default('P14D'),
   PORT: z.coerce.number().int().min(0).max(65535).default(7071),
   BROKER_FUNCTION_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBSITE_HOSTNAME: z.string().optional(),
@@ -41,6 +45,8 @@ export interface Settings {
   rotationSchedule: string;
   refreshAheadMs: number;
   rotationConcurrency: number;
+  /** Deadlines closer than this are warnings in the log and on the status page. */
+  warnBeforeMs: number;
   port: number;
   functionKey?: string;
 }
@@ -73,6 +79,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     rotationSchedule: s.ROTATION_SCHEDULE,
     refreshAheadMs: parseDuration(s.REFRESH_AHEAD)!,
     rotationConcurrency: s.ROTATION_CONCURRENCY,
+    warnBeforeMs: parseDuration(s.WARN_BEFORE)!,
     port: s.PORT,
     functionKey: s.BROKER_FUNCTION_KEY,
   };

@@ -5,12 +5,22 @@ export function escapeHtml(value: unknown): string {
   return String(value ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 
+const PAGE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * The page policy plus one inline script, allowed by a per-response nonce, that may call back to
+ * this origin (`fetch`) and nowhere else. For `htmlPage`'s `extraHeaders`.
+ */
+export function scriptPageHeaders(nonce: string): Record<string, string> {
+  return { 'Content-Security-Policy': `${PAGE_CSP}; script-src 'nonce-${nonce}'; connect-src 'self'` };
+}
+
 /** Pages carry no script and load nothing: the CSP says so, and no page can be framed or leak a Referer. */
 const PAGE_HEADERS = {
   'Content-Type': 'text/html; charset=utf-8',
   'Cache-Control': 'no-store',
-  'Content-Security-Policy':
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Content-Security-Policy': PAGE_CSP,
   'Referrer-Policy': 'no-referrer',
   'X-Content-Type-Options': 'nosniff',
 };
@@ -21,7 +31,9 @@ main{max-width:60rem;margin:3rem auto;padding:2rem;background:#fff;border-radius
 h1{font-size:1.4rem;margin-top:0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px}
-.connected{color:#0a7d32;font-weight:600}.needs_consent{color:#b3261e;font-weight:600}.not_connected{color:#6b5900;font-weight:600}
+.badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-weight:600;font-size:.9rem}
+.badge.connected{background:#dff6e4;color:#0a5d25}.badge.needs_consent{background:#fde2e0;color:#8c1d18}.badge.not_connected{background:#fff3c4;color:#5c4a00}
+.warn{color:#8c1d18;font-weight:600}.ok{color:#0a5d25}
 a.button{display:inline-block;padding:.3rem .8rem;border-radius:4px;background:#0f6cbd;color:#fff;text-decoration:none}
 .muted{color:#5f6b76}`;
 

@@ -1,60 +1,97 @@
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
+import { readSnapshot, type StatusService } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
+import type { SecretStore } from '../store/secret-store.js';
 import { errorTag, type GrantService } from '../tokens/grant-service.js';
-import type { GrantStore, GrantTags } from '../tokens/grant-store.js';
+import type { GrantTags } from '../tokens/grant-store.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { mapWithConcurrency } from './pool.js';
 
-export type RotationOutcome =
-  | 'rotated'
-  | 'skipped'
-  | 'not_connected'
-  | 'needs_consent'
-  | 'client_misconfigured'
-  | 'transient';
+export type RotationOutcome = 'rotated' | 'skipped' | 'needs_consent' | 'client_misconfigured' | 'transient';
 
 export interface RotationResult {
   connection: string;
   outcome: RotationOutcome;
+  /** Why nothing was sent: `fresh`, `not_connected`, `cooldown`, or `stored` for a grant already dead. */
+  reason?: 'fresh' | 'not_connected' | 'cooldown' | 'stored';
   /** Short error code (provider error + AADSTS), never a token. */
   error?: string;
 }
 
+export interface RotationOptions {
+  onlyId?: string;
+  /** Rotate even fresh connections and those cooling down (`broker rotate ID`). */
+  force?: boolean;
+  /** Stagger the workers' start by up to `jitterMs` (the timer does; the CLI does not). */
+  jitter?: boolean;
+}
+
+/** After a transient failure a connection waits this long before the next try. */
+export const TRANSIENT_COOLDOWN_MS = 15 * 60 * 1000;
+/** A deadline warning is repeated at most once a day per deadline. */
+const WARN_REPEAT_MS = 24 * 60 * 60 * 1000;
+
 /**
  * The rotation pass (DESIGN.md, "Token vending and rotation"): refreshes each connected connection
  * whose refresh token is older than its `rotateAfter`, so an unused grant never reaches the
- * provider's inactivity limit. Runs through the same locked path as `/api/token`.
+ * provider's inactivity limit, through the same locked path as `/api/token`; classifies failures;
+ * and warns ahead of every forecast deadline.
  */
 export class RotationService {
+  private readonly cooldownUntil = new Map<string, number>();
+  private readonly warnedAt = new Map<string, number>();
+
   constructor(
     private readonly deps: {
       connections: Map<string, Connection>;
-      grantStore: GrantStore;
+      store: SecretStore;
+      status: StatusService;
       grants: GrantService;
       tokens: TokenService;
       clock: Clock;
       logger: Logger;
       concurrency: number;
+      jitterMs?: number;
+      random?: () => number;
+      sleep?: (ms: number) => Promise<void>;
     },
   ) {}
 
-  /** One pass over all connections, or only `onlyId`; `force` rotates even fresh ones (`broker rotate`). */
-  async rotationPass(options: { onlyId?: string; force?: boolean } = {}): Promise<RotationResult[]> {
+  async rotationPass(options: RotationOptions = {}): Promise<RotationResult[]> {
     const started = this.deps.clock.now();
-    const stored = await this.deps.grantStore.listTags();
+    const snapshot = await readSnapshot(this.deps.store);
     const connections = [...this.deps.connections.values()].filter(
       (c) => !options.onlyId || c.id === options.onlyId,
     );
-    const results = await mapWithConcurrency(connections, this.deps.concurrency, (c) =>
-      this.rotateOne(c, stored.get(c.id), options.force ?? false),
-    );
-    const counts: Record<string, number> = {};
-    for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+    const queue = connections.map((c) => ({ connection: c, tags: snapshot.grants.get(c.id) }));
+    const jitterMs = options.jitter ? (this.deps.jitterMs ?? 1000) : 0;
+    let started_workers = 0;
+    const results = await mapWithConcurrency(queue, this.deps.concurrency, async (item) => {
+      // Stagger only each worker's first item: instances and timers then do not hit the provider in step.
+      if (jitterMs > 0 && started_workers < this.deps.concurrency) {
+        started_workers++;
+        await (this.deps.sleep ?? sleep)(Math.floor((this.deps.random ?? Math.random)() * jitterMs));
+      }
+      const result = await this.rotateOne(item.connection, item.tags, options.force ?? false);
+      if (result.fresh) snapshot.grants.set(item.connection.id, result.fresh);
+      return result.result;
+    });
+    for (const c of connections) this.warnDeadlines(c, snapshot.grants.get(c.id), snapshot.expiries);
+
+    const counts: Record<RotationOutcome, number> = {
+      rotated: 0,
+      skipped: 0,
+      needs_consent: 0,
+      client_misconfigured: 0,
+      transient: 0,
+    };
+    for (const r of results) counts[r.outcome]++;
     this.deps.logger.info('rotation.pass', {
       ...counts,
       connections: results.length,
+      concurrency: this.deps.concurrency,
       durationMs: this.deps.clock.now() - started,
     });
     return results;
@@ -64,29 +101,66 @@ export class RotationService {
     connection: Connection,
     tags: GrantTags | undefined,
     force: boolean,
-  ): Promise<RotationResult> {
+  ): Promise<{ result: RotationResult; fresh?: GrantTags }> {
     const id = connection.id;
-    if (!tags) return { connection: id, outcome: 'not_connected' };
-    if (tags.status === 'needs_consent')
-      return { connection: id, outcome: 'needs_consent', error: tags.lastError };
+    const now = this.deps.clock.now();
+    if (!tags) return { result: { connection: id, outcome: 'skipped', reason: 'not_connected' } };
+    if (tags.status === 'needs_consent') {
+      return {
+        result: { connection: id, outcome: 'needs_consent', reason: 'stored', error: tags.lastError },
+      };
+    }
+    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
+      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
+    }
     const last = Date.parse(tags.refreshedAt ?? tags.consentedAt ?? '');
-    if (!force && Number.isFinite(last) && this.deps.clock.now() - last < connection.rotateAfterMs) {
-      return { connection: id, outcome: 'skipped' };
+    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
+      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
     }
     try {
       const { tokens, tags: fresh } = await this.deps.grants.redeem(connection);
+      this.cooldownUntil.delete(id);
       // The access token just minted is as good as any: callers get it without another refresh.
       this.deps.tokens.prime(id, tokens, fresh.account);
       this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
-      return { connection: id, outcome: 'rotated' };
+      return { result: { connection: id, outcome: 'rotated' }, fresh };
     } catch (err) {
       const result = classify(id, err);
+      if (result.outcome === 'transient')
+        this.cooldownUntil.set(id, this.deps.clock.now() + TRANSIENT_COOLDOWN_MS);
       this.deps.logger.warn('rotation.connection', {
         connection: id,
         outcome: result.outcome,
         error: result.error,
       });
-      return result;
+      const fresh: GrantTags | undefined =
+        result.outcome === 'needs_consent'
+          ? { ...tags, status: 'needs_consent', lastError: result.error }
+          : undefined;
+      return { result, fresh };
+    }
+  }
+
+  private warnDeadlines(
+    connection: Connection,
+    tags: GrantTags | undefined,
+    expiries: Map<string, Date>,
+  ): void {
+    const health = this.deps.status.healthOf(connection, tags, expiries);
+    const now = this.deps.clock.now();
+    for (const d of health.deadlines) {
+      const left = Date.parse(d.at) - now;
+      if (left > this.deps.status.warnBeforeMs) continue;
+      const key = `${connection.id}\n${d.kind}\n${d.at}`;
+      if (now - (this.warnedAt.get(key) ?? Number.NEGATIVE_INFINITY) < WARN_REPEAT_MS) continue;
+      this.warnedAt.set(key, now);
+      this.deps.logger.warn('deadline.approaching', {
+        connection: connection.id,
+        kind: d.kind,
+        at: d.at,
+        daysLeft: Math.floor(left / 86_400_000),
+        passed: left <= 0,
+      });
     }
   }
 }
@@ -98,3 +172,5 @@ function classify(connection: string, err: unknown): RotationResult {
   if (err.code === 'client_misconfigured') return { connection, outcome: 'client_misconfigured', error };
   return { connection, outcome: 'transient', error };
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,86 @@
+import type { Clock } from '../clock.js';
+import type { Connection } from '../config/connections.js';
+import type { SecretStore } from '../store/secret-store.js';
+import { fromTags, type GrantTags } from '../tokens/grant-store.js';
+import { type Deadline, forecastDeadlines } from './deadlines.js';
+
+export type ConnectionStatus = 'connected' | 'needs_consent' | 'not_connected';
+
+export interface ConnectionHealth {
+  id: string;
+  provider: Connection['provider'];
+  flow: string;
+  status: ConnectionStatus;
+  account: string | null;
+  consentedAt: string | null;
+  refreshedAt: string | null;
+  lastError: string | null;
+  hardExpiresAt?: string;
+  /** Earliest first. */
+  deadlines: Deadline[];
+  nextDeadline: Deadline | null;
+  /** True when `nextDeadline` is within `WARN_BEFORE` (or past). */
+  warning: boolean;
+}
+
+/** Everything health needs, from one list call on the store (tags and expiry dates, never values). */
+export interface StoreSnapshot {
+  grants: Map<string, GrantTags>;
+  /** Secret name (lowercase) → `expires` attribute. */
+  expiries: Map<string, Date>;
+}
+
+export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
+  const grants = new Map<string, GrantTags>();
+  const expiries = new Map<string, Date>();
+  for (const p of await store.listSecrets()) {
+    if (!p.enabled) continue;
+    if (p.name.toLowerCase().startsWith('rt-')) grants.set(p.name.slice(3).toLowerCase(), fromTags(p.tags));
+    if (p.expiresOn) expiries.set(p.name.toLowerCase(), p.expiresOn);
+  }
+  return { grants, expiries };
+}
+
+/** Every connection's health (DESIGN.md, `GET /api/status`). */
+export class StatusService {
+  constructor(
+    private readonly deps: {
+      connections: Map<string, Connection>;
+      store: SecretStore;
+      clock: Clock;
+      warnBeforeMs: number;
+    },
+  ) {}
+
+  get warnBeforeMs(): number {
+    return this.deps.warnBeforeMs;
+  }
+
+  async health(snapshot?: StoreSnapshot): Promise<ConnectionHealth[]> {
+    const { grants, expiries } = snapshot ?? (await readSnapshot(this.deps.store));
+    return [...this.deps.connections.values()].map((c) => this.healthOf(c, grants.get(c.id), expiries));
+  }
+
+  healthOf(c: Connection, tags: GrantTags | undefined, expiries: Map<string, Date>): ConnectionHealth {
+    const secretName = c.credential?.secretName.toLowerCase();
+    const deadlines = forecastDeadlines(c, tags, secretName ? expiries.get(secretName) : undefined);
+    const nextDeadline = deadlines[0] ?? null;
+    const health: ConnectionHealth = {
+      id: c.id,
+      provider: c.provider,
+      flow: 'flow' in c ? c.flow : 'authorization_code',
+      status: tags ? tags.status : 'not_connected',
+      account: tags?.account ?? null,
+      consentedAt: tags?.consentedAt ?? null,
+      refreshedAt: tags?.refreshedAt ?? null,
+      lastError: tags?.lastError ?? null,
+      deadlines,
+      nextDeadline,
+      warning:
+        nextDeadline !== null &&
+        Date.parse(nextDeadline.at) - this.deps.clock.now() <= this.deps.warnBeforeMs,
+    };
+    if (tags?.hardExpiresAt) health.hardExpiresAt = tags.hardExpiresAt;
+    return health;
+  }
+}
