@@ -38,12 +38,13 @@ function row(c: ConnectionHealth, key: string, now: number): string {
   const deadline = c.nextDeadline
     ? `<span class="${c.warning ? 'warn' : ''}">${DEADLINE_WORDS[c.nextDeadline.kind]} ${time(c.nextDeadline.at, now)}</span>`
     : '—';
+  // data-label names each cell where a narrow window shows the rows as cards (see the page style).
   return `<tr>
 <td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span></td>
-<td><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}</td>
-<td>${escapeHtml(c.account ?? '—')}</td>
-<td>${time(c.refreshedAt, now)}</td>
-<td>${deadline}</td>
+<td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}</td>
+<td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
+<td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
+<td data-label="Next deadline">${deadline}</td>
 <td><a class="button" href="${escapeHtml(href)}">${action}</a></td>
 </tr>`;
 }

@@ -27,7 +27,7 @@ const PAGE_HEADERS = {
 
 const STYLE = `
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}
-main{max-width:60rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002}
+main{max-width:68rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002;overflow-x:auto}
 h1{font-size:1.4rem;margin-top:0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px}
@@ -35,7 +35,12 @@ code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px}
 .badge.connected{background:#dff6e4;color:#0a5d25}.badge.needs_consent{background:#fde2e0;color:#8c1d18}.badge.not_connected{background:#fff3c4;color:#5c4a00}
 .warn{color:#8c1d18;font-weight:600}.ok{color:#0a5d25}
 a.button{display:inline-block;padding:.3rem .8rem;border-radius:4px;background:#0f6cbd;color:#fff;text-decoration:none}
-.muted{color:#5f6b76}`;
+a.button:hover,a.button:focus-visible{background:#0c3b5e}a.button:focus-visible{outline:2px solid #0f6cbd;outline-offset:2px}
+th,time,.badge,a.button{white-space:nowrap}
+.muted{color:#5f6b76}td>.muted{font-size:.85rem}td:first-child>.muted{white-space:nowrap}
+@media (max-width:40rem){main{margin:0;padding:1rem;border-radius:0;box-shadow:none}
+thead{display:none}tr{display:block;padding:.6rem 0;border-bottom:1px solid #e3e6ea}td{display:block;border:0;padding:.15rem 0}
+td[data-label]::before{content:attr(data-label);display:inline-block;min-width:7.5rem;color:#5f6b76}td:last-child{padding-top:.4rem}}`;
 
 /** A complete page; `body` is HTML the caller built with `escapeHtml`. */
 export function htmlPage(
