@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
-const MINUTE = 60_000;
 
 interface TokenBody {
   access_token: string;
