@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
-
 interface TokenBody {
   access_token: string;
   token_type: string;
