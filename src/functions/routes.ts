@@ -3,6 +3,7 @@ import { callbackHandler } from './callback.js';
 import { rotateHandler } from './rotate.js';
 import type { HttpRoute, TimerRoute } from './route-types.js';
 import { startHandler } from './start.js';
+import { startPollHandler } from './start-poll.js';
 import { statusHandler } from './status.js';
 import { tokenHandler } from './token.js';
 
@@ -21,6 +22,13 @@ export function routeTable(source: BrokerSource, rotationSchedule: string): Rout
         methods: ['GET'],
         authLevel: 'function',
         handler: startHandler(source),
+      },
+      {
+        name: 'startPoll',
+        route: 'start/poll',
+        methods: ['GET'],
+        authLevel: 'function',
+        handler: startPollHandler(source),
       },
       {
         name: 'callback',

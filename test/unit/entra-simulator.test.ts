@@ -201,7 +201,7 @@ describe('GET authorize', () => {
   });
 
   it('answers 404 outside its endpoints', async () => {
-    expect((await fetch(`${fake.url}/common/oauth2/v2.0/devicecode`)).status).toBe(404);
+    expect((await fetch(`${fake.url}/common/oauth2/v2.0/logout`)).status).toBe(404);
     expect((await fetch(`${fake.url}/`)).status).toBe(404);
   });
 

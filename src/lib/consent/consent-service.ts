@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { Connection } from '../config/connections.js';
 import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
+import { type ConsentResult, completeConsent } from './complete-consent.js';
+import { type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
 import type { SealKeyProvider } from './seal-key.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
@@ -37,11 +38,11 @@ export interface CallbackParams {
   errorDescription?: string;
 }
 
-export interface ConsentResult {
-  connectionId: string;
-  account?: string;
-  tenant?: string;
-}
+export type { ConsentResult };
+
+export type ConsentStart =
+  | { flow: 'authorization_code'; location: string; cookie: ConsentCookie }
+  | { flow: 'device_code'; device: DeviceStart };
 
 /**
  * One cookie per attempt, named after its state, so consents for two connections in two tabs do not
@@ -53,8 +54,14 @@ export function consentCookieName(state: string): string {
 
 const AADSTS = /AADSTS(\d+)/;
 
-/** Starts and finishes the authorization-code consent of DESIGN.md (`/api/start`, `/api/callback`). */
+/**
+ * Starts and finishes consent (DESIGN.md `/api/start`, `/api/callback`, `/api/start/poll`): the
+ * authorization code flow here, the device code flow delegated to `DeviceService`.
+ */
 export class ConsentService {
+  /** The device code flow (RFC 8628): also used directly by `broker connect`. */
+  readonly device: DeviceService;
+
   constructor(
     private readonly deps: {
       tokens: TokenService;
@@ -64,17 +71,19 @@ export class ConsentService {
       clock: Clock;
       logger: Logger;
     },
-  ) {}
+  ) {
+    this.device = new DeviceService(deps);
+  }
 
-  /** RFC 6749 §4.1.1 with PKCE (RFC 7636): the provider URL to send the browser to, and the sealed state cookie. */
-  async start(connectionId: string): Promise<{ location: string; cookie: ConsentCookie }> {
+  /**
+   * Begins consent. Authorization code (RFC 6749 §4.1.1 with PKCE, RFC 7636): the provider URL to
+   * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
+   * and the sealed poll state, from the `DeviceService`.
+   */
+  async start(connectionId: string): Promise<ConsentStart> {
     const connection = this.deps.tokens.connection(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
-      throw new BrokerError(
-        'invalid_request',
-        `Connection "${connectionId}" uses the device code flow, which this broker version does not offer yet.`,
-        { connectionId },
-      );
+      return { flow: 'device_code', device: await this.device.start(connectionId) };
     }
     const state = randomToken();
     const nonce = randomToken();
@@ -89,6 +98,7 @@ export class ConsentService {
     });
     this.deps.logger.info('consent.started', { connection: connection.id });
     return {
+      flow: 'authorization_code',
       location,
       cookie: {
         name: consentCookieName(state),
@@ -96,6 +106,11 @@ export class ConsentService {
         maxAgeSeconds: CONSENT_TTL_MS / 1000,
       },
     };
+  }
+
+  /** One poll of a device-code consent (`/api/start/poll`); see `DeviceService.poll`. */
+  pollDevice(connectionId: string, attempt: string): Promise<DevicePoll> {
+    return this.device.poll(connectionId, attempt);
   }
 
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
@@ -129,11 +144,7 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.n);
-    this.checkExpectedAccount(connection, account.account);
-    const tags = await this.deps.grants.storeConsent(connection, tokens, account);
-    this.deps.tokens.invalidate(connection.id);
-    this.deps.tokens.prime(connection.id, tokens, tags.account);
-    return { connectionId: connection.id, account: account.account, tenant: account.tenant };
+    return completeConsent(this.deps, connection, tokens, account);
   }
 
   private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {
@@ -156,21 +167,5 @@ export class ConsentService {
       throw new BrokerError('consent_failed', `The sign-in state is invalid or expired. ${restart}`);
     }
     return payload;
-  }
-
-  private checkExpectedAccount(connection: Connection, account: string | undefined): void {
-    const expected = connection.expectedAccount;
-    if (!expected) return;
-    if (account?.toLowerCase() === expected.toLowerCase()) return;
-    this.deps.logger.warn('consent.account_mismatch', {
-      connection: connection.id,
-      account,
-      expectedAccount: expected,
-    });
-    throw new BrokerError(
-      'account_mismatch',
-      `Connection "${connection.id}" must be connected by ${expected}, but ${account ?? 'an unknown account'} signed in. Nothing was stored; sign in again with ${expected}.`,
-      { connectionId: connection.id },
-    );
   }
 }

@@ -1,8 +1,13 @@
 import { BrokerError } from '../errors.js';
+import {
+  DEVICE_CODE_GRANT,
+  parseDeviceAuthorizationResponse,
+  parseDevicePollResponse,
+} from './device-authorization.js';
 import { type ClassifyContext, classifyEntraError } from './entra-errors.js';
 import { postForm } from './http.js';
 import type { AccountInfo, DialectFactory, TokenSet } from './provider.js';
-import { decodeJwtClaims, parseTokenResponse } from './token-response.js';
+import { decodeJwtClaims, parseTokenResponse, type TokenEndpointFailure } from './token-response.js';
 
 /** Added to every Entra request (DESIGN.md): a refresh token, and an id_token naming the account. */
 const ALWAYS_SCOPES = ['offline_access', 'openid', 'profile'];
@@ -25,8 +30,9 @@ function firstString(...values: unknown[]): string | undefined {
 }
 
 /**
- * The Microsoft identity platform (Entra ID v2 endpoints): authorization code with PKCE and refresh
- * token grants, for public clients and confidential clients with a client secret.
+ * The Microsoft identity platform (Entra ID v2 endpoints): authorization code with PKCE, device
+ * authorization and refresh token grants, for public clients and confidential clients with a client
+ * secret.
  */
 export const entraDialect: DialectFactory = (connection, deps) => {
   if (connection.provider !== 'entra') {
@@ -35,6 +41,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   const base = `${connection.authority.replace(/\/+$/, '')}/${connection.tenant}/oauth2/v2.0`;
   const authorizeEndpoint = `${base}/authorize`;
   const tokenEndpoint = `${base}/token`;
+  const deviceEndpoint = `${base}/devicecode`;
   const defaultScopes = mergeScopes(connection.scopes, ALWAYS_SCOPES);
   const secretName = connection.credential?.secretName;
 
@@ -53,6 +60,9 @@ export const entraDialect: DialectFactory = (connection, deps) => {
     return { client_secret: secret };
   }
 
+  const classify = (context: ClassifyContext) => (failure: TokenEndpointFailure) =>
+    classifyEntraError(failure, { connectionId: connection.id, secretName, ...context });
+
   async function redeem(params: Record<string, string>, context: ClassifyContext): Promise<TokenSet> {
     const form = { ...params, ...(await clientAuthentication()) };
     // Codes and refresh tokens are single-use grants: http.ts must not repeat them blindly.
@@ -65,7 +75,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
       response.headers,
       response.bodyText,
       deps.clock.now(),
-      (failure) => classifyEntraError(failure, { connectionId: connection.id, secretName, ...context }),
+      classify(context),
     );
   }
 
@@ -123,6 +133,51 @@ export const entraDialect: DialectFactory = (connection, deps) => {
           scope: scope.join(' '),
         },
         { otherScope: scopes !== undefined },
+      );
+    },
+
+    /**
+     * RFC 8628 §3.1 at Entra's `/devicecode`: client_id and scope only, as Entra documents it; a
+     * confidential client authenticates when it polls. Repeating this request is harmless.
+     */
+    async startDeviceAuthorization() {
+      const response = await postForm(
+        deps,
+        deviceEndpoint,
+        { client_id: connection.clientId, scope: defaultScopes.join(' ') },
+        { connectionId: connection.id },
+      );
+      return parseDeviceAuthorizationResponse(
+        response.status,
+        response.headers,
+        response.bodyText,
+        deps.clock.now(),
+        classify({}),
+      );
+    },
+
+    /**
+     * RFC 8628 §3.4: one token request with the device code (plus the client secret of a
+     * confidential client). Not retried, not even after a 429 or 503: a repeat would be a poll
+     * sooner than the interval, and the device code is a grant that may already have been redeemed.
+     */
+    async pollDeviceAuthorization(deviceCode) {
+      const form = {
+        grant_type: DEVICE_CODE_GRANT,
+        client_id: connection.clientId,
+        device_code: deviceCode,
+        ...(await clientAuthentication()),
+      };
+      const response = await postForm({ ...deps, maxRetries: 0 }, tokenEndpoint, form, {
+        redeemsGrant: true,
+        connectionId: connection.id,
+      });
+      return parseDevicePollResponse(
+        response.status,
+        response.headers,
+        response.bodyText,
+        deps.clock.now(),
+        classify({}),
       );
     },
 

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
+import type { ProviderErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** One normalized token response, whatever the dialect (numbers sent as strings already converted). */
@@ -36,6 +37,34 @@ export interface CodeExchangeParams {
   redirectUri: string;
 }
 
+/** RFC 8628 §3.2 device authorization response, normalized. */
+export interface DeviceAuthorization {
+  /** Secret: redeemed at the token endpoint; never shown, logged or sent to a browser unsealed. */
+  deviceCode: string;
+  /** What the person types at `verificationUri`. */
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete?: string;
+  /** Seconds the device code lives. */
+  expiresIn: number;
+  /** Seconds to wait between polls (RFC 8628 default 5). */
+  interval: number;
+  /** The provider's own instruction for the person (Entra: "To sign in, use a web browser…"). */
+  message?: string;
+}
+
+/**
+ * One RFC 8628 §3.4–3.5 poll of the token endpoint. The device errors the spec makes part of the
+ * flow are results, not errors; everything else is thrown as a classified `BrokerError`.
+ */
+export type DevicePollResult =
+  | { status: 'pending' }
+  | { status: 'slow_down' }
+  | { status: 'declined'; providerError: ProviderErrorInfo }
+  | { status: 'expired'; providerError: ProviderErrorInfo }
+  | { status: 'bad_code'; providerError: ProviderErrorInfo }
+  | { status: 'tokens'; tokens: TokenSet };
+
 export interface RefreshParams {
   refreshToken: string;
   /** Scopes for another resource from the same grant; absent = the connection's own scopes. */
@@ -56,6 +85,10 @@ export interface ProviderDialect {
   accountOf(tokens: TokenSet, nonce?: string): Promise<AccountInfo>;
   /** Scopes sent by default (the configured ones plus what the broker always adds). */
   readonly defaultScopes: string[];
+  /** RFC 8628 §3.1: asks for a device code and a user code; only dialects whose provider has the flow. */
+  startDeviceAuthorization?(): Promise<DeviceAuthorization>;
+  /** RFC 8628 §3.4: exactly one token request for `deviceCode`; never retried (the code is a grant). */
+  pollDeviceAuthorization?(deviceCode: string): Promise<DevicePollResult>;
 }
 
 /** What every dialect is built with. `fetch` is injectable so tests reach simulators over real HTTP. */

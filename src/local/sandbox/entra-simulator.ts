@@ -1,7 +1,8 @@
 /**
  * A Microsoft Entra ID (identity platform v2) simulator: authorize (with a sign-in page that works
- * without JavaScript), token (authorization_code + PKCE, refresh_token with rotation) and a
- * protected resource (`GET /graph/v1.0/me`). It answers in Entra's own formats (AADSTS error
+ * without JavaScript), device authorization (`/devicecode` and a `/devicelogin` page where a person
+ * enters the user code), token (authorization_code + PKCE, device_code, refresh_token with rotation)
+ * and a protected resource (`GET /graph/v1.0/me`). It answers in Entra's own formats (AADSTS error
  * bodies, redirect errors, Graph's 401) so the broker's provider code is exercised as in production.
  *
  * One implementation serves the `npm start` sandbox (mounted under a prefix in the embedded host)
@@ -39,6 +40,10 @@ export interface EntraSimulatorOptions {
   accessTokenLifetimeSec?: number;
   /** Epoch ms. */
   now?: () => number;
+  /** Device codes live this long (`expires_in`). Default 900, as Entra. */
+  deviceCodeLifetimeSec?: number;
+  /** Polling interval the device authorization response names. Default 5, as Entra. */
+  devicePollIntervalSec?: number;
   /**
    * Keeps grants across restarts (the `npm start` sandbox): called with the state after every change
    * and read once at construction. Refresh tokens appear in it only as SHA-256 hashes.
@@ -46,7 +51,7 @@ export interface EntraSimulatorOptions {
   persistence?: { load(): string | undefined; save(state: string): void };
 }
 
-export type SimulatorEndpoint = 'token' | 'authorize' | 'resource';
+export type SimulatorEndpoint = 'token' | 'authorize' | 'resource' | 'devicecode' | 'devicelogin';
 
 export interface InjectedResponse {
   status: number;
@@ -63,6 +68,10 @@ export interface SimulatorStats {
   refreshRedemptions: Map<string, number>;
   /** Successful redemptions of a refresh token that had been redeemed before. */
   reuseDetected: number;
+  /** Token requests with the device_code grant that reached the device code checks. */
+  devicePolls: number;
+  /** Device polls sooner than the interval after the previous one (answered `slow_down`). */
+  earlyPolls: number;
 }
 
 export const DEFAULT_SIMULATOR_TENANT_ID = '72f988bf-0000-4000-8000-00000000c0de';
@@ -75,6 +84,10 @@ const REFRESH_INACTIVITY_MS = 90 * 86_400_000;
 const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_BODY = 64 * 1024;
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** Entra's user codes: 9 letters and digits; this alphabet has no vowels (no words) and no 0/O, 1/I. */
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ23456789';
+const USER_CODE_LENGTH = 9;
 
 /** What a dead grant answers, set by the test controls. */
 type GrantState = 'active' | 'revoked' | 'inactive' | 'mfa' | 'consent';
@@ -87,6 +100,20 @@ interface Grant {
   scopes: string[];
   issuedAt: number;
   state: GrantState;
+}
+
+/** One device authorization (RFC 8628): what the device code and the user code share. */
+interface DeviceRecord {
+  clientId: string;
+  tid: string;
+  scopes: string[];
+  userCode: string;
+  expiresAt: number;
+  /** Seconds; grows by 5 with every slow_down. */
+  interval: number;
+  lastPollAt?: number;
+  state: 'pending' | 'approved' | 'declined' | 'redeemed';
+  grant?: Grant;
 }
 
 interface CodeRecord {
@@ -124,6 +151,8 @@ export class EntraSimulator {
     byGrant: {},
     refreshRedemptions: new Map(),
     reuseDetected: 0,
+    devicePolls: 0,
+    earlyPolls: 0,
   };
   private readonly prefix: string;
   private readonly clients = new Map<string, SimulatorClient>();
@@ -136,12 +165,25 @@ export class EntraSimulator {
   /** By `tokenHash`. */
   private readonly refreshTokens = new Map<string, { grant: Grant; issuedAt: number }>();
   private readonly secrets: string[] = [];
+  private readonly deviceCodes = new Map<string, DeviceRecord>();
+  /** Normalized user code -> the same records. */
+  private readonly userCodes = new Map<string, DeviceRecord>();
+  private deviceLifetimeSec: number;
+  private deviceIntervalSec: number;
   private readonly faults: Record<SimulatorEndpoint, InjectedResponse[]> = {
     token: [],
     authorize: [],
     resource: [],
+    devicecode: [],
+    devicelogin: [],
   };
-  private readonly hangs: Record<SimulatorEndpoint, number[]> = { token: [], authorize: [], resource: [] };
+  private readonly hangs: Record<SimulatorEndpoint, number[]> = {
+    token: [],
+    authorize: [],
+    resource: [],
+    devicecode: [],
+    devicelogin: [],
+  };
 
   constructor(options: EntraSimulatorOptions) {
     this.prefix = (options.prefix ?? '').replace(/\/+$/, '');
@@ -149,6 +191,8 @@ export class EntraSimulator {
     this.tenantId = options.tenantId ?? DEFAULT_SIMULATOR_TENANT_ID;
     this.lifetimeSec = options.accessTokenLifetimeSec ?? 3600;
     this.now = options.now ?? Date.now;
+    this.deviceLifetimeSec = options.deviceCodeLifetimeSec ?? 900;
+    this.deviceIntervalSec = options.devicePollIntervalSec ?? 5;
     // A fresh key per simulator: tokens from one run are worthless to any other.
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.keys = { privateKey, publicKey, kid: randomBytes(12).toString('base64url') };
@@ -238,7 +282,52 @@ export class EntraSimulator {
     if (client) client.secretExpired = expired;
   }
 
-  /** Every access token, refresh token, id token and code ever issued: tests scan logs and files for them. */
+  /**
+   * What a person does at the device login page: enters `userCode` and signs in as `account`. Throws
+   * when no pending device authorization has that user code (unknown, expired, already answered).
+   */
+  approveDevice(userCode: string, account: string = DEFAULT_ACCOUNT): void {
+    this.approve(this.pendingDevice(userCode), account);
+  }
+
+  /** Lifetime and polling interval of device codes issued from now on (e.g. a 1 s interval for a real browser). */
+  setDeviceTiming(timing: { lifetimeSec?: number; intervalSec?: number }): void {
+    this.deviceLifetimeSec = timing.lifetimeSec ?? this.deviceLifetimeSec;
+    this.deviceIntervalSec = timing.intervalSec ?? this.deviceIntervalSec;
+  }
+
+  /** The person enters `userCode` and then declines; the device's next poll hears authorization_declined. */
+  declineDevice(userCode: string): void {
+    this.pendingDevice(userCode).state = 'declined';
+  }
+
+  private pendingDevice(userCode: string): DeviceRecord {
+    const record = this.awaitingPerson(userCode);
+    if (!record) throw new Error('no pending device authorization has this user code');
+    return record;
+  }
+
+  /** The device authorization a person may still answer with this user code. */
+  private awaitingPerson(userCode: string): DeviceRecord | undefined {
+    const record = this.userCodes.get(normalizeUserCode(userCode));
+    return record?.state === 'pending' && this.now() < record.expiresAt ? record : undefined;
+  }
+
+  private approve(record: DeviceRecord, account: string): void {
+    const grant: Grant = {
+      clientId: record.clientId,
+      account,
+      tid: record.tid,
+      scopes: record.scopes,
+      issuedAt: this.now(),
+      state: 'active',
+    };
+    this.grants.push(grant);
+    record.grant = grant;
+    record.state = 'approved';
+  }
+
+  /** Every access token, refresh token, id token, code and device code ever issued: tests scan logs and files for them. */
   issuedSecrets(): string[] {
     return [...this.secrets];
   }
@@ -265,6 +354,11 @@ export class EntraSimulator {
     const correlationId = headerValue(req, 'client-request-id') ?? randomUUID();
     try {
       if (route.endpoint === 'resource') return this.me(req, res, correlationId);
+      if (route.endpoint === 'devicelogin') {
+        if (req.method === 'GET') return this.deviceLoginPage(res, url.searchParams.get('otc') ?? '');
+        if (req.method === 'POST') return this.deviceLogin(res, form);
+        return send(res, 405, { Allow: 'GET, POST' }, '');
+      }
       const tid = this.tidFor(route.tenant);
       if (route.endpoint === 'authorize') {
         if (req.method === 'GET')
@@ -275,6 +369,9 @@ export class EntraSimulator {
       if (req.method !== 'POST') {
         const message = `The endpoint only accepts POST, OPTIONS requests. Received a ${req.method} request.`;
         throw new EntraError('invalid_request', 900561, message);
+      }
+      if (route.endpoint === 'devicecode') {
+        return sendJson(res, 200, this.deviceAuthorization(req, form, route.tenant, tid));
       }
       return sendJson(res, 200, this.token(req, form, route.tenant));
     } catch (err) {
@@ -389,6 +486,7 @@ export class EntraSimulator {
     const client = this.authenticateClient(req, form, tenant);
     if (grantType === 'authorization_code') return this.redeemCode(form, client);
     if (grantType === 'refresh_token') return this.redeemRefreshToken(form, client);
+    if (grantType === DEVICE_CODE_GRANT) return this.redeemDeviceCode(form, client);
     throw new EntraError('unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
   }
 
@@ -454,6 +552,92 @@ export class EntraSimulator {
     }
     record.redeemed = true;
     return this.issueTokens(record.grant, record.grant.scopes, 'first', record.nonce);
+  }
+
+  // ---- device authorization (RFC 8628) -----------------------------------------------------------
+
+  /** `/devicecode`: client_id and scope, as Entra documents it; the answer as Entra words it. */
+  private deviceAuthorization(
+    req: IncomingMessage,
+    form: URLSearchParams,
+    tenant: string,
+    tid: string,
+  ): object {
+    const clientId = form.get('client_id');
+    if (!clientId) throw missingParam('client_id');
+    const client = this.clients.get(clientId);
+    if (!client) throw new EntraError('unauthorized_client', 700016, appNotFound(clientId, tenant));
+    const scopes = splitScopes(form.get('scope'));
+    if (scopes.length === 0) throw missingParam('scope');
+    resolveScopes(scopes, 'first');
+    const deviceCode = this.secret(`DAQABIQEAAAB${randomBytes(96).toString('base64url')}`);
+    let userCode: string;
+    do userCode = newUserCode();
+    while (this.userCodes.has(userCode));
+    const record: DeviceRecord = {
+      clientId,
+      tid,
+      scopes,
+      userCode,
+      expiresAt: this.now() + this.deviceLifetimeSec * 1000,
+      interval: this.deviceIntervalSec,
+      state: 'pending',
+    };
+    this.deviceCodes.set(deviceCode, record);
+    this.userCodes.set(userCode, record);
+    const verificationUri = `http://${headerValue(req, 'host') ?? '127.0.0.1'}${this.prefix}/devicelogin`;
+    return {
+      user_code: userCode,
+      device_code: deviceCode,
+      verification_uri: verificationUri,
+      expires_in: this.deviceLifetimeSec,
+      interval: this.deviceIntervalSec,
+      message: `To sign in, use a web browser to open the page ${verificationUri} and enter the code ${userCode} to authenticate.`,
+    };
+  }
+
+  /**
+   * RFC 8628 §3.4–3.5 with Entra's errors: a redeemed or unknown code is bad_verification_code, then
+   * expired_token (AADSTS70019), then slow_down for a poll sooner than the interval after the previous
+   * one (counted in `earlyPolls`; the interval grows by 5 s), then authorization_pending (AADSTS70016)
+   * or authorization_declined, else the tokens.
+   */
+  private redeemDeviceCode(form: URLSearchParams, client: SimulatorClient): object {
+    const deviceCode = form.get('device_code');
+    if (!deviceCode) throw missingParam('device_code');
+    this.stats.devicePolls++;
+    const record = this.deviceCodes.get(deviceCode);
+    if (!record || record.clientId !== client.clientId || record.state === 'redeemed') {
+      const message =
+        'Invalid verification code. The device_code sent to the token endpoint was not recognized.';
+      throw new EntraError('bad_verification_code', 70018, message);
+    }
+    const now = this.now();
+    if (now >= record.expiresAt) {
+      throw new EntraError('expired_token', 70019, 'Verification code expired.');
+    }
+    const last = record.lastPollAt;
+    record.lastPollAt = now;
+    if (last !== undefined && now - last < record.interval * 1000) {
+      this.stats.earlyPolls++;
+      record.interval += 5;
+      const message = `The client is polling too quickly. Wait at least ${record.interval} seconds between requests.`;
+      throw new EntraError('slow_down', 70016, message);
+    }
+    if (record.state === 'pending') {
+      throw new EntraError(
+        'authorization_pending',
+        70016,
+        'OAuth 2.0 device flow error. Authorization is pending. Continue polling.',
+      );
+    }
+    if (record.state === 'declined') {
+      // Entra documents the error, not its number; 65004 is what it uses for a declined consent.
+      throw new EntraError('authorization_declined', 65004, 'The end user denied the authorization request.');
+    }
+    const grant = record.grant!;
+    record.state = 'redeemed';
+    return this.issueTokens(grant, grant.scopes, 'first');
   }
 
   private redeemRefreshToken(form: URLSearchParams, client: SimulatorClient): object {
@@ -656,6 +840,50 @@ export class EntraSimulator {
     sendHtml(res, 400, page('Sign in to your account', content));
   }
 
+  /** The device login page: one form for the user code and the account, Continue or Decline. */
+  private deviceLoginPage(res: ServerResponse, userCode: string, error?: string, status = 200): void {
+    const action = `${this.prefix}/devicelogin`;
+    const content = `<div class="banner">Sandbox: a simulated Microsoft device sign-in. No password is asked.</div>
+<h1>Enter code</h1>
+<p class="app">Enter the code displayed on your app or device, and the account to sign in with.</p>
+<form method="post" action="${escapeHtml(action)}">
+${error ? `<p class="err" id="error" role="alert">${escapeHtml(error)}</p>` : ''}
+<label for="otc">Code</label>
+<input type="text" name="otc" id="otc" value="${escapeHtml(userCode)}" autocomplete="off" autofocus>
+<label for="account">Email, phone, or Skype</label>
+<input type="email" name="account" id="account" value="" autocomplete="username">
+<div class="buttons">
+<button type="submit" name="decline" value="Decline" id="decline" class="secondary" formnovalidate>Decline</button>
+<button type="submit" name="approve" value="Continue" id="approve" class="primary">Continue</button>
+</div>
+</form>`;
+    sendHtml(res, status, page('Enter code', content));
+  }
+
+  /** The device login form's submit: the code must be pending; Decline ends it, Continue signs in. */
+  private deviceLogin(res: ServerResponse, form: URLSearchParams): void {
+    const userCode = form.get('otc') ?? '';
+    const record = this.awaitingPerson(userCode);
+    if (!record) {
+      this.deviceLoginPage(res, userCode, "That code didn't work. Check the code and try again.", 400);
+      return;
+    }
+    if (form.has('decline') || form.get('action') === 'decline') {
+      record.state = 'declined';
+      const content = `<h1>Sign-in declined</h1><p class="app">You declined to sign in to <strong>${escapeHtml(record.clientId)}</strong> on your device. You can close this window.</p>`;
+      sendHtml(res, 200, page('Sign-in declined', content));
+      return;
+    }
+    const account = (form.get('account') ?? '').trim();
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(account)) {
+      this.deviceLoginPage(res, userCode, 'Enter a valid email address, phone number, or Skype name.', 400);
+      return;
+    }
+    this.approve(record, account);
+    const content = `<h1>You're signed in</h1><p class="app">You have signed in to <strong>${escapeHtml(record.clientId)}</strong> on your device as <strong>${escapeHtml(account)}</strong>. You may now close this window.</p>`;
+    sendHtml(res, 200, page('Signed in', content));
+  }
+
   private signInPage(
     res: ServerResponse,
     tenant: string,
@@ -691,11 +919,15 @@ ${error ? `<p class="err" id="error" role="alert">${escapeHtml(error)}</p>` : ''
 
 // ---- helpers (no state) ----------------------------------------------------------------------
 
-type Route = { endpoint: 'authorize' | 'token'; tenant: string } | { endpoint: 'resource'; tenant?: never };
+type Route =
+  | { endpoint: 'authorize' | 'token' | 'devicecode'; tenant: string }
+  | { endpoint: 'resource'; tenant?: never }
+  | { endpoint: 'devicelogin'; tenant?: never };
 
 function matchRoute(path: string): Route | undefined {
   if (path === '/graph/v1.0/me') return { endpoint: 'resource' };
-  const match = /^\/([^/]+)\/oauth2\/v2\.0\/(authorize|token)$/.exec(path);
+  if (path === '/devicelogin') return { endpoint: 'devicelogin' };
+  const match = /^\/([^/]+)\/oauth2\/v2\.0\/(authorize|token|devicecode)$/.exec(path);
   if (!match) return undefined;
   let tenant = match[1]!;
   try {
@@ -703,8 +935,16 @@ function matchRoute(path: string): Route | undefined {
   } catch {
     // A malformed escape is just a tenant that does not exist.
   }
-  return { endpoint: match[2] as 'authorize' | 'token', tenant };
+  return { endpoint: match[2] as 'authorize' | 'token' | 'devicecode', tenant };
 }
+
+function newUserCode(): string {
+  const bytes = randomBytes(USER_CODE_LENGTH);
+  return [...bytes].map((b) => USER_CODE_ALPHABET[b % USER_CODE_ALPHABET.length]).join('');
+}
+
+/** People type codes in any case, with spaces or dashes. */
+const normalizeUserCode = (code: string) => code.toUpperCase().replace(/[\s-]+/g, '');
 
 function appNotFound(clientId: string, tenant: string): string {
   return `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`;
