@@ -17,7 +17,7 @@ describe('broker CLI', () => {
 
   beforeAll(async () => {
     stack = await startStack({
-      connections: { legacy: {}, support: { expectedAccount: 'legacy@contoso.com' } },
+      connections: { legacy: {}, spare: {}, support: { expectedAccount: 'legacy@contoso.com' } },
     });
   });
   afterAll(async () => {
@@ -50,6 +50,19 @@ describe('broker CLI', () => {
     const stored = await store.getSecret('rt-support');
     expect(stored!.value).not.toBe(old);
     expect(stored!.tags).toMatchObject({ status: 'connected', account: 'legacy@contoso.com' });
+  });
+
+  it('import enforces expectedAccount, storing nothing for another account', async () => {
+    expect(
+      (await consent(stack.url, stack.local.functionKey, 'spare', { account: 'intruder@contoso.com' }))
+        .status,
+    ).toBe(200);
+    const theirs = (await stack.local.broker.store.getSecret('rt-spare'))!.value;
+    const versions = (await stack.local.broker.store.listVersions('rt-support')).length;
+    const r = await run(['import', 'support'], `${theirs}\n`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('must be connected by legacy@contoso.com');
+    expect((await stack.local.broker.store.listVersions('rt-support')).length).toBe(versions);
   });
 
   it('import refuses a token the provider rejects, storing nothing', async () => {

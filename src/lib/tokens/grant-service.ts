@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
+import { checkExpectedAccount } from '../consent/complete-consent.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
@@ -112,6 +113,8 @@ export class GrantService {
       const dialect = this.deps.dialect(connection);
       const tokens = await dialect.refresh({ refreshToken });
       const account = await dialect.accountOf(tokens);
+      // An imported token is a consent too: someone else's mailbox is refused here as well.
+      checkExpectedAccount(connection, account.account, this.deps.logger);
       const now = this.nowIso();
       const tags: GrantTags = {
         account: account.account,
