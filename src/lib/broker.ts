@@ -1,13 +1,13 @@
 import { type Clock, systemClock } from './clock.js';
 import type { Connection } from './config/connections.js';
-import { ConfigError, type Settings } from './config/settings.js';
+import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
 import { StatusService } from './health/status-service.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertProvidersSupported, createDialectLookup } from './providers/registry.js';
 import { RotationService } from './rotation/rotation-service.js';
-import { FileSecretStore } from './store/file-store.js';
+import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
 import { GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
@@ -87,13 +87,4 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     concurrency: settings.rotationConcurrency,
   });
   return { settings, connections, store, clock, logger, grants, tokens, consent, rotation, status };
-}
-
-async function openStore(settings: Settings): Promise<SecretStore> {
-  if (settings.keyVaultUrl) {
-    throw new ConfigError(
-      'KEY_VAULT_URL is set, but this version has only the embedded store: unset it to use BROKER_DATA_DIR.',
-    );
-  }
-  return FileSecretStore.open(settings.dataDir);
 }

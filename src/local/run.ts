@@ -5,7 +5,7 @@ import type { Clock } from '../lib/clock.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
 import type { Logger } from '../lib/logger.js';
-import { FileSecretStore } from '../lib/store/file-store.js';
+import { openStore } from '../lib/store/open-store.js';
 import type { SecretStore } from '../lib/store/secret-store.js';
 import { resolveFunctionKey } from './function-key.js';
 import type { EntraSimulator } from './sandbox/entra-simulator.js';
@@ -42,8 +42,7 @@ export interface RunLocalOptions {
 export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBroker> {
   const settings = loadSettings(options.env ?? process.env);
   const loaded = loadConnections(settings, options.cwd);
-  const store =
-    options.store ?? (settings.keyVaultUrl ? undefined : await FileSecretStore.open(settings.dataDir));
+  const store = options.store ?? (await openStore(settings));
   const { key, source: keySource } = await resolveFunctionKey(settings.functionKey, settings.dataDir);
 
   let sandbox: EntraSimulator | undefined;
@@ -63,7 +62,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
   }
 
   const connections = loaded.connections;
-  if (connections.size === 0 && store) {
+  if (connections.size === 0 && store.kind === 'file') {
     const created = await createSandbox(store, settings.publicUrl, host.port, settings.dataDir);
     connections.set(created.connection.id, created.connection);
     sandbox = created.simulator;

@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
+import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
+import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { type LocalBroker, runLocal } from '../../src/local/run.js';
 import type { EntraSimulator } from '../../src/local/sandbox/entra-simulator.js';
 import { startEntraSimulator } from '../fakes/entra.js';
+import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
 
 export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
 export const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
@@ -37,6 +40,8 @@ export interface Stack {
   env: Record<string, string>;
   /** Every line the broker logged, in this process, since the stack started. */
   logs: string[];
+  /** The Key Vault simulator, when the stack runs on the Key Vault store. */
+  vault?: KeyVaultFake;
   api(path: string, init?: RequestInit & { key?: string | null }): Promise<Response>;
   /** Stops the broker only (the data dir and simulator stay), then starts it again on the same port. */
   restart(): Promise<void>;
@@ -48,6 +53,10 @@ export interface StackOptions {
   connections?: Record<string, Record<string, unknown>>;
   env?: Record<string, string>;
   providerTimeoutMs?: number;
+  /** The secret store: `file` (default) or `keyvault` (the simulator, `KEY_VAULT_URL` set); `BROKER_E2E_STORE` changes the default. */
+  store?: 'file' | 'keyvault';
+  /** Key Vault store timing for `store: 'keyvault'`. */
+  keyVault?: KeyVaultSecretStoreOptions;
 }
 
 /**
@@ -68,7 +77,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     clients: [{ clientId: CLIENT_ID, secret: clientSecret, redirectUris: [`${url}/api/callback`] }],
   });
   const dataDir = await mkdtemp(join(tmpdir(), 'broker-e2e-'));
-  const store = await FileSecretStore.open(dataDir);
+  const storeKind = options.store ?? (process.env.BROKER_E2E_STORE === 'keyvault' ? 'keyvault' : 'file');
+  const vault =
+    storeKind === 'keyvault' ? await startKeyVaultSimulator({ now: () => clock.now() }) : undefined;
+  const store: SecretStore = vault
+    ? await vault.createStore({
+        attemptTimeoutMs: 1000,
+        deadlineMs: 3000,
+        retryOptions: { retryDelayInMs: 20, maxRetryDelayInMs: 200 },
+        ...options.keyVault,
+      })
+    : await FileSecretStore.open(dataDir);
   await store.setSecret(CLIENT_SECRET_NAME, clientSecret);
   const connections = options.connections ?? { support: {} };
   const resolved: Record<string, Record<string, unknown>> = {};
@@ -91,6 +110,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     BROKER_PUBLIC_URL: url,
     BROKER_FUNCTION_KEY: FUNCTION_KEY,
     PORT: String(port),
+    ...(vault ? { KEY_VAULT_URL: vault.url } : {}),
     ...options.env,
   };
   const launch = () =>
@@ -115,6 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     clientSecret,
     env,
     logs,
+    vault,
     api(path, init = {}) {
       const headers = new Headers(init.headers);
       if (init.key !== null) headers.set('x-functions-key', init.key ?? FUNCTION_KEY);
@@ -129,6 +150,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async close() {
       await local.close();
       await closeSim();
+      await vault?.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,12 +3,16 @@ import { loadConnections } from '../config/load.js';
 import { loadSettings } from '../config/settings.js';
 import { BrokerError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { runCheck } from './check.js';
+import { connectCommand } from './connect.js';
 
 const USAGE = `usage: broker <command>
   secrets set NAME     store a client secret read from stdin (never from the command line)
   import ID            store a refresh token read from stdin, after redeeming it once to prove it works
+  connect ID           connect a device-code connection: sign in with the printed code on any device
   rotate [ID]          run one rotation pass now (all connections, or one; ID forces it)
-  status               every connection's health`;
+  status               every connection's health
+  check                verify the settings, and that the secret store is reachable and writable`;
 
 /** Reads a whole value from stdin; a person at a terminal is told how to end it. */
 async function readStdin(what: string): Promise<string> {
@@ -27,7 +31,17 @@ async function openBroker(): Promise<Broker> {
   return createBroker({ settings, connections: loadConnections(settings).connections, logger });
 }
 
-export async function runCli(argv: string[], out: (line: string) => void = console.log): Promise<number> {
+/** What tests inject: a broker built elsewhere (e.g. an e2e stack's) and a sleep that moves a manual clock. */
+export interface CliDeps {
+  openBroker?: () => Promise<Broker>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export async function runCli(
+  argv: string[],
+  out: (line: string) => void = console.log,
+  deps: CliDeps = {},
+): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case 'secrets': {
@@ -61,6 +75,15 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       out(`Imported: connection ${id} is connected${tags.account ? ` as ${tags.account}` : ''}.`);
       return 0;
     }
+    case 'connect': {
+      const [id] = args;
+      if (!id) {
+        out('usage: broker connect ID   (a connection with "flow": "device_code")');
+        return 2;
+      }
+      const broker = await (deps.openBroker ?? openBroker)();
+      return connectCommand(broker, id, out, { sleep: deps.sleep });
+    }
     case 'rotate': {
       const [id] = args;
       const broker = await openBroker();
@@ -80,6 +103,8 @@ export async function runCli(argv: string[], out: (line: string) => void = conso
       }
       return 0;
     }
+    case 'check':
+      return runCheck({ out });
     default:
       out(USAGE);
       return command === undefined || command === 'help' || command === '--help' ? 0 : 2;

@@ -51,33 +51,108 @@ export function fromTags(tags: Record<string, string>): GrantTags {
   };
 }
 
+export interface GrantStoreOptions {
+  /**
+   * How long a grant read from the store is reused, ms (default 2000; 0 disables). A burst of
+   * refreshes for several scopes of one connection then reads the refresh token once.
+   */
+  readCacheMs?: number;
+  /** Monotonic milliseconds for the read cache; injected in tests. */
+  now?: () => number;
+}
+
+const DEFAULT_READ_CACHE_MS = 2000;
+
 /**
  * The refresh tokens of all connections, one `rt-{id}` secret each, whose value is the refresh token
  * alone. Every new refresh token is a new version, so the store's history is the audit trail.
+ *
+ * Reads are cached briefly (`readCacheMs`) and every write by this process updates the cache, so
+ * within one process a cached grant is always the latest. Other processes writing the same secret
+ * (another Function instance, the CLI) are not seen until the entry expires; the cross-instance lock
+ * will call `invalidate` when it takes a lease another instance held.
+ *
+ * A refresh token whose write failed (store down after the provider rotated it) is kept in memory as
+ * the connection's latest grant until a write succeeds: the next refresh redeems it, not the older
+ * token in the store, so no refresh token is redeemed twice (and a provider that returns none writes
+ * it with its tags).
  */
 export class GrantStore {
-  constructor(private readonly store: SecretStore) {}
+  private readonly recent = new Map<string, { grant: StoredGrant; until: number }>();
+  private readonly unsaved = new Map<string, StoredGrant>();
+  private readonly readCacheMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: SecretStore,
+    options: GrantStoreOptions = {},
+  ) {
+    this.readCacheMs = options.readCacheMs ?? DEFAULT_READ_CACHE_MS;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   async read(connectionId: string): Promise<StoredGrant | undefined> {
+    const pending = this.unsaved.get(connectionId);
+    if (pending) return copy(pending);
+    const hit = this.recent.get(connectionId);
+    if (hit && hit.until > this.now()) return copy(hit.grant);
+    this.recent.delete(connectionId);
     const secret = await this.store.getSecret(refreshTokenSecretName(connectionId));
     if (!secret) return undefined;
-    return { refreshToken: secret.value, version: secret.version, tags: fromTags(secret.tags) };
+    const grant = { refreshToken: secret.value, version: secret.version, tags: fromTags(secret.tags) };
+    this.remember(connectionId, grant);
+    return copy(grant);
   }
 
   async save(connectionId: string, refreshToken: string, tags: GrantTags): Promise<StoredGrant> {
     if (!refreshToken)
       throw new BrokerError('upstream_unavailable', 'Refusing to store an empty refresh token.');
-    const props = await this.store.setSecret(refreshTokenSecretName(connectionId), refreshToken, {
-      tags: toTags(tags),
-    });
+    let props: SecretProperties;
+    try {
+      props = await this.store.setSecret(refreshTokenSecretName(connectionId), refreshToken, {
+        tags: toTags(tags),
+      });
+    } catch (err) {
+      // The write may or may not have landed; either way this token is the newest there is.
+      const version = this.unsaved.get(connectionId)?.version ?? this.recent.get(connectionId)?.grant.version;
+      this.recent.delete(connectionId);
+      this.unsaved.set(connectionId, { refreshToken, version: version ?? '', tags: { ...tags } });
+      throw err;
+    }
+    this.unsaved.delete(connectionId);
+    this.remember(connectionId, { refreshToken, version: props.version, tags });
     return { refreshToken, version: props.version, tags };
   }
 
   /** Changes tags only (no new version of the value), e.g. to mark a dead grant. */
   async updateTags(grant: StoredGrant, connectionId: string, tags: GrantTags): Promise<void> {
-    await this.store.updateSecretProperties(refreshTokenSecretName(connectionId), grant.version, {
-      tags: toTags(tags),
-    });
+    // A token not yet in the store is written now, with these tags.
+    if (this.unsaved.get(connectionId)?.refreshToken === grant.refreshToken) {
+      await this.save(connectionId, grant.refreshToken, tags);
+      return;
+    }
+    try {
+      await this.store.updateSecretProperties(refreshTokenSecretName(connectionId), grant.version, {
+        tags: toTags(tags),
+      });
+    } catch (err) {
+      this.invalidate(connectionId);
+      throw err;
+    }
+    this.remember(connectionId, { ...grant, tags });
+  }
+
+  /** Forgets cached reads (not unsaved tokens): of one connection, or all. */
+  invalidate(connectionId?: string): void {
+    if (connectionId === undefined) this.recent.clear();
+    else this.recent.delete(connectionId);
+  }
+
+  private remember(connectionId: string, grant: StoredGrant): void {
+    if (this.readCacheMs <= 0) return;
+    // Cached as a read would see it: tags as stored (cut to Key Vault's limits).
+    const stored = { ...grant, tags: fromTags(toTags(grant.tags)) };
+    this.recent.set(connectionId, { grant: stored, until: this.now() + this.readCacheMs });
   }
 
   /** Tags of every stored grant by connection id, from one list call (no values read). */
@@ -90,4 +165,8 @@ export class GrantStore {
     }
     return out;
   }
+}
+
+function copy(grant: StoredGrant): StoredGrant {
+  return { ...grant, tags: { ...grant.tags } };
 }

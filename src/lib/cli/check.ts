@@ -1,0 +1,133 @@
+import type { Connection } from '../config/connections.js';
+import { DAY_MS } from '../config/duration.js';
+import { loadConnections } from '../config/load.js';
+import { ConfigError, loadSettings, type Settings } from '../config/settings.js';
+import { BrokerError } from '../errors.js';
+import { assertProvidersSupported } from '../providers/registry.js';
+import { openStore } from '../store/open-store.js';
+import type { SecretProperties, SecretStore } from '../store/secret-store.js';
+
+/** The secret `broker check` writes (a new version each run; its value is a timestamp, nothing secret). */
+export const CHECK_SECRET = 'broker-check';
+const WARN_BEFORE_MS = 14 * DAY_MS;
+
+export interface CheckOptions {
+  /** Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  out?: (line: string) => void;
+  /** Tests inject the store (e.g. Key Vault with a test credential); default `openStore`. */
+  openStore?: (settings: Settings) => Promise<SecretStore>;
+  /** Epoch ms, for client secret expiry; default `Date.now`. */
+  now?: () => number;
+}
+
+/** Messages of errors that are written to be shown; anything else only by its name. */
+function describe(err: unknown): string[] {
+  if (
+    err instanceof ConfigError ||
+    err instanceof BrokerError ||
+    (err instanceof Error && err.name === 'Error')
+  ) {
+    return err.message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+  }
+  return [`failed (${err instanceof Error ? err.name : typeof err})`];
+}
+
+/**
+ * `broker check`: verifies the app settings, the connections, and that the secret store is reachable
+ * (list), writable and readable (writes `broker-check`, reads it back), and that every client secret a
+ * connection names is in the store and not about to expire. One line per finding: `ok`, `warn` or
+ * `FAIL`; exit code 1 when anything failed. Never prints a secret value.
+ */
+export async function runCheck(options: CheckOptions = {}): Promise<number> {
+  const out = options.out ?? console.log;
+  const now = options.now ?? Date.now;
+  let failed = false;
+  const ok = (what: string) => out(`ok    ${what}`);
+  const warn = (what: string) => out(`warn  ${what}`);
+  const fail = (what: string, err?: unknown) => {
+    failed = true;
+    if (err === undefined) out(`FAIL  ${what}`);
+    else for (const line of describe(err)) out(`FAIL  ${what}: ${line}`);
+  };
+
+  let settings: Settings;
+  try {
+    settings = loadSettings(options.env ?? process.env);
+  } catch (err) {
+    fail('settings', err);
+    return 1;
+  }
+  ok(
+    `settings: store ${settings.keyVaultUrl ? `Key Vault ${settings.keyVaultUrl} (KEY_VAULT_URL)` : `embedded, in ${settings.dataDir} (BROKER_DATA_DIR)`}`,
+  );
+
+  let connections = new Map<string, Connection>();
+  try {
+    const loaded = loadConnections(settings, options.cwd);
+    assertProvidersSupported(loaded.connections.values());
+    connections = loaded.connections;
+    if (connections.size === 0) warn(`connections: none configured (${loaded.source})`);
+    else ok(`connections: ${connections.size} from ${loaded.source}`);
+  } catch (err) {
+    fail('connections', err);
+  }
+
+  let store: SecretStore;
+  try {
+    store = await (options.openStore ?? ((s: Settings) => openStore(s)))(settings);
+  } catch (err) {
+    fail('store', err);
+    return 1;
+  }
+
+  let listed: SecretProperties[];
+  try {
+    listed = await store.listSecrets();
+    ok(`store: reachable, ${listed.length} secret${listed.length === 1 ? '' : 's'} listed`);
+  } catch (err) {
+    fail('store: list', err);
+    return 1;
+  }
+
+  try {
+    const stamp = `checked at ${new Date(now()).toISOString()}`;
+    const written = await store.setSecret(CHECK_SECRET, stamp, { tags: { purpose: 'broker check' } });
+    const back = await store.getSecret(CHECK_SECRET);
+    if (back?.value !== stamp) fail(`store: wrote ${CHECK_SECRET} but read back another value`);
+    else ok(`store: writable (wrote and read back ${CHECK_SECRET}, version ${written.version})`);
+  } catch (err) {
+    fail('store: write', err);
+  }
+
+  const byName = new Map(listed.map((p) => [p.name.toLowerCase(), p]));
+  for (const c of connections.values()) {
+    const name = c.credential?.secretName;
+    if (!name) continue;
+    const what = `connection ${c.id}: client secret ${name}`;
+    const secret = byName.get(name.toLowerCase());
+    if (!secret) {
+      fail(`${what} is not in the store; add it with "broker secrets set ${name}"`);
+      continue;
+    }
+    if (!secret.enabled) {
+      fail(`${what} is disabled in the store`);
+      continue;
+    }
+    if (!secret.expiresOn) {
+      ok(`${what} present (no expiry date recorded)`);
+      continue;
+    }
+    const left = secret.expiresOn.getTime() - now();
+    const day = secret.expiresOn.toISOString().slice(0, 10);
+    if (left <= 0) fail(`${what} expired on ${day}: create a new one and store it`);
+    else if (left <= WARN_BEFORE_MS)
+      warn(`${what} expires on ${day} (in ${Math.ceil(left / DAY_MS)} days): create a new one and store it`);
+    else ok(`${what} present, expires on ${day}`);
+  }
+  return failed ? 1 : 0;
+}
