@@ -66,7 +66,8 @@ describe('rotation pass and deadline forecasts', () => {
   it('warns about a client secret 10 days from expiry, once a day', async () => {
     const store = stack.local.broker.store;
     const secret = (await store.getSecret(CLIENT_SECRET_NAME))!;
-    const expiresOn = new Date(stack.clock.now() + 10 * DAY);
+    // Whole seconds: Key Vault keeps no milliseconds.
+    const expiresOn = new Date(Math.floor((stack.clock.now() + 10 * DAY) / 1000) * 1000);
     await store.updateSecretProperties(CLIENT_SECRET_NAME, secret.version, { expiresOn });
     const busy = await health('busy');
     expect(busy.deadlines).toContainEqual({ kind: 'client_secret_expiry', at: expiresOn.toISOString() });
