@@ -35,19 +35,21 @@ export function assertProvidersSupported(connections: Iterable<Connection>): voi
 /** One dialect per connection, built on first use and kept. */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
   const dialects = new Map<string, ProviderDialect>();
+  const readSecret = clientSecretReader(deps);
   return (connection) => {
     let dialect = dialects.get(connection.id);
     if (!dialect) {
       const factory = FACTORIES[connection.provider];
       if (!factory)
         throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
+      const secretName = connection.credential?.secretName;
       dialect = factory(connection, {
         fetch: deps.fetch,
         clock: deps.clock,
         logger: deps.logger,
         timeoutMs: deps.timeoutMs,
         maxRetries: deps.maxRetries,
-        clientSecret: clientSecretReader(connection, deps),
+        clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
       });
       dialects.set(connection.id, dialect);
     }
@@ -55,18 +57,17 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
   };
 }
 
-function clientSecretReader(
-  connection: Connection,
-  deps: DialectRegistryDeps,
-): () => Promise<string | undefined> {
-  let cached: { value: string | undefined; until: number } | undefined;
-  return async () => {
-    const name = connection.credential?.secretName;
-    if (!name) return undefined;
-    if (cached && cached.until > deps.clock.now()) return cached.value;
+/** Cached by secret name: several mailboxes sharing one app registration read its secret once. */
+function clientSecretReader(deps: DialectRegistryDeps): (name: string) => Promise<string | undefined> {
+  const cache = new Map<string, { value: string; until: number }>();
+  return async (name) => {
+    const hit = cache.get(name.toLowerCase());
+    if (hit && hit.until > deps.clock.now()) return hit.value;
     const secret = await deps.store.getSecret(name);
     // A missing secret is not cached, so `broker secrets set` takes effect at once.
-    cached = secret ? { value: secret.value, until: deps.clock.now() + CLIENT_SECRET_TTL_MS } : undefined;
+    if (secret)
+      cache.set(name.toLowerCase(), { value: secret.value, until: deps.clock.now() + CLIENT_SECRET_TTL_MS });
+    else cache.delete(name.toLowerCase());
     return secret?.value;
   };
 }
