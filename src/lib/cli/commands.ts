@@ -3,6 +3,7 @@ import { loadConnections } from '../config/load.js';
 import { loadSettings } from '../config/settings.js';
 import { BrokerError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { SECRET_NAME } from '../store/limits.js';
 import { runCheck } from './check.js';
 import { connectCommand } from './connect.js';
 
@@ -52,7 +53,7 @@ export async function runCli(
         );
         return 2;
       }
-      if (sub !== 'set' || !name || !/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
+      if (sub !== 'set' || !name || !SECRET_NAME.test(name)) {
         out('usage: broker secrets set NAME   (NAME: letters, digits, dashes; the value comes from stdin)');
         return 2;
       }

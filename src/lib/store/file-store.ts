@@ -3,6 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
 import type {
   SecretProperties,
   SecretPropertiesUpdate,
@@ -28,13 +29,9 @@ import type {
  * process can be lost); a cross-process lock is a later addition.
  */
 
-const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-const MAX_TAGS = 15;
-const MAX_TAG_NAME = 512;
-const MAX_TAG_VALUE = 256;
 const DEFAULT_MAX_VERSIONS = 25;
 const FILE_FORMAT = 1;
 const VERSION_ID = /^[0-9a-f]{32}$/;
@@ -54,7 +51,7 @@ const secretFile = z.object({
   format: z.literal(FILE_FORMAT),
   // Tells a wrong store.key apart from a corrupt file, which GCM alone cannot.
   keyCheck: z.string(),
-  name: z.string().regex(NAME),
+  name: z.string().regex(SECRET_NAME),
   versions: z.array(versionRecord).min(1),
 });
 type VersionRecord = z.infer<typeof versionRecord>;
@@ -65,39 +62,6 @@ export interface FileSecretStoreOptions {
   now?: () => number;
   /** Versions kept per secret (newest first); default 25. */
   maxVersions?: number;
-}
-
-function checkName(name: string): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    // The bad name is not echoed: a value passed in the name's place must not reach a log.
-    throw new Error('invalid secret name: use 1-127 characters of 0-9 a-z A-Z -');
-  }
-  return name.toLowerCase();
-}
-
-function checkTags(tags: Record<string, string>): Record<string, string> {
-  const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS) throw new Error(`too many tags (${entries.length}): at most ${MAX_TAGS}`);
-  for (const [tag, value] of entries) {
-    if (tag.length === 0) throw new Error('tag names must not be empty');
-    if (tag.length > MAX_TAG_NAME) {
-      throw new Error(
-        `tag name ${JSON.stringify(tag.slice(0, 40))}… is longer than ${MAX_TAG_NAME} characters`,
-      );
-    }
-    if (typeof value !== 'string') throw new Error(`tag ${JSON.stringify(tag)} must be a string`);
-    if (value.length > MAX_TAG_VALUE) {
-      throw new Error(`tag ${JSON.stringify(tag)} value is longer than ${MAX_TAG_VALUE} characters`);
-    }
-  }
-  return Object.fromEntries(entries);
-}
-
-function checkDate(date: Date | undefined, what: string): string | undefined {
-  if (date === undefined) return undefined;
-  if (!(date instanceof Date) || Number.isNaN(date.getTime()))
-    throw new Error(`${what} must be a valid Date`);
-  return date.toISOString();
 }
 
 function properties(name: string, v: VersionRecord): SecretProperties {
@@ -242,7 +206,7 @@ export class FileSecretStore implements SecretStore {
   }
 
   async getSecret(name: string, version?: string): Promise<StoredSecret | undefined> {
-    const id = checkName(name);
+    const id = checkName(name).toLowerCase();
     const file = await this.load(id);
     if (!file) return undefined;
     // Like Key Vault, a disabled version's value cannot be read, even by its version id.
@@ -253,10 +217,10 @@ export class FileSecretStore implements SecretStore {
   }
 
   async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
-    const id = checkName(name);
+    const id = checkName(name).toLowerCase();
     if (typeof value !== 'string') throw new Error(`secret ${name}: value must be a string`);
     const tags = checkTags(options.tags ?? {});
-    const expiresOn = checkDate(options.expiresOn, 'expiresOn');
+    const expiresOn = checkDate(options.expiresOn, 'expiresOn')?.toISOString();
     return this.serialize(id, async () => {
       const file: SecretFile = (await this.load(id)) ?? {
         format: FILE_FORMAT,
@@ -286,9 +250,9 @@ export class FileSecretStore implements SecretStore {
     version: string,
     update: SecretPropertiesUpdate,
   ): Promise<SecretProperties> {
-    const id = checkName(name);
+    const id = checkName(name).toLowerCase();
     const tags = update.tags === undefined ? undefined : checkTags(update.tags);
-    const expiresOn = checkDate(update.expiresOn, 'expiresOn');
+    const expiresOn = checkDate(update.expiresOn, 'expiresOn')?.toISOString();
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
       throw new Error('enabled must be a boolean');
     return this.serialize(id, async () => {
@@ -314,7 +278,7 @@ export class FileSecretStore implements SecretStore {
       // Temp files start with a dot; anything else is not ours.
       if (entry.startsWith('.') || !entry.endsWith('.json')) continue;
       const id = entry.slice(0, -'.json'.length);
-      if (!NAME.test(id) || id !== id.toLowerCase()) continue;
+      if (!SECRET_NAME.test(id) || id !== id.toLowerCase()) continue;
       // A secret deleted between readdir and read simply is not listed.
       const file = await this.load(id);
       const newest = file?.versions[file.versions.length - 1];
@@ -324,13 +288,13 @@ export class FileSecretStore implements SecretStore {
   }
 
   async listVersions(name: string): Promise<SecretProperties[]> {
-    const id = checkName(name);
+    const id = checkName(name).toLowerCase();
     const file = await this.load(id);
     return file ? file.versions.map((v) => properties(file.name, v)) : [];
   }
 
   async deleteSecret(name: string): Promise<void> {
-    const id = checkName(name);
+    const id = checkName(name).toLowerCase();
     await this.serialize(id, async () => {
       try {
         await unlink(this.fileOf(id));

@@ -5,6 +5,7 @@ import {
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
 import { BrokerError } from '../errors.js';
+import { checkDate, checkName, checkTags } from './limits.js';
 import type {
   SecretProperties,
   SecretPropertiesUpdate,
@@ -48,11 +49,7 @@ type PipelinePolicy = NonNullable<SecretClientOptions['additionalPolicies']>[num
 type PipelineRequest = Parameters<PipelinePolicy['sendRequest']>[0];
 type PipelineResponse = Awaited<ReturnType<PipelinePolicy['sendRequest']>>;
 
-const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const VERSION = /^[0-9a-zA-Z]{1,64}$/;
-const MAX_TAGS = 15;
-const MAX_TAG_NAME = 512;
-const MAX_TAG_VALUE = 256;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 4000;
 const DEFAULT_DEADLINE_MS = 8000;
 const DEFAULT_RETRY_AFTER_S = 5;
@@ -128,39 +125,6 @@ function retryAfterMs(headers: { get(name: string): string | undefined }): numbe
     }
   }
   return undefined;
-}
-
-function checkName(name: string): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
-    // The bad name is not echoed: a value passed in the name's place must not reach a log.
-    throw new Error('invalid secret name: use 1-127 characters of 0-9 a-z A-Z -');
-  }
-  return name;
-}
-
-function checkTags(tags: Record<string, string>): Record<string, string> {
-  const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS) throw new Error(`too many tags (${entries.length}): at most ${MAX_TAGS}`);
-  for (const [tag, value] of entries) {
-    if (tag.length === 0) throw new Error('tag names must not be empty');
-    if (tag.length > MAX_TAG_NAME) {
-      throw new Error(
-        `tag name ${JSON.stringify(tag.slice(0, 40))}… is longer than ${MAX_TAG_NAME} characters`,
-      );
-    }
-    if (typeof value !== 'string') throw new Error(`tag ${JSON.stringify(tag)} must be a string`);
-    if (value.length > MAX_TAG_VALUE) {
-      throw new Error(`tag ${JSON.stringify(tag)} value is longer than ${MAX_TAG_VALUE} characters`);
-    }
-  }
-  return Object.fromEntries(entries);
-}
-
-function checkDate(date: Date | undefined, what: string): Date | undefined {
-  if (date === undefined) return undefined;
-  if (!(date instanceof Date) || Number.isNaN(date.getTime()))
-    throw new Error(`${what} must be a valid Date`);
-  return date;
 }
 
 function toProperties(p: KvSecretProperties): SecretProperties {
