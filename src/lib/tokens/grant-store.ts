@@ -154,17 +154,6 @@ export class GrantStore {
     const stored = { ...grant, tags: fromTags(toTags(grant.tags)) };
     this.recent.set(connectionId, { grant: stored, until: this.now() + this.readCacheMs });
   }
-
-  /** Tags of every stored grant by connection id, from one list call (no values read). */
-  async listTags(): Promise<Map<string, GrantTags & { updatedOn: Date }>> {
-    const out = new Map<string, GrantTags & { updatedOn: Date }>();
-    const all: SecretProperties[] = await this.store.listSecrets();
-    for (const p of all) {
-      if (!p.name.startsWith('rt-') || !p.enabled) continue;
-      out.set(p.name.slice(3), { ...fromTags(p.tags), updatedOn: p.updatedOn });
-    }
-    return out;
-  }
 }
 
 function copy(grant: StoredGrant): StoredGrant {
