@@ -71,6 +71,14 @@ param refreshAhead string = 'PT5M'
 @description('ISO-8601 duration before a deadline (refresh-token inactivity, ACS expiry, client-secret expiry) from which a warning is logged.')
 param warnBefore string = 'P14D'
 
+@description('How refreshes of one grant are serialized across instances: lease (blob lease in the host storage; refused while it is unreachable), lease-or-unlocked (runs unlocked while storage is unreachable: only for providers that tolerate refresh-token reuse), process (one instance only). See docs/scale-out.md.')
+@allowed([
+  'lease'
+  'lease-or-unlocked'
+  'process'
+])
+param refreshLock string = 'lease'
+
 @description('How many connections one rotation pass refreshes at once.')
 @minValue(1)
 @maxValue(256)
@@ -171,6 +179,7 @@ module functionApp './modules/function-app.bicep' = {
     refreshAhead: refreshAhead
     rotationConcurrency: rotationConcurrency
     warnBefore: warnBefore
+    refreshLock: refreshLock
   }
   // The host reads its storage and the package container with the identity from its first start.
   dependsOn: [

@@ -38,6 +38,14 @@ param rotationSchedule string = '0 */5 * * * *'
 param refreshAhead string = 'PT5M'
 param warnBefore string = 'P14D'
 
+@description('REFRESH_LOCK: how refreshes of one grant are serialized across instances (docs/scale-out.md).')
+@allowed([
+  'lease'
+  'lease-or-unlocked'
+  'process'
+])
+param refreshLock string = 'lease'
+
 @minValue(1)
 @maxValue(256)
 param rotationConcurrency int = 8
@@ -149,6 +157,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     REFRESH_AHEAD: refreshAhead
     ROTATION_CONCURRENCY: string(rotationConcurrency)
     WARN_BEFORE: warnBefore
+    REFRESH_LOCK: refreshLock
   }
   dependsOn: [
     scmPublishing

@@ -11,7 +11,8 @@ import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
 import { GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
-import { InProcessLock, type RefreshLock } from './tokens/lock.js';
+import type { RefreshLock } from './tokens/lock.js';
+import { openLock } from './tokens/open-lock.js';
 import { TokenService } from './tokens/token-service.js';
 
 /** Everything the function adapters call; built once per process by `createBroker`. */
@@ -60,7 +61,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   let tokens: TokenService | undefined;
   const grants = new GrantService({
     grants: grantStore,
-    lock: options.lock ?? new InProcessLock(),
+    lock: options.lock ?? (await openLock(settings, logger)),
     dialect,
     clock,
     logger,

@@ -49,8 +49,10 @@ export interface Stack {
 }
 
 export interface StackOptions {
-  /** Connections as in connections.json; `authority` defaults to the simulator. */
+  /** Connections as in connections.json; `authority` defaults to the simulator (for `entra` ones). */
   connections?: Record<string, Record<string, unknown>>;
+  /** The `fetch` the broker's provider dialects use (e.g. one that maps a public host to a fake). */
+  fetch?: typeof fetch;
   env?: Record<string, string>;
   providerTimeoutMs?: number;
   /** The secret store: `file` (default) or `keyvault` (the simulator, `KEY_VAULT_URL` set); `BROKER_E2E_STORE` changes the default. */
@@ -92,6 +94,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const connections = options.connections ?? { support: {} };
   const resolved: Record<string, Record<string, unknown>> = {};
   for (const [id, c] of Object.entries(connections)) {
+    // Another provider takes the app and its secret from here, nothing that belongs to Entra.
+    if (c.provider !== undefined && c.provider !== 'entra') {
+      resolved[id] = {
+        clientId: CLIENT_ID,
+        credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
+        ...c,
+      };
+      continue;
+    }
     resolved[id] = {
       provider: 'entra',
       authority: simUrl,
@@ -120,6 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       clock,
       logger,
       timers: false,
+      fetch: options.fetch,
       providerTimeoutMs: options.providerTimeoutMs ?? 2000,
     });
   let local = await launch();
@@ -158,11 +170,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /**
- * Every secret the simulator issued or the test set must be absent from the logs and, in plain text,
- * from every file of the data dir. Returns the leaks found (empty = none).
+ * Every secret the simulator issued or the test set (and `more`, from other fakes) must be absent
+ * from the logs and, in plain text, from every file of the data dir. Returns the leaks found (empty = none).
  */
-export async function findLeaks(stack: Stack): Promise<string[]> {
-  const secrets = [...stack.sim.issuedSecrets(), stack.clientSecret].filter((s) => s.length >= 8);
+export async function findLeaks(stack: Stack, more: readonly string[] = []): Promise<string[]> {
+  const secrets = [...stack.sim.issuedSecrets(), stack.clientSecret, ...more].filter((s) => s.length >= 8);
   const haystacks: Array<[string, string]> = [['logs', stack.logs.join('\n')]];
   for (const file of await listFiles(stack.dataDir))
     haystacks.push([file, (await readFile(file)).toString('latin1')]);

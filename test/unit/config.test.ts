@@ -57,12 +57,63 @@ describe('connections', () => {
         provider: 'sharepoint-acs',
         siteUrl: 'https://contoso.sharepoint.com',
         clientId: 'x',
+        credential: { type: 'secret', secretName: 'sp-secret' },
         scopes: ['AllSites.Manage'],
       },
       gen: { provider: 'oauth2', issuer: 'https://id.example.com', clientId: 'x', scopes: ['api.read'] },
     });
     expect(all.get('sp')).toMatchObject({ accessControlUrl: 'https://accounts.accesscontrol.windows.net' });
     expect(() => parse({ gen: { provider: 'oauth2', clientId: 'x', scopes: ['a'] } })).toThrow(/issuer/);
+  });
+
+  it('checks what the sharepoint-acs and oauth2 providers need', () => {
+    const sp = {
+      provider: 'sharepoint-acs',
+      siteUrl: 'https://contoso.sharepoint.com',
+      clientId: 'x',
+      scopes: ['Web.Read'],
+    };
+    expect(() => parse({ sp })).toThrow(/connection "sp": field "credential"/);
+    const secret = { type: 'secret', secretName: 'generic-secret' };
+    const explicit = {
+      provider: 'oauth2',
+      tokenEndpoint: 'https://id.example.com/token',
+      clientId: 'x',
+      scopes: ['a'],
+    };
+    expect(() => parse({ gen: explicit })).toThrow(/field "authorizationEndpoint": needs issuer/);
+    expect(() => parse({ gen: { ...explicit, flow: 'device_code' } })).toThrow(
+      /field "deviceAuthorizationEndpoint": needs issuer/,
+    );
+    expect(() =>
+      parse({
+        gen: {
+          ...explicit,
+          authorizationEndpoint: 'https://id.example.com/authorize',
+          tokenEndpointAuthMethod: 'client_secret_post',
+        },
+      }),
+    ).toThrow(/field "tokenEndpointAuthMethod": applies only to a client with a credential/);
+    expect(() =>
+      parse({
+        gen: {
+          ...explicit,
+          issuer: 'https://id.example.com',
+          credential: secret,
+          tokenEndpointAuthMethod: 'private_key_jwt',
+        },
+      }),
+    ).toThrow(/field "tokenEndpointAuthMethod"/);
+    expect(
+      parse({
+        gen: {
+          ...explicit,
+          issuer: 'https://id.example.com',
+          credential: secret,
+          tokenEndpointAuthMethod: 'client_secret_post',
+        },
+      }).get('gen'),
+    ).toMatchObject({ tokenEndpointAuthMethod: 'client_secret_post', flow: 'authorization_code' });
   });
 
   it('says when the file is not JSON', () => {

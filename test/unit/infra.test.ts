@@ -304,6 +304,7 @@ const SET_IN_AZURE = [
   'REFRESH_AHEAD',
   'ROTATION_CONCURRENCY',
   'WARN_BEFORE',
+  'REFRESH_LOCK',
 ];
 /** Read by the broker but meaningless (or platform-set) in Azure: deliberately not in the template. */
 const NOT_FOR_AZURE: Record<string, string> = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SECRET_NAME } from '../store/limits.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem } from './urls.js';
 
@@ -24,7 +25,7 @@ const credential = z
     type: z.literal('secret'),
     secretName: z
       .string()
-      .regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)')
+      .regex(SECRET_NAME, 'must be a Key Vault secret name (letters, digits, dashes)')
       .describe('name of the secret in the store that holds the client secret'),
   })
   .strict()
@@ -63,9 +64,12 @@ export const entraConnection = z
 export const sharepointAcsConnection = z
   .object({
     provider: z.literal('sharepoint-acs'),
-    siteUrl: endpoint,
+    siteUrl: endpoint.describe(
+      'https URL of the SharePoint site the add-in was registered on (plain http only for loopback hosts)',
+    ),
     accessControlUrl: endpoint.default('https://accounts.accesscontrol.windows.net'),
     ...common,
+    credential: credential.describe("the add-in's client secret (appregnew.aspx); required"),
   })
   .strict();
 
@@ -77,12 +81,30 @@ export const oauth2Connection = z
     authorizationEndpoint: endpoint.optional(),
     tokenEndpoint: endpoint.optional(),
     deviceAuthorizationEndpoint: endpoint.optional(),
+    tokenEndpointAuthMethod: z
+      .enum(['client_secret_basic', 'client_secret_post'])
+      .optional()
+      .describe(
+        'how the client secret is sent (RFC 6749 §2.3.1); default: per discovery, client_secret_basic when it names both or nothing',
+      ),
     ...common,
   })
   .strict()
   .refine((c) => c.issuer !== undefined || c.tokenEndpoint !== undefined, {
     message: 'needs issuer (discovery) or tokenEndpoint',
     path: ['issuer'],
+  })
+  .refine((c) => c.issuer !== undefined || c.flow !== 'authorization_code' || c.authorizationEndpoint, {
+    message: 'needs issuer (discovery) or authorizationEndpoint for the authorization code flow',
+    path: ['authorizationEndpoint'],
+  })
+  .refine((c) => c.issuer !== undefined || c.flow !== 'device_code' || c.deviceAuthorizationEndpoint, {
+    message: 'needs issuer (discovery) or deviceAuthorizationEndpoint for the device code flow',
+    path: ['deviceAuthorizationEndpoint'],
+  })
+  .refine((c) => c.tokenEndpointAuthMethod === undefined || c.credential !== undefined, {
+    message: 'applies only to a client with a credential (a public client sends no secret)',
+    path: ['tokenEndpointAuthMethod'],
   });
 
 export const connectionSchema = z.discriminatedUnion('provider', [

@@ -34,7 +34,36 @@ const settingsSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(7071),
   BROKER_FUNCTION_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   WEBSITE_HOSTNAME: z.string().optional(),
+  REFRESH_LOCK: z.enum(['lease', 'lease-or-unlocked', 'process']).default('lease'),
+  // The host storage of Azure Functions, as its host reads it: a connection string, or identity-based.
+  AzureWebJobsStorage: z.string().optional(),
+  AzureWebJobsStorage__accountName: z
+    .string()
+    .regex(/^[a-z0-9]{3,24}$/, 'must be a storage account name (3-24 lowercase letters and digits)')
+    .optional(),
+  AzureWebJobsStorage__blobServiceUri: z.url().optional(),
+  AzureWebJobsStorage__credential: z.string().optional(),
+  AzureWebJobsStorage__clientId: z.string().optional(),
 });
+
+/** Where the cross-instance refresh lock lives: the Functions host storage (DESIGN.md, "Stored data"). */
+export type HostStorage =
+  | { kind: 'connectionString'; connectionString: string }
+  | {
+      kind: 'identity';
+      blobServiceUri: string;
+      /** `managedidentity` selects ManagedIdentityCredential; otherwise DefaultAzureCredential. */
+      credential?: string;
+      clientId?: string;
+    };
+
+/**
+ * `lease` (default): a blob lease in the host storage when it is configured, an in-process mutex
+ * otherwise; storage unreachable = refresh refused. `lease-or-unlocked`: the same, but refreshes run
+ * under the in-process mutex alone while storage is unreachable (providers that tolerate reuse, like
+ * Entra). `process`: the in-process mutex only, even with host storage (one instance).
+ */
+export type RefreshLockMode = 'lease' | 'lease-or-unlocked' | 'process';
 
 export interface Settings {
   keyVaultUrl?: string;
@@ -49,6 +78,9 @@ export interface Settings {
   warnBeforeMs: number;
   port: number;
   functionKey?: string;
+  refreshLock: RefreshLockMode;
+  /** From `AzureWebJobsStorage` / `AzureWebJobsStorage__*`; absent = none configured. */
+  hostStorage?: HostStorage;
 }
 
 export class ConfigError extends Error {
@@ -82,5 +114,24 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     warnBeforeMs: parseDuration(s.WARN_BEFORE)!,
     port: s.PORT,
     functionKey: s.BROKER_FUNCTION_KEY,
+    refreshLock: s.REFRESH_LOCK,
+    hostStorage: hostStorage(s),
+  };
+}
+
+/** The connection string wins, as in the Functions host; else `__blobServiceUri`, else `__accountName`. */
+function hostStorage(s: z.infer<typeof settingsSchema>): HostStorage | undefined {
+  if (s.AzureWebJobsStorage) return { kind: 'connectionString', connectionString: s.AzureWebJobsStorage };
+  const blobServiceUri =
+    s.AzureWebJobsStorage__blobServiceUri ??
+    (s.AzureWebJobsStorage__accountName
+      ? `https://${s.AzureWebJobsStorage__accountName}.blob.core.windows.net`
+      : undefined);
+  if (!blobServiceUri) return undefined;
+  return {
+    kind: 'identity',
+    blobServiceUri: trimSlash(blobServiceUri),
+    credential: s.AzureWebJobsStorage__credential,
+    clientId: s.AzureWebJobsStorage__clientId,
   };
 }

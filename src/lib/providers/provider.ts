@@ -89,6 +89,12 @@ export interface ProviderDialect {
   startDeviceAuthorization?(): Promise<DeviceAuthorization>;
   /** RFC 8628 §3.4: exactly one token request for `deviceCode`; never retried (the code is a grant). */
   pollDeviceAuthorization?(deviceCode: string): Promise<DevicePollResult>;
+  /**
+   * When a grant consented at `consentedAtMs` (epoch ms) dies whatever is done to keep it alive, for
+   * providers with a fixed refresh-token lifetime they do not announce (ACS: 6 calendar months).
+   * Consulted only when the token response carried no `refresh_token_expires_in`.
+   */
+  hardExpiry?(consentedAtMs: number): Date | undefined;
 }
 
 /** What every dialect is built with. `fetch` is injectable so tests reach simulators over real HTTP. */

@@ -4,10 +4,14 @@ import { ConfigError } from '../config/settings.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { entraDialect } from './entra.js';
+import { oauth2Dialect } from './oauth2.js';
 import type { DialectFactory, ProviderDialect } from './provider.js';
+import { sharepointAcsDialect } from './sharepoint-acs.js';
 
 const FACTORIES: Partial<Record<Connection['provider'], DialectFactory>> = {
   entra: entraDialect,
+  'sharepoint-acs': sharepointAcsDialect,
+  oauth2: oauth2Dialect,
 };
 
 /** Client secrets change rarely; reading one per refresh would double the store's traffic. */

@@ -26,7 +26,10 @@ import type {
  * Concurrency: within one process, read-modify-write of a secret is serialized per name, and every
  * write is a temp file + fsync + rename, so readers never see a half-written file. Between processes
  * sharing a data dir the last writer of a file wins (a version written concurrently by another
- * process can be lost); a cross-process lock is a later addition.
+ * process can be lost). Several broker processes may still share one data dir when they share a
+ * cross-instance refresh lock (`AzureWebJobsStorage`, docs/scale-out.md): every write of an
+ * `rt-{id}` then happens under that connection's lease, one writer at a time. `broker-seal-key` is
+ * written once, on first use: let one instance create it before starting the others.
  */
 
 const KEY_BYTES = 32;

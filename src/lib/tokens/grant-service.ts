@@ -49,6 +49,8 @@ export class GrantService {
   /** Redeems the stored refresh token (for `scopes`, or the connection's own) and stores the rotated one first. */
   redeem(connection: Connection, scopes?: string[]): Promise<{ tokens: TokenSet; tags: GrantTags }> {
     return this.deps.lock.withLock(connection.id, async () => {
+      // Another instance may have rotated the token a moment ago: read the store, not the read cache.
+      if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connection.id);
       const grant = await this.deps.grants.read(connection.id);
       if (!grant)
         throw consentRequired(connection.id, `Connection "${connection.id}" has never been connected.`);
@@ -89,10 +91,7 @@ export class GrantService {
         consentedAt: now,
         refreshedAt: now,
         status: 'connected',
-        hardExpiresAt:
-          tokens.refreshTokenExpiresIn !== undefined
-            ? new Date(this.deps.clock.now() + tokens.refreshTokenExpiresIn * 1000).toISOString()
-            : undefined,
+        hardExpiresAt: this.hardExpiry(connection, tokens),
       };
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.logger.info('consent.stored', {
@@ -174,6 +173,15 @@ export class GrantService {
       // No rotation (ACS): the grant is still proven alive, so refreshedAt moves on.
       await this.deps.grants.updateTags(grant, connectionId, tags);
     }
+  }
+
+  /** The provider's `refresh_token_expires_in`, else the dialect's fixed lifetime (ACS), else none. */
+  private hardExpiry(connection: Connection, tokens: TokenSet): string | undefined {
+    const now = this.deps.clock.now();
+    if (tokens.refreshTokenExpiresIn !== undefined) {
+      return new Date(now + tokens.refreshTokenExpiresIn * 1000).toISOString();
+    }
+    return this.deps.dialect(connection).hardExpiry?.(now)?.toISOString();
   }
 
   private nowIso(): string {

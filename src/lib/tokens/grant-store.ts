@@ -69,8 +69,8 @@ const DEFAULT_READ_CACHE_MS = 2000;
  *
  * Reads are cached briefly (`readCacheMs`) and every write by this process updates the cache, so
  * within one process a cached grant is always the latest. Other processes writing the same secret
- * (another Function instance, the CLI) are not seen until the entry expires; the cross-instance lock
- * will call `invalidate` when it takes a lease another instance held.
+ * (another Function instance, the CLI) are not seen until the entry expires; under a cross-instance
+ * lock, `GrantService` calls `invalidate` before it reads, so the holder reads the store itself.
  *
  * A refresh token whose write failed (store down after the provider rotated it) is kept in memory as
  * the connection's latest grant until a write succeeds: the next refresh redeems it, not the older
