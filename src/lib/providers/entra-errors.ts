@@ -1,8 +1,8 @@
-import { BrokerError, type ErrorCode, type ProviderErrorInfo } from '../errors.js';
+import type { BrokerError } from '../errors.js';
+import { classifyOAuthError, type FailureRule } from './oauth-errors.js';
 import type { TokenEndpointFailure } from './token-response.js';
 
-/** `Retry-After` (seconds) handed to callers of a transient failure when the provider named none. */
-export const DEFAULT_RETRY_AFTER_S = 5;
+export { DEFAULT_RETRY_AFTER_S } from './oauth-errors.js';
 
 /**
  * What a token endpoint error means for a connection, in the refresh context:
@@ -22,8 +22,7 @@ export const DEFAULT_RETRY_AFTER_S = 5;
  * the caller's (scope) — re-consenting with the configured scopes would not fix it, and marking the
  * connection dead would break every other caller.
  */
-type Kind = 'dead' | 'client' | 'scope' | 'transient';
-type Rule = readonly [Kind, string];
+type Rule = FailureRule;
 
 const BY_AADSTS: Readonly<Record<number, Rule>> = {
   70008: ['dead', 'the refresh token has expired'],
@@ -70,24 +69,10 @@ const BY_AADSTS: Readonly<Record<number, Rule>> = {
   50000: ['transient', 'the provider had an internal error'],
 };
 
-const BY_ERROR: Readonly<Record<string, Rule>> = {
-  invalid_grant: ['dead', 'the provider no longer accepts the grant'],
-  interaction_required: ['dead', 'the provider requires the person to sign in again'],
-  login_required: ['dead', 'the provider requires the person to sign in again'],
-  consent_required: ['dead', 'consent for the requested permissions is missing'],
-  access_denied: ['dead', 'the provider denied access'],
-  invalid_client: ['client', 'the provider rejected the client credentials'],
-  unauthorized_client: ['client', 'the app is not allowed to use this grant'],
-  unsupported_grant_type: ['client', 'the app is not allowed to use this grant type'],
-  invalid_request: ['client', 'the provider called the request malformed'],
-  invalid_scope: ['scope', 'the scope is not valid'],
-  invalid_resource: ['scope', 'the resource is not valid'],
-  temporarily_unavailable: ['transient', 'the provider is temporarily unavailable'],
-  server_error: ['transient', 'the provider had an internal error'],
-};
-
 /** Consent that is missing for one scope only (the grant itself is alive). */
 const SCOPE_CONSENT_AADSTS = new Set([65001]);
+/** The client secret itself is wrong or expired: the advice names the secret to set. */
+const SECRET_AADSTS = new Set([7000215, 7000222]);
 
 export interface ClassifyContext {
   connectionId?: string;
@@ -97,105 +82,41 @@ export interface ClassifyContext {
   secretName?: string;
 }
 
-function ruleOf(failure: TokenEndpointFailure): Rule | undefined {
+/** Entra's own knowledge, consulted before the RFC 6749 codes of `classifyOAuthError`. */
+function entraRule(failure: TokenEndpointFailure): Rule | undefined {
   const { status, oauthError } = failure;
-  if (status === 429 || status >= 500) return ['transient', `the provider answered HTTP ${status}`];
   if (oauthError?.aadsts !== undefined) {
     const byCode = BY_AADSTS[oauthError.aadsts];
     if (byCode) return byCode;
   }
-  if (oauthError) {
-    // Entra sometimes reports a bad scope as invalid_request with an AADSTS number this table lacks;
-    // the description is read (never shown) to tell it from a malformed request.
-    if (oauthError.error === 'invalid_request' && /\bscope\b/i.test(oauthError.errorDescription ?? '')) {
-      return ['scope', 'the scope is not valid'];
-    }
-    const byError = BY_ERROR[oauthError.error];
-    if (byError) return byError;
+  // Entra sometimes reports a bad scope as invalid_request with an AADSTS number this table lacks;
+  // the description is read (never shown) to tell it from a malformed request.
+  if (oauthError?.error === 'invalid_request' && /\bscope\b/i.test(oauthError.errorDescription ?? '')) {
+    return ['scope', 'the scope is not valid'];
   }
-  if (status === 401) return ['client', 'the provider rejected the client'];
-  if (status === 404) return ['client', 'the token endpoint does not exist (check authority and tenant)'];
+  if (!oauthError && status === 404) {
+    return ['client', 'the token endpoint does not exist (check authority and tenant)'];
+  }
   return undefined;
 }
 
-function label(failure: TokenEndpointFailure): string {
-  const { oauthError, status } = failure;
-  if (!oauthError) return `HTTP ${status}`;
-  return oauthError.aadsts === undefined
-    ? oauthError.error
-    : `${oauthError.error}, AADSTS${oauthError.aadsts}`;
-}
-
-const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
-
 /**
  * Classifies an RFC 6749 §5.2 (and OpenID Connect Core §3.1.2.6) token endpoint error from Entra
- * ID — or any provider speaking those codes — for the refresh context (see the table above). The
- * `detail` says what to do in plain words; it names the `error` and AADSTS number but never repeats
+ * ID for the refresh context (see the table above): the generic classification with Entra's AADSTS
+ * table in front. The `detail` names the `error` and AADSTS number but never repeats
  * `error_description`, which can echo request data.
  */
 export function classifyEntraError(
   failure: TokenEndpointFailure,
   context: ClassifyContext = {},
 ): BrokerError {
-  const { connectionId, otherScope = false, secretName } = context;
-  const rule = ruleOf(failure);
-  let kind: Kind | 'unknown' = rule?.[0] ?? 'unknown';
-  const reason = rule?.[1] ?? 'the provider gave an answer the broker does not recognise';
   const aadsts = failure.oauthError?.aadsts;
-  if (
-    otherScope &&
-    (failure.oauthError?.error === 'consent_required' || SCOPE_CONSENT_AADSTS.has(aadsts ?? 0))
-  ) {
-    kind = 'scope';
-  }
-  if (kind === 'scope' && !otherScope) kind = 'client';
-
-  const said = label(failure);
-  const retryAfter = failure.retryAfter ?? DEFAULT_RETRY_AFTER_S;
-  let code: ErrorCode;
-  let detail: string;
-  switch (kind) {
-    case 'dead':
-      code = 'consent_required';
-      detail = `${capitalize(reason)} (${said}). Open /api/start?connection=${connectionId ?? 'ID'} to consent again.`;
-      break;
-    case 'client':
-      code = 'client_misconfigured';
-      detail =
-        rule?.[0] === 'scope'
-          ? `The provider refuses the connection's own scopes: ${reason} (${said}). ` +
-            'Fix "scopes" in its configuration, then consent again.'
-          : `The provider rejected the app: ${reason} (${said}). ` +
-            (aadsts === 7000215 || aadsts === 7000222
-              ? `Store a valid client secret with: broker secrets set ${secretName ?? '<credential.secretName>'}.`
-              : "Check the app registration and the connection's clientId, tenant, redirectUri and credential.");
-      break;
-    case 'scope':
-      code = 'invalid_request';
-      detail =
-        `The provider cannot issue a token for the requested scope: ${reason} (${said}). ` +
-        "Ask for a scope this connection was consented for, or add it to the connection's scopes and consent again.";
-      break;
-    case 'transient':
-      code = 'upstream_unavailable';
-      detail = `${capitalize(reason)} (${said}); nothing was changed. Try again in ${retryAfter} s.`;
-      break;
-    case 'unknown':
-      code = 'upstream_unavailable';
-      detail =
-        `${capitalize(reason)} (${said}); nothing was changed. ` +
-        "Try again later; if it persists, check the connection's app registration.";
-      break;
-  }
-  const providerError: ProviderErrorInfo = {
-    error: failure.oauthError?.error ?? `http_${failure.status}`,
-    aadsts,
-    status: failure.status,
-  };
-  return new BrokerError(code, detail, {
-    connectionId,
-    providerError,
-    retryAfter: code === 'upstream_unavailable' ? retryAfter : undefined,
+  return classifyOAuthError(failure, {
+    ...context,
+    rule: entraRule,
+    errorNumber: aadsts === undefined ? undefined : `AADSTS${aadsts}`,
+    otherScopeConsent: (f) => SCOPE_CONSENT_AADSTS.has(f.oauthError?.aadsts ?? 0),
+    secretRejected: (f) => SECRET_AADSTS.has(f.oauthError?.aadsts ?? 0),
+    clientFields: 'app registration and its clientId, tenant, redirectUri and credential',
   });
 }

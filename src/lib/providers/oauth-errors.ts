@@ -1,6 +1,8 @@
 import { BrokerError, type ErrorCode, type ProviderErrorInfo } from '../errors.js';
-import { DEFAULT_RETRY_AFTER_S } from './entra-errors.js';
 import type { TokenEndpointFailure } from './token-response.js';
+
+/** `Retry-After` (seconds) handed to callers of a transient failure when the provider named none. */
+export const DEFAULT_RETRY_AFTER_S = 5;
 
 /**
  * What a token endpoint error from a standards-speaking provider means for a connection, in the
@@ -38,6 +40,7 @@ const BY_ERROR: Readonly<Record<string, FailureRule>> = {
   invalid_request: ['client', 'the provider called the request malformed'],
   invalid_scope: ['scope', 'the scope is not valid'],
   invalid_target: ['scope', 'the resource is not valid'],
+  invalid_resource: ['scope', 'the resource is not valid'],
   temporarily_unavailable: ['transient', 'the provider is temporarily unavailable'],
   server_error: ['transient', 'the provider had an internal error'],
   slow_down: ['transient', 'the provider asks to slow down'],
@@ -55,6 +58,10 @@ export interface OAuthClassifyContext {
   errorNumber?: string;
   /** The connection fields to check when the client is refused. */
   clientFields?: string;
+  /** Further failures meaning "no consent for the other scope asked for" (Entra: AADSTS65001). */
+  otherScopeConsent?: (failure: TokenEndpointFailure) => boolean;
+  /** Failures where the client secret itself is wrong (default: `invalid_client` or a 401). */
+  secretRejected?: (failure: TokenEndpointFailure) => boolean;
 }
 
 /** The kind of a failure, or undefined when nothing recognises it (see the table above). */
@@ -97,7 +104,12 @@ export function classifyOAuthError(
   const rule = failureKind(failure, context.rule);
   let kind: FailureKind | 'unknown' = rule?.[0] ?? 'unknown';
   const reason = rule?.[1] ?? 'the provider gave an answer the broker does not recognise';
-  if (otherScope && failure.oauthError?.error === 'consent_required') kind = 'scope';
+  if (
+    otherScope &&
+    (failure.oauthError?.error === 'consent_required' || context.otherScopeConsent?.(failure) === true)
+  ) {
+    kind = 'scope';
+  }
   if (kind === 'scope' && !otherScope) kind = 'client';
 
   const said = failureLabel(failure, context.errorNumber);
@@ -116,7 +128,11 @@ export function classifyOAuthError(
         detail =
           `The provider refuses the connection's own scopes: ${reason} (${said}). ` +
           'Fix "scopes" in its configuration, then consent again.';
-      } else if (failure.oauthError?.error === 'invalid_client' || failure.status === 401) {
+      } else if (
+        context.secretRejected
+          ? context.secretRejected(failure)
+          : failure.oauthError?.error === 'invalid_client' || failure.status === 401
+      ) {
         detail =
           `The provider rejected the client: ${reason} (${said}). Check the connection's ${fields}; ` +
           `store the current client secret with: broker secrets set ${secretName ?? '<credential.secretName>'}.`;
@@ -143,6 +159,7 @@ export function classifyOAuthError(
   }
   const providerError: ProviderErrorInfo = {
     error: failure.oauthError?.error ?? `http_${failure.status}`,
+    aadsts: failure.oauthError?.aadsts,
     status: failure.status,
   };
   return new BrokerError(code, detail, {
