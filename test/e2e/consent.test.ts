@@ -7,7 +7,11 @@ describe('consent (authorization code + PKCE)', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      connections: { support: {}, guarded: { expectedAccount: 'Support@Contoso.com' } },
+      connections: {
+        support: {},
+        guarded: { expectedAccount: 'Support@Contoso.com' },
+        unset: { credential: { type: 'secret', secretName: 'secret-nobody-set' } },
+      },
     });
   });
   afterAll(() => stack.close());
@@ -127,6 +131,16 @@ describe('consent (authorization code + PKCE)', () => {
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(await res.json()).toMatchObject({ code: 'consent_failed', status: 400 });
+  });
+
+  it('says which command stores a client secret that is missing from the store', async () => {
+    const res = await consent(stack.url, stack.local.functionKey, 'unset', { accept: 'application/json' });
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.body)).toMatchObject({
+      code: 'client_misconfigured',
+      detail: expect.stringContaining('broker secrets set secret-nobody-set'),
+    });
+    expect(await stack.local.broker.store.getSecret('rt-unset')).toBeUndefined();
   });
 
   it('validates /api/start input', async () => {

@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors.js';
+import { requireClientSecret } from './client-secret.js';
 import {
   DEVICE_CODE_GRANT,
   parseDeviceAuthorizationResponse,
@@ -48,15 +49,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   /** RFC 6749 §2.3.1 `client_secret_post`; a public client (§2.1) sends none. */
   async function clientAuthentication(): Promise<Record<string, string>> {
     if (secretName === undefined) return {};
-    const secret = await deps.clientSecret();
-    if (!secret) {
-      throw new BrokerError(
-        'client_misconfigured',
-        `The client secret "${secretName}" of connection ${connection.id} is not in the secret store. ` +
-          `Set it with: broker secrets set ${secretName}`,
-        { connectionId: connection.id },
-      );
-    }
+    const secret = await requireClientSecret(deps, connection);
     return { client_secret: secret };
   }
 

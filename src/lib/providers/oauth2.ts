@@ -1,5 +1,6 @@
 import type { OAuth2ConnectionConfig } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
+import { requireClientSecret } from './client-secret.js';
 import {
   DEVICE_CODE_GRANT,
   parseDeviceAuthorizationResponse,
@@ -123,15 +124,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
   ): Promise<{ form: Record<string, string>; headers: Record<string, string> }> {
     const method = chooseClientAuthMethod(connection, meta.tokenEndpointAuthMethods);
     if (method === 'none') return { form: { ...form, client_id: connection.clientId }, headers: {} };
-    const secret = await deps.clientSecret();
-    if (!secret) {
-      throw new BrokerError(
-        'client_misconfigured',
-        `The client secret "${secretName}" of connection ${connection.id} is not in the secret store. ` +
-          `Set it with: broker secrets set ${secretName}`,
-        { connectionId: connection.id },
-      );
-    }
+    const secret = await requireClientSecret(deps, connection);
     if (method === 'client_secret_post') {
       return { form: { ...form, client_id: connection.clientId, client_secret: secret }, headers: {} };
     }

@@ -1,5 +1,6 @@
 import { trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
+import { requireClientSecret } from './client-secret.js';
 import { getJson, postForm } from './http.js';
 import {
   classifyOAuthError,
@@ -169,15 +170,7 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
 
   async function redeem(params: Record<string, string>): Promise<TokenSet> {
     const tenant = await realm();
-    const secret = await deps.clientSecret();
-    if (!secret) {
-      throw new BrokerError(
-        'client_misconfigured',
-        `The client secret "${secretName}" of connection ${connection.id} is not in the secret store. ` +
-          `Set it with: broker secrets set ${secretName}`,
-        { connectionId: connection.id },
-      );
-    }
+    const secret = await requireClientSecret(deps, connection);
     const form = {
       ...params,
       client_id: `${connection.clientId}@${tenant}`,
