@@ -1,14 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '../clock.js';
 import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
-import type { TokenService } from '../tokens/token-service.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
-import { type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
-import type { SealKeyProvider } from './seal-key.js';
+import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
 export const CONSENT_TTL_MS = 10 * 60 * 1000;
@@ -62,16 +57,7 @@ export class ConsentService {
   /** The device code flow (RFC 8628): also used directly by `broker connect`. */
   readonly device: DeviceService;
 
-  constructor(
-    private readonly deps: {
-      tokens: TokenService;
-      grants: GrantService;
-      dialect: DialectLookup;
-      sealKey: SealKeyProvider;
-      clock: Clock;
-      logger: Logger;
-    },
-  ) {
+  constructor(private readonly deps: ConsentDeps) {
     this.device = new DeviceService(deps);
   }
 

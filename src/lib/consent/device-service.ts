@@ -91,19 +91,20 @@ interface Tracked {
  * the per-instance map of attempts catches. The grant is stored exactly as after the authorization
  * code flow.
  */
+/** What both consent flows are built with. */
+export interface ConsentDeps {
+  tokens: TokenService;
+  grants: GrantService;
+  dialect: DialectLookup;
+  sealKey: SealKeyProvider;
+  clock: Clock;
+  logger: Logger;
+}
+
 export class DeviceService {
   private readonly attempts = new Map<string, Tracked>();
 
-  constructor(
-    private readonly deps: {
-      tokens: TokenService;
-      grants: GrantService;
-      dialect: DialectLookup;
-      sealKey: SealKeyProvider;
-      clock: Clock;
-      logger: Logger;
-    },
-  ) {}
+  constructor(private readonly deps: ConsentDeps) {}
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
   async start(connectionId: string): Promise<DeviceStart> {

@@ -83,16 +83,7 @@ export class GrantService {
     }
     const refreshToken = tokens.refreshToken;
     return this.deps.lock.withLock(connection.id, async () => {
-      const now = this.nowIso();
-      const tags: GrantTags = {
-        account: account.account,
-        tenant: account.tenant,
-        scopes: tokens.scope ?? connection.scopes.join(' '),
-        consentedAt: now,
-        refreshedAt: now,
-        status: 'connected',
-        hardExpiresAt: this.hardExpiry(connection, tokens),
-      };
+      const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.logger.info('consent.stored', {
         connection: connection.id,
@@ -114,15 +105,8 @@ export class GrantService {
       const account = await dialect.accountOf(tokens);
       // An imported token is a consent too: someone else's mailbox is refused here as well.
       checkExpectedAccount(connection, account.account, this.deps.logger);
-      const now = this.nowIso();
-      const tags: GrantTags = {
-        account: account.account,
-        tenant: account.tenant,
-        scopes: tokens.scope ?? connection.scopes.join(' '),
-        consentedAt: now,
-        refreshedAt: now,
-        status: 'connected',
-      };
+      // The original consent date is unknown, so no fixed lifetime is forecast.
+      const tags = this.consentTags(connection, tokens, account, undefined);
       await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
       this.deps.logger.info('grant.imported', { connection: connection.id, account: account.account });
       return tags;
@@ -182,6 +166,25 @@ export class GrantService {
       return new Date(now + tokens.refreshTokenExpiresIn * 1000).toISOString();
     }
     return this.deps.dialect(connection).hardExpiry?.(now)?.toISOString();
+  }
+
+  /** The tags of a grant just consented to (or imported): connected, refreshed now. */
+  private consentTags(
+    connection: Connection,
+    tokens: TokenSet,
+    account: AccountInfo,
+    hardExpiresAt: string | undefined,
+  ): GrantTags {
+    const now = this.nowIso();
+    return {
+      account: account.account,
+      tenant: account.tenant,
+      scopes: tokens.scope ?? connection.scopes.join(' '),
+      consentedAt: now,
+      refreshedAt: now,
+      status: 'connected',
+      hardExpiresAt,
+    };
   }
 
   private nowIso(): string {
