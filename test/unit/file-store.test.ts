@@ -33,6 +33,7 @@ async function allFiles(dir: string): Promise<string[]> {
 
 const secretFile = (name: string) => path.join(dataDir, 'secrets', `${name}.json`);
 
+/** What only the embedded store does; behaviour shared with Key Vault is in store-contract.test.ts, run on both. */
 describe('FileSecretStore', () => {
   it('creates the data dir 0700, the key 0600 and secret files 0600', async () => {
     const store = await FileSecretStore.open(dataDir, { now });
@@ -46,69 +47,6 @@ describe('FileSecretStore', () => {
       expect((await stat(path.join(dataDir, 'store.key'))).mode & 0o777).toBe(0o600);
       expect((await stat(secretFile('rt-a'))).mode & 0o777).toBe(0o600);
     }
-  });
-
-  it('keeps versions oldest first and answers the latest enabled one', async () => {
-    const store = await FileSecretStore.open(dataDir, { now });
-    const v1 = await store.setSecret('rt-a', 'one', { tags: { status: 'connected' } });
-    clock += 1000;
-    const v2 = await store.setSecret('rt-a', 'two', {
-      tags: { status: 'connected' },
-      expiresOn: new Date(clock + 5000),
-    });
-    expect(v1.version).toMatch(/^[0-9a-f]{32}$/);
-    expect(v2.version).not.toBe(v1.version);
-    expect(v2).toMatchObject({ name: 'rt-a', enabled: true, tags: { status: 'connected' } });
-    expect(v2.createdOn.getTime()).toBe(clock);
-    expect(v2.expiresOn?.getTime()).toBe(clock + 5000);
-
-    const latest = await store.getSecret('rt-a');
-    expect(latest?.value).toBe('two');
-    expect(latest?.version).toBe(v2.version);
-    expect((await store.getSecret('rt-a', v1.version))?.value).toBe('one');
-
-    const versions = await store.listVersions('rt-a');
-    expect(versions.map((v) => v.version)).toEqual([v1.version, v2.version]);
-    expect(versions.every((v) => !('value' in v))).toBe(true);
-
-    await store.updateSecretProperties('rt-a', v2.version, { enabled: false });
-    expect((await store.getSecret('rt-a'))?.value).toBe('one');
-    // A disabled version's value is not readable, as in Key Vault.
-    expect(await store.getSecret('rt-a', v2.version)).toBeUndefined();
-    await store.updateSecretProperties('rt-a', v1.version, { enabled: false });
-    expect(await store.getSecret('rt-a')).toBeUndefined();
-
-    expect(await store.getSecret('rt-none')).toBeUndefined();
-    expect(await store.getSecret('rt-a', '0'.repeat(32))).toBeUndefined();
-    expect(await store.listVersions('rt-none')).toEqual([]);
-  });
-
-  it('replaces tags whole, sets expiry and updatedOn, and refuses unknown versions', async () => {
-    const store = await FileSecretStore.open(dataDir, { now });
-    const v = await store.setSecret('rt-a', 'x', { tags: { account: 'a@b.c', status: 'connected' } });
-    clock += 60_000;
-    const updated = await store.updateSecretProperties('rt-a', v.version, {
-      tags: { status: 'needs_consent' },
-      expiresOn: new Date(Date.UTC(2027, 0, 1)),
-    });
-    expect(updated.tags).toEqual({ status: 'needs_consent' });
-    expect(updated.expiresOn?.toISOString()).toBe('2027-01-01T00:00:00.000Z');
-    expect(updated.updatedOn.getTime()).toBe(clock);
-    expect(updated.createdOn.getTime()).toBe(clock - 60_000);
-    const read = await store.getSecret('rt-a');
-    expect(read?.tags).toEqual({ status: 'needs_consent' });
-    expect(read?.value).toBe('x');
-    // Not given = unchanged.
-    const again = await store.updateSecretProperties('rt-a', v.version, { enabled: true });
-    expect(again.tags).toEqual({ status: 'needs_consent' });
-    expect(again.expiresOn?.toISOString()).toBe('2027-01-01T00:00:00.000Z');
-
-    await expect(store.updateSecretProperties('rt-a', 'f'.repeat(32), { tags: {} })).rejects.toThrow(
-      /no such version/,
-    );
-    await expect(store.updateSecretProperties('rt-none', v.version, { tags: {} })).rejects.toThrow(
-      /no such version/,
-    );
   });
 
   it('treats names case-insensitively and keeps the original name', async () => {
