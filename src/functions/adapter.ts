@@ -31,15 +31,3 @@ export function adapter(
     }
   };
 }
-
-/** Caches a successful async build; a failed one is retried on the next call. */
-export function once<T>(build: () => Promise<T>): () => Promise<T> {
-  let value: Promise<T> | undefined;
-  return () => {
-    value ??= build().catch((err: unknown) => {
-      value = undefined;
-      throw err;
-    });
-    return value;
-  };
-}

@@ -2,7 +2,7 @@ import { app } from '@azure/functions';
 import { createBroker } from '../lib/broker.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
-import { once } from './adapter.js';
+import { once } from '../lib/once.js';
 import { routeTable } from './routes.js';
 
 /** Azure Functions entry (`package.json` `main`): registers the route table with the Functions host. */

@@ -1,10 +1,10 @@
-import { once } from '../functions/adapter.js';
 import { routeTable } from '../functions/routes.js';
 import { type Broker, createBroker } from '../lib/broker.js';
 import type { Clock } from '../lib/clock.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
 import type { Logger } from '../lib/logger.js';
+import { once } from '../lib/once.js';
 import { openStore } from '../lib/store/open-store.js';
 import type { SecretStore } from '../lib/store/secret-store.js';
 import { resolveFunctionKey } from './function-key.js';

@@ -1,4 +1,5 @@
 import { newSealKey } from '../crypto/seal.js';
+import { once } from '../once.js';
 import { SEAL_KEY_SECRET, type SecretStore } from '../store/secret-store.js';
 
 /**
@@ -6,16 +7,11 @@ import { SEAL_KEY_SECRET, type SecretStore } from '../store/secret-store.js';
  * store as `broker-seal-key`, generated on first use and then kept in memory.
  */
 export class SealKeyProvider {
-  private key?: Promise<Buffer>;
+  /** The key, loaded (or created) on first use and kept; a failed load is retried next time. */
+  readonly get: () => Promise<Buffer>;
 
-  constructor(private readonly store: SecretStore) {}
-
-  get(): Promise<Buffer> {
-    this.key ??= this.load().catch((err: unknown) => {
-      this.key = undefined;
-      throw err;
-    });
-    return this.key;
+  constructor(private readonly store: SecretStore) {
+    this.get = once(() => this.load());
   }
 
   private async load(): Promise<Buffer> {

@@ -1,5 +1,6 @@
 import { trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
+import { once } from '../once.js';
 import { requireClientSecret } from './client-secret.js';
 import { getJson, postForm } from './http.js';
 import {
@@ -88,21 +89,10 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
   const accessControlUrl = trimSlash(connection.accessControlUrl);
   const secretName = connection.credential?.secretName;
   const defaultScopes = connection.scopes.filter((s) => !NOT_ACS_SCOPES.has(s.toLowerCase()));
-  let realmLookup: Promise<string> | undefined;
   let retiredLoggedAt = Number.NEGATIVE_INFINITY;
 
-  /** The site's realm (its tenant id), learned once from the add-in challenge and kept. */
-  function realm(): Promise<string> {
-    if (!realmLookup) {
-      const lookup = discoverRealm();
-      realmLookup = lookup;
-      // A failed lookup is not kept: the next request asks again.
-      lookup.catch(() => {
-        if (realmLookup === lookup) realmLookup = undefined;
-      });
-    }
-    return realmLookup;
-  }
+  /** The site's realm (its tenant id), learned once from the add-in challenge and kept; a failed lookup is asked again. */
+  const realm = once(() => discoverRealm());
 
   /**
    * An anonymous request with an empty bearer token makes SharePoint answer 401 with
@@ -238,7 +228,8 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
      */
     async accountOf(tokens) {
       const info: AccountInfo = {};
-      if (realmLookup) info.tenant = await realmLookup.catch(() => undefined);
+      // Known by now: every code exchange and refresh looked it up first.
+      info.tenant = await realm().catch(() => undefined);
       try {
         const response = await getJson(deps, `${siteUrl}/_api/web/currentuser`, {
           connectionId: connection.id,

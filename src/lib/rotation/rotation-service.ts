@@ -67,11 +67,11 @@ export class RotationService {
     );
     const queue = connections.map((c) => ({ connection: c, tags: snapshot.grants.get(c.id) }));
     const jitterMs = options.jitter ? (this.deps.jitterMs ?? 1000) : 0;
-    let started_workers = 0;
+    let staggered = 0;
     const results = await mapWithConcurrency(queue, this.deps.concurrency, async (item) => {
       // Stagger only each worker's first item: instances and timers then do not hit the provider in step.
-      if (jitterMs > 0 && started_workers < this.deps.concurrency) {
-        started_workers++;
+      if (jitterMs > 0 && staggered < this.deps.concurrency) {
+        staggered++;
         await (this.deps.sleep ?? sleep)(Math.floor((this.deps.random ?? Math.random)() * jitterMs));
       }
       const result = await this.rotateOne(item.connection, item.tags, options.force ?? false);
