@@ -1,26 +1,41 @@
 /**
- * The broker's error vocabulary. Every code is a problem+json `code` of DESIGN.md; the HTTP status
- * of each lives in one table (`STATUS_BY_CODE`) and nowhere else.
+ * The broker's error vocabulary, and every error class it throws. Each code is a problem+json `code`
+ * of DESIGN.md, or one of the host's own (`not_found`, `method_not_allowed`, `payload_too_large`,
+ * `internal_error`); its HTTP status and title live in one table (`ERROR_TABLE`) and nowhere else.
  */
 export type ErrorCode =
   | 'invalid_request'
   | 'unauthorized'
+  | 'caller_not_allowed'
+  | 'scope_not_allowed'
+  | 'forbidden'
   | 'unknown_connection'
   | 'consent_failed'
   | 'account_mismatch'
   | 'consent_required'
   | 'client_misconfigured'
-  | 'upstream_unavailable';
+  | 'upstream_unavailable'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'internal_error';
 
-export const STATUS_BY_CODE: Record<ErrorCode, number> = {
-  invalid_request: 400,
-  unauthorized: 401,
-  unknown_connection: 404,
-  consent_failed: 400,
-  account_mismatch: 403,
-  consent_required: 409,
-  client_misconfigured: 502,
-  upstream_unavailable: 503,
+export const ERROR_TABLE: Record<ErrorCode, { status: number; title: string }> = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  caller_not_allowed: { status: 403, title: 'Caller not allowed' },
+  scope_not_allowed: { status: 403, title: 'Scope not allowed' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  unknown_connection: { status: 404, title: 'Unknown connection' },
+  consent_failed: { status: 400, title: 'Consent failed' },
+  account_mismatch: { status: 403, title: 'Wrong account' },
+  consent_required: { status: 409, title: 'Consent required' },
+  client_misconfigured: { status: 502, title: 'Client misconfigured' },
+  upstream_unavailable: { status: 503, title: 'Upstream unavailable' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  internal_error: { status: 500, title: 'Internal error' },
 };
 
 /** What a provider said, safe to show: its `error` and the AADSTS number, never a token. */
@@ -59,10 +74,55 @@ export class BrokerError extends Error {
   }
 
   get status(): number {
-    return STATUS_BY_CODE[this.code];
+    return ERROR_TABLE[this.code].status;
   }
 }
 
 export function isBrokerError(err: unknown, code?: ErrorCode): err is BrokerError {
   return err instanceof BrokerError && (code === undefined || err.code === code);
+}
+
+/** An invalid setting or connection: the broker refuses to start, with a line naming the field. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Key Vault refused the broker's identity (401/403) or no credential could be had: a set-up problem. */
+export class KeyVaultAccessError extends BrokerError {
+  constructor(
+    detail: string,
+    readonly vaultUrl: string,
+    /** The vault's HTTP status, or undefined when no token could be obtained at all. */
+    readonly vaultStatus?: number,
+  ) {
+    super('upstream_unavailable', detail, { retryAfter: 60 });
+    this.name = 'KeyVaultAccessError';
+  }
+}
+
+/** Key Vault asked for a `Retry-After` longer than the operation's remaining time: give up now, pass the wait on. */
+export class StoreThrottledError extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(`Key Vault throttled (${status})`);
+    this.name = 'StoreThrottledError';
+  }
+}
+
+/** The lock's storage could not be asked (network, timeout, 5xx, refused access): distinct from a lease held by another. */
+export class LockStorageError extends BrokerError {
+  constructor(
+    connectionId: string,
+    detail: string,
+    /** The HTTP status and service code, safe to log. */
+    readonly reason: string,
+  ) {
+    super('upstream_unavailable', detail, { connectionId, retryAfter: 5 });
+    this.name = 'LockStorageError';
+  }
 }

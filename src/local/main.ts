@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError } from '../lib/config/settings.js';
+import { ConfigError } from '../lib/errors.js';
 import { runLocal } from './run.js';
 
 /** `npm start`: the embedded host with the settings of the environment. */

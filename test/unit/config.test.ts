@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/lib/config/duration.js';
 import { connectionsJsonSchema } from '../../src/lib/config/json-schema.js';
 import { parseConnections } from '../../src/lib/config/load.js';
-import { ConfigError, loadSettings } from '../../src/lib/config/settings.js';
+import { loadSettings } from '../../src/lib/config/settings.js';
+import { ConfigError } from '../../src/lib/errors.js';
 
 const settings = { publicUrl: 'https://broker.example.com' };
 const parse = (connections: unknown) =>

@@ -4,11 +4,10 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCheck } from '../../src/lib/cli/check.js';
-import { ConfigError, loadSettings } from '../../src/lib/config/settings.js';
-import { BrokerError } from '../../src/lib/errors.js';
+import { loadSettings } from '../../src/lib/config/settings.js';
+import { BrokerError, ConfigError, KeyVaultAccessError } from '../../src/lib/errors.js';
 import {
   KEY_VAULT_ROLE,
-  KeyVaultAccessError,
   KeyVaultSecretStore,
   type KeyVaultSecretStoreOptions,
 } from '../../src/lib/store/keyvault-store.js';

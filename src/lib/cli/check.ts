@@ -1,8 +1,8 @@
 import type { Connection } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
 import { loadConnections } from '../config/load.js';
-import { ConfigError, loadSettings, type Settings } from '../config/settings.js';
-import { BrokerError } from '../errors.js';
+import { loadSettings, type Settings } from '../config/settings.js';
+import { BrokerError, ConfigError } from '../errors.js';
 import { assertProvidersSupported } from '../providers/registry.js';
 import { openStore } from '../store/open-store.js';
 import type { SecretProperties, SecretStore } from '../store/secret-store.js';

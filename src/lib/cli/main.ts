@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError } from '../config/settings.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, ConfigError } from '../errors.js';
 import { runCli } from './commands.js';
 
 /** The `broker` command (package.json `bin`). Errors print their plain-words message, never a stack. */

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
 import { type Connection, type ConnectionConfig, connectionsFileSchema } from './connections.js';
 import { parseDuration } from './duration.js';
-import { ConfigError, type Settings } from './settings.js';
+import type { Settings } from './settings.js';
 
 export interface LoadedConnections {
   connections: Map<string, Connection>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem, trimSlash } from './urls.js';
 
@@ -81,13 +82,6 @@ export interface Settings {
   refreshLock: RefreshLockMode;
   /** From `AzureWebJobsStorage` / `AzureWebJobsStorage__*`; absent = none configured. */
   hostStorage?: HostStorage;
-}
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv): Settings {

@@ -1,17 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { BrokerError, STATUS_BY_CODE } from '../errors.js';
+import { BrokerError, ERROR_TABLE } from '../errors.js';
 import type { Logger } from '../logger.js';
-
-const TITLES: Record<BrokerError['code'], string> = {
-  invalid_request: 'Invalid request',
-  unauthorized: 'Unauthorized',
-  unknown_connection: 'Unknown connection',
-  consent_failed: 'Consent failed',
-  account_mismatch: 'Wrong account',
-  consent_required: 'Consent required',
-  client_misconfigured: 'Client misconfigured',
-  upstream_unavailable: 'Upstream unavailable',
-};
 
 export interface Problem {
   type: string;
@@ -33,16 +22,16 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
     logger?.error('request.internal_error', { error: err instanceof Error ? err.name : typeof err });
     return {
       type: 'about:blank',
-      title: 'Internal error',
-      status: 500,
+      title: ERROR_TABLE.internal_error.title,
+      status: ERROR_TABLE.internal_error.status,
       code: 'internal_error',
       detail: 'The broker failed unexpectedly. The log has the details.',
     };
   }
   const problem: Problem = {
     type: 'about:blank',
-    title: TITLES[err.code],
-    status: STATUS_BY_CODE[err.code],
+    title: ERROR_TABLE[err.code].title,
+    status: ERROR_TABLE[err.code].status,
     code: err.code,
     detail: err.message,
   };

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
-import { ConfigError } from '../config/settings.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { entraDialect } from './entra.js';

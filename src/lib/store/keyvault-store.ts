@@ -4,7 +4,7 @@ import {
   SecretClient,
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
-import { BrokerError } from '../errors.js';
+import { BrokerError, KeyVaultAccessError, StoreThrottledError } from '../errors.js';
 import { checkDate, checkName, checkTags } from './limits.js';
 import type {
   SecretProperties,
@@ -54,30 +54,6 @@ const DEFAULT_ATTEMPT_TIMEOUT_MS = 4000;
 const DEFAULT_DEADLINE_MS = 8000;
 const DEFAULT_RETRY_AFTER_S = 5;
 const DEFAULT_RETRY = { maxRetries: 3, retryDelayInMs: 300, maxRetryDelayInMs: 2000 };
-
-/** Key Vault refused the broker's identity (401/403) or no credential could be had: a set-up problem. */
-export class KeyVaultAccessError extends BrokerError {
-  constructor(
-    detail: string,
-    readonly vaultUrl: string,
-    /** The vault's HTTP status, or undefined when no token could be obtained at all. */
-    readonly vaultStatus?: number,
-  ) {
-    super('upstream_unavailable', detail, { retryAfter: 60 });
-    this.name = 'KeyVaultAccessError';
-  }
-}
-
-/** A `Retry-After` longer than the operation's remaining time: give up now, pass the wait on. */
-class ThrottledError extends Error {
-  constructor(
-    readonly status: number,
-    readonly retryAfterMs: number,
-  ) {
-    super(`Key Vault throttled (${status})`);
-    this.name = 'ThrottledError';
-  }
-}
 
 interface RestErrorLike {
   name: string;
@@ -192,7 +168,7 @@ export class KeyVaultSecretStore implements SecretStore {
           const wait = retryAfterMs(response.headers);
           const end = deadlines.get(request);
           if (wait !== undefined && end !== undefined && Date.now() + wait > end) {
-            throw new ThrottledError(response.status, wait);
+            throw new StoreThrottledError(response.status, wait);
           }
         }
         return response;
@@ -330,7 +306,7 @@ export class KeyVaultSecretStore implements SecretStore {
   private failure(err: unknown, what: string): Error {
     const vault = this.vaultUrl;
     if (err instanceof BrokerError) return err;
-    if (err instanceof ThrottledError) {
+    if (err instanceof StoreThrottledError) {
       const seconds = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
       return new BrokerError(
         'upstream_unavailable',

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
-import { ConfigError, type Settings } from '../config/settings.js';
+import type { Settings } from '../config/settings.js';
+import { ConfigError } from '../errors.js';
 import { FileSecretStore } from './file-store.js';
 import type { KeyVaultSecretStoreOptions } from './keyvault-store.js';
 import type { SecretStore } from './secret-store.js';

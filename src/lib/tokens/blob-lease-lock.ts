@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobLeaseClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
-import { BrokerError } from '../errors.js';
+import { BrokerError, LockStorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InProcessLock, type RefreshLock } from './lock.js';
 
@@ -60,24 +60,18 @@ function describe(err: unknown): { status?: number; code?: string; reason: strin
   return { status, code, reason };
 }
 
-/** Storage could not be asked (network, timeout, 5xx, refused access): distinct from a lease held by another. */
-class LockStorageError extends BrokerError {
-  readonly reason: string;
-
-  constructor(connectionId: string, err: unknown) {
-    const { status, reason } = describe(err);
-    const hint =
-      status === 401 || status === 403
-        ? ` The broker's identity needs the ${LOCK_STORAGE_ROLE} role on the host storage account.`
-        : '';
-    super(
-      'upstream_unavailable',
-      `The refresh lock's storage (AzureWebJobsStorage, container ${LOCK_CONTAINER}) did not answer (${reason}), so the refresh was not run: a refresh token is never redeemed without the lock.${hint} Try again shortly.`,
-      { connectionId, retryAfter: 5 },
-    );
-    this.name = 'LockStorageError';
-    this.reason = reason;
-  }
+/** Storage could not be asked: the error says why and which role is missing, never the service's message. */
+function lockStorageError(connectionId: string, err: unknown): LockStorageError {
+  const { status, reason } = describe(err);
+  const hint =
+    status === 401 || status === 403
+      ? ` The broker's identity needs the ${LOCK_STORAGE_ROLE} role on the host storage account.`
+      : '';
+  return new LockStorageError(
+    connectionId,
+    `The refresh lock's storage (AzureWebJobsStorage, container ${LOCK_CONTAINER}) did not answer (${reason}), so the refresh was not run: a refresh token is never redeemed without the lock.${hint} Try again shortly.`,
+    reason,
+  );
 }
 
 /**
@@ -200,7 +194,7 @@ export class BlobLeaseLock implements RefreshLock {
           await this.create(key, blob, code);
           continue;
         }
-        throw new LockStorageError(key, err);
+        throw lockStorageError(key, err);
       }
     }
   }
@@ -216,7 +210,7 @@ export class BlobLeaseLock implements RefreshLock {
       const { status } = describe(err);
       // Another instance created it first (409 BlobAlreadyExists, or 412 when it is already leased).
       if (status === 409 || status === 412) return;
-      throw new LockStorageError(key, err);
+      throw lockStorageError(key, err);
     }
   }
 
