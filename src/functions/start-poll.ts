@@ -26,7 +26,7 @@ export const startPollHandler = (source: BrokerSource) =>
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
           key: q.code,
-          expectedAccount: broker.tokens.connection(q.connection).expectedAccount,
+          expectedAccount: broker.connections.get(q.connection).expectedAccount,
         });
       }
       return devicePollJson(q.connection, result, { publicUrl: broker.settings.publicUrl, key: q.code });

@@ -19,7 +19,7 @@ export const startHandler = (source: BrokerSource) =>
         publicUrl: broker.settings.publicUrl,
         // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
         key: q.code,
-        expectedAccount: broker.tokens.connection(q.connection).expectedAccount,
+        expectedAccount: broker.connections.get(q.connection).expectedAccount,
       });
     }
     const { location, cookie } = started;

@@ -1,9 +1,12 @@
 import { type Clock, systemClock } from './clock.js';
+import { ConnectionCatalog } from './config/catalog.js';
 import type { Connection } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
 import { StatusService } from './health/status-service.js';
+import type { RefreshLock } from './lock/lock.js';
+import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
 import { assertProvidersSupported, createDialectLookup } from './providers/registry.js';
 import { RotationService } from './rotation/rotation-service.js';
@@ -11,14 +14,12 @@ import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
 import { GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
-import type { RefreshLock } from './tokens/lock.js';
-import { openLock } from './tokens/open-lock.js';
 import { TokenService } from './tokens/token-service.js';
 
 /** Everything the function adapters call; built once per process by `createBroker`. */
 export interface Broker {
   settings: Settings;
-  connections: Map<string, Connection>;
+  connections: ConnectionCatalog;
   store: SecretStore;
   clock: Clock;
   logger: Logger;
@@ -44,12 +45,13 @@ export interface BrokerOptions {
 
 /** The composition root: settings in, services out. */
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
-  const { settings, connections } = options;
-  assertProvidersSupported(connections.values());
+  const { settings } = options;
+  assertProvidersSupported(options.connections.values());
+  const connections = new ConnectionCatalog(options.connections.values());
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const store = options.store ?? (await openStore(settings));
-  const grantStore = new GrantStore(store);
+  const grantStore = new GrantStore(store, { clock });
   const dialect = createDialectLookup({
     store,
     fetch: options.fetch ?? globalThis.fetch,
@@ -58,17 +60,22 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     timeoutMs: options.providerTimeoutMs,
     maxRetries: options.providerMaxRetries,
   });
-  let tokens: TokenService | undefined;
   const grants = new GrantService({
     grants: grantStore,
     lock: options.lock ?? (await openLock(settings, logger)),
     dialect,
     clock,
     logger,
-    onDeadGrant: (id) => tokens?.invalidate(id),
   });
-  tokens = new TokenService({ connections, grants, clock, logger, refreshAheadMs: settings.refreshAheadMs });
+  const tokens = new TokenService({
+    catalog: connections,
+    grants,
+    clock,
+    logger,
+    refreshAheadMs: settings.refreshAheadMs,
+  });
   const consent = new ConsentService({
+    catalog: connections,
     tokens,
     grants,
     dialect,
@@ -76,12 +83,16 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     logger,
   });
-  const status = new StatusService({ connections, store, clock, warnBeforeMs: settings.warnBeforeMs });
+  const status = new StatusService({
+    catalog: connections,
+    store,
+    clock,
+    warnBeforeMs: settings.warnBeforeMs,
+  });
   const rotation = new RotationService({
-    connections,
+    catalog: connections,
     store,
     status,
-    grants,
     tokens,
     clock,
     logger,

@@ -5,6 +5,12 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * Elapsed time that never jumps with the wall clock, for what a real server times: a blob lease
+ * expires in Azure's time, not in a test's manual one, so the lease lock measures with this.
+ */
+export const monotonicClock: Clock = { now: () => performance.now() };
+
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {
   constructor(private current: number = Date.UTC(2026, 0, 1)) {}

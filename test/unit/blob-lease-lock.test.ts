@@ -6,17 +6,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { Connection } from '../../src/lib/config/connections.js';
 import { loadSettings } from '../../src/lib/config/settings.js';
 import { BrokerError } from '../../src/lib/errors.js';
-import { createLogger } from '../../src/lib/logger.js';
-import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import {
   BlobLeaseLock,
   type BlobLeaseLockOptions,
   LOCK_CONTAINER,
-} from '../../src/lib/tokens/blob-lease-lock.js';
+} from '../../src/lib/lock/blob-lease-lock.js';
+import { InProcessLock, type RefreshLock } from '../../src/lib/lock/lock.js';
+import { openLock } from '../../src/lib/lock/open-lock.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { GrantService } from '../../src/lib/tokens/grant-service.js';
 import { GrantStore } from '../../src/lib/tokens/grant-store.js';
-import { InProcessLock, type RefreshLock } from '../../src/lib/tokens/lock.js';
-import { openLock } from '../../src/lib/tokens/open-lock.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
 
 const FAST = {

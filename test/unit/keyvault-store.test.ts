@@ -242,7 +242,7 @@ describe('openStore', () => {
 
 describe('GrantStore over Key Vault: the refresh token read cache', () => {
   let t = 0;
-  const grants = () => new GrantStore(store, { readCacheMs: 2000, now: () => t });
+  const grants = () => new GrantStore(store, { readCacheMs: 2000, clock: { now: () => t } });
   const tags = { status: 'connected' as const, account: 'a@contoso.com' };
 
   it('reads once for a burst, writes through, and reads again after the TTL', async () => {

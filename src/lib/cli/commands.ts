@@ -70,7 +70,7 @@ export async function runCli(
         return 2;
       }
       const broker = await openBroker();
-      const connection = broker.tokens.connection(id);
+      const connection = broker.connections.get(id);
       const token = await readStdin('refresh token');
       const tags = await broker.grants.importRefreshToken(connection, token);
       out(`Imported: connection ${id} is connected${tags.account ? ` as ${tags.account}` : ''}.`);
@@ -88,7 +88,7 @@ export async function runCli(
     case 'rotate': {
       const [id] = args;
       const broker = await openBroker();
-      if (id) broker.tokens.connection(id);
+      if (id) broker.connections.get(id);
       const results = await broker.rotation.rotationPass({ onlyId: id, force: id !== undefined });
       for (const r of results) out([r.connection, r.outcome, r.reason ?? r.error ?? ''].join('\t').trimEnd());
       return results.some((r) => r.outcome !== 'rotated' && r.outcome !== 'skipped') ? 1 : 0;

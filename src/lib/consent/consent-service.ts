@@ -67,7 +67,7 @@ export class ConsentService {
    * and the sealed poll state, from the `DeviceService`.
    */
   async start(connectionId: string): Promise<ConsentStart> {
-    const connection = this.deps.tokens.connection(connectionId);
+    const connection = this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
       return { flow: 'device_code', device: await this.device.start(connectionId) };
     }
@@ -102,7 +102,7 @@ export class ConsentService {
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
-    const connection = this.deps.tokens.connection(state.c);
+    const connection = this.deps.catalog.get(state.c);
     if (params.error) {
       const aadsts = AADSTS.exec(params.errorDescription ?? '')?.[1];
       throw new BrokerError(

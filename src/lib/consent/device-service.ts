@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import { randomToken } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
@@ -93,6 +94,7 @@ interface Tracked {
  */
 /** What both consent flows are built with. */
 export interface ConsentDeps {
+  catalog: ConnectionCatalog;
   tokens: TokenService;
   grants: GrantService;
   dialect: DialectLookup;
@@ -108,7 +110,7 @@ export class DeviceService {
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
   async start(connectionId: string): Promise<DeviceStart> {
-    const connection = this.deps.tokens.connection(connectionId);
+    const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
     try {
@@ -155,7 +157,7 @@ export class DeviceService {
    * (an other account ends it with `account_mismatch`).
    */
   async poll(connectionId: string, sealed: string): Promise<DevicePoll> {
-    const connection = this.deps.tokens.connection(connectionId);
+    const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
     const state = unseal<SealedAttempt>(await this.deps.sealKey.get(), PURPOSE, sealed, now);

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
@@ -45,7 +46,7 @@ export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
 export class StatusService {
   constructor(
     private readonly deps: {
-      connections: Map<string, Connection>;
+      catalog: ConnectionCatalog;
       store: SecretStore;
       clock: Clock;
       warnBeforeMs: number;
@@ -58,7 +59,7 @@ export class StatusService {
 
   async health(snapshot?: StoreSnapshot): Promise<ConnectionHealth[]> {
     const { grants, expiries } = snapshot ?? (await readSnapshot(this.deps.store));
-    return [...this.deps.connections.values()].map((c) => this.healthOf(c, grants.get(c.id), expiries));
+    return this.deps.catalog.all().map((c) => this.healthOf(c, grants.get(c.id), expiries));
   }
 
   healthOf(c: Connection, tags: GrantTags | undefined, expiries: Map<string, Date>): ConnectionHealth {

@@ -1,10 +1,11 @@
 import type { Clock } from '../clock.js';
+import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
 import { readSnapshot, type StatusService } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
-import { errorTag, type GrantService } from '../tokens/grant-service.js';
+import { errorTag } from '../tokens/grant-service.js';
 import type { GrantTags } from '../tokens/grant-store.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { mapWithConcurrency } from './pool.js';
@@ -45,10 +46,9 @@ export class RotationService {
 
   constructor(
     private readonly deps: {
-      connections: Map<string, Connection>;
+      catalog: ConnectionCatalog;
       store: SecretStore;
       status: StatusService;
-      grants: GrantService;
       tokens: TokenService;
       clock: Clock;
       logger: Logger;
@@ -62,9 +62,7 @@ export class RotationService {
   async rotationPass(options: RotationOptions = {}): Promise<RotationResult[]> {
     const started = this.deps.clock.now();
     const snapshot = await readSnapshot(this.deps.store);
-    const connections = [...this.deps.connections.values()].filter(
-      (c) => !options.onlyId || c.id === options.onlyId,
-    );
+    const connections = this.deps.catalog.all().filter((c) => !options.onlyId || c.id === options.onlyId);
     const queue = connections.map((c) => ({ connection: c, tags: snapshot.grants.get(c.id) }));
     const jitterMs = options.jitter ? (this.deps.jitterMs ?? 1000) : 0;
     let staggered = 0;
@@ -118,10 +116,9 @@ export class RotationService {
       return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
     }
     try {
-      const { tokens, tags: fresh } = await this.deps.grants.redeem(connection);
+      // The access token it mints is cached: callers get it without another refresh.
+      const fresh = await this.deps.tokens.rotate(connection);
       this.cooldownUntil.delete(id);
-      // The access token just minted is as good as any: callers get it without another refresh.
-      this.deps.tokens.prime(id, tokens, fresh.account);
       this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
       return { result: { connection: id, outcome: 'rotated' }, fresh };
     } catch (err) {

@@ -1,11 +1,10 @@
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
-import { checkExpectedAccount } from '../consent/complete-consent.js';
 import { BrokerError, isBrokerError } from '../errors.js';
+import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
 import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
-import type { RefreshLock } from './lock.js';
 
 export type DialectLookup = (connection: Connection) => ProviderDialect;
 
@@ -29,6 +28,26 @@ export function errorTag(err: BrokerError): string {
 }
 
 /**
+ * The one gate every consent passes (both flows and `import`): anyone but `expectedAccount` (compared
+ * case-insensitively) is refused, and nothing is stored.
+ */
+function checkExpectedAccount(connection: Connection, account: string | undefined, logger: Logger): void {
+  const expected = connection.expectedAccount;
+  if (!expected) return;
+  if (account?.toLowerCase() === expected.toLowerCase()) return;
+  logger.warn('consent.account_mismatch', {
+    connection: connection.id,
+    account,
+    expectedAccount: expected,
+  });
+  throw new BrokerError(
+    'account_mismatch',
+    `Connection "${connection.id}" must be connected by ${expected}, but ${account ?? 'an unknown account'} signed in. Nothing was stored; sign in again with ${expected}.`,
+    { connectionId: connection.id },
+  );
+}
+
+/**
  * Every use of a connection's refresh token goes through here, inside that connection's lock, on the
  * *latest* stored token: a provider with rotation and reuse detection revokes the whole grant when it
  * sees one refresh token twice (DESIGN.md, "Token vending").
@@ -41,8 +60,6 @@ export class GrantService {
       dialect: DialectLookup;
       clock: Clock;
       logger: Logger;
-      /** Told when a grant is found dead, so cached access tokens of it are dropped. */
-      onDeadGrant?: (connectionId: string) => void;
     },
   ) {}
 
@@ -72,8 +89,9 @@ export class GrantService {
     });
   }
 
-  /** Stores the refresh token of a fresh consent (or `import`); clears any `needs_consent`. */
+  /** Stores the refresh token of a fresh consent after the account check; clears any `needs_consent`. */
   storeConsent(connection: Connection, tokens: TokenSet, account: AccountInfo): Promise<GrantTags> {
+    checkExpectedAccount(connection, account.account, this.deps.logger);
     if (!tokens.refreshToken) {
       throw new BrokerError(
         'consent_failed',
@@ -130,7 +148,6 @@ export class GrantService {
           status: 'needs_consent',
           lastError: errorTag(err),
         });
-        this.deps.onDeadGrant?.(connection.id);
         this.deps.logger.warn('grant.needs_consent', { connection: connection.id, lastError: errorTag(err) });
         throw new BrokerError('consent_required', err.message, {
           connectionId: connection.id,

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../clock.js';
 import { BrokerError } from '../errors.js';
 import { refreshTokenSecretName, type SecretProperties, type SecretStore } from '../store/secret-store.js';
 
@@ -57,8 +58,8 @@ export interface GrantStoreOptions {
    * refreshes for several scopes of one connection then reads the refresh token once.
    */
   readCacheMs?: number;
-  /** Monotonic milliseconds for the read cache; injected in tests. */
-  now?: () => number;
+  /** The broker's clock: a test moves it past the read cache instead of waiting. */
+  clock?: Clock;
 }
 
 const DEFAULT_READ_CACHE_MS = 2000;
@@ -81,21 +82,21 @@ export class GrantStore {
   private readonly recent = new Map<string, { grant: StoredGrant; until: number }>();
   private readonly unsaved = new Map<string, StoredGrant>();
   private readonly readCacheMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly store: SecretStore,
     options: GrantStoreOptions = {},
   ) {
     this.readCacheMs = options.readCacheMs ?? DEFAULT_READ_CACHE_MS;
-    this.now = options.now ?? (() => performance.now());
+    this.clock = options.clock ?? systemClock;
   }
 
   async read(connectionId: string): Promise<StoredGrant | undefined> {
     const pending = this.unsaved.get(connectionId);
     if (pending) return copy(pending);
     const hit = this.recent.get(connectionId);
-    if (hit && hit.until > this.now()) return copy(hit.grant);
+    if (hit && hit.until > this.clock.now()) return copy(hit.grant);
     this.recent.delete(connectionId);
     const secret = await this.store.getSecret(refreshTokenSecretName(connectionId));
     if (!secret) return undefined;
@@ -152,7 +153,7 @@ export class GrantStore {
     if (this.readCacheMs <= 0) return;
     // Cached as a read would see it: tags as stored (cut to Key Vault's limits).
     const stored = { ...grant, tags: fromTags(toTags(grant.tags)) };
-    this.recent.set(connectionId, { grant: stored, until: this.now() + this.readCacheMs });
+    this.recent.set(connectionId, { grant: stored, until: this.clock.now() + this.readCacheMs });
   }
 }
 

@@ -1,9 +1,11 @@
 import type { Clock } from '../clock.js';
+import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, isBrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
 import type { GrantService } from './grant-service.js';
+import type { GrantTags } from './grant-store.js';
 
 /** Callers never receive a token with less life than this (DESIGN.md, "Token vending"). */
 export const MIN_TOKEN_LIFE_MS = 30_000;
@@ -29,7 +31,7 @@ export class TokenService {
 
   constructor(
     private readonly deps: {
-      connections: Map<string, Connection>;
+      catalog: ConnectionCatalog;
       grants: GrantService;
       clock: Clock;
       logger: Logger;
@@ -37,18 +39,8 @@ export class TokenService {
     },
   ) {}
 
-  connection(connectionId: string): Connection {
-    const connection = this.deps.connections.get(connectionId);
-    if (!connection) {
-      throw new BrokerError('unknown_connection', `There is no connection "${connectionId}".`, {
-        connectionId,
-      });
-    }
-    return connection;
-  }
-
   async getAccessToken(connectionId: string, scopes?: string[]): Promise<VendedToken> {
-    const connection = this.connection(connectionId);
+    const connection = this.deps.catalog.get(connectionId);
     const key = cacheKey(connectionId, scopes);
     const cached = this.cache.get(key);
     const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
@@ -76,11 +68,30 @@ export class TokenService {
     for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
   }
 
+  /**
+   * One refresh of the connection's own grant outside any caller (the rotation pass); the access
+   * token it mints is cached like any other. Returns the grant's new tags.
+   */
+  async rotate(connection: Connection): Promise<GrantTags> {
+    const { tokens, tags } = await this.redeem(connection);
+    this.prime(connection.id, tokens, tags.account);
+    return tags;
+  }
+
+  /** Every refresh passes here, so a grant found dead drops the connection's cached tokens at once. */
+  private async redeem(connection: Connection, scopes?: string[]) {
+    try {
+      return await this.deps.grants.redeem(connection, scopes);
+    } catch (err) {
+      if (isBrokerError(err, 'consent_required')) this.invalidate(connection.id);
+      throw err;
+    }
+  }
+
   private refreshOnce(key: string, connection: Connection, scopes?: string[]): Promise<VendedToken> {
     let flight = this.inflight.get(key);
     if (!flight) {
-      flight = this.deps.grants
-        .redeem(connection, scopes)
+      flight = this.redeem(connection, scopes)
         .then(({ tokens, tags }) => {
           const vended = this.toVended(tokens, tags.account);
           this.cache.set(key, vended);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlobLeaseClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import { type Clock, monotonicClock } from '../clock.js';
 import { BrokerError, LockStorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InProcessLock, type RefreshLock } from './lock.js';
@@ -33,8 +34,8 @@ export interface BlobLeaseLockOptions {
    */
   unlockedWhenUnreachable?: boolean;
   random?: () => number;
-  /** Monotonic ms; injected in tests. */
-  now?: () => number;
+  /** Times waits, holds and renewals; default monotonic (leases expire in real time). */
+  clock?: Clock;
 }
 
 interface Held {
@@ -99,7 +100,7 @@ export class BlobLeaseLock implements RefreshLock {
   private readonly operationTimeoutMs: number;
   private readonly unlockedWhenUnreachable: boolean;
   private readonly random: () => number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(options: BlobLeaseLockOptions) {
     this.container = options.container;
@@ -117,7 +118,7 @@ export class BlobLeaseLock implements RefreshLock {
     this.operationTimeoutMs = options.operationTimeoutMs ?? 5000;
     this.unlockedWhenUnreachable = options.unlockedWhenUnreachable ?? false;
     this.random = options.random ?? Math.random;
-    this.now = options.now ?? (() => performance.now());
+    this.clock = options.clock ?? monotonicClock;
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -141,12 +142,12 @@ export class BlobLeaseLock implements RefreshLock {
       return await fn();
     } finally {
       renewal.stop();
-      if (!held.lost && this.now() - held.renewedAt >= this.leaseMs) this.lost(key, held, 'expired');
+      if (!held.lost && this.clock.now() - held.renewedAt >= this.leaseMs) this.lost(key, held, 'expired');
       if (!held.lost) await this.release(key, held);
       this.logger.info('lock.released', {
         connection: key,
         waitMs: round(held.waitMs),
-        heldMs: round(this.now() - held.acquiredAt),
+        heldMs: round(this.clock.now() - held.acquiredAt),
         polls: held.polls,
         ...(held.lost ? { lost: true } : {}),
       });
@@ -154,7 +155,7 @@ export class BlobLeaseLock implements RefreshLock {
   }
 
   private async acquire(key: string): Promise<Held> {
-    const started = this.now();
+    const started = this.clock.now();
     const blob = this.container.getBlockBlobClient(key);
     const lease = blob.getBlobLeaseClient(randomUUID());
     let polls = 0;
@@ -162,19 +163,19 @@ export class BlobLeaseLock implements RefreshLock {
     let delay = this.pollMinMs;
     for (;;) {
       // The lease runs from when storage took the request: counted from when it was sent, to be safe.
-      const sentAt = this.now();
+      const sentAt = this.clock.now();
       try {
         await lease.acquireLease(this.leaseSeconds, { abortSignal: this.deadline() });
-        const waitMs = this.now() - started;
+        const waitMs = this.clock.now() - started;
         return { lease, acquiredAt: sentAt, renewedAt: sentAt, waitMs, polls, lost: false };
       } catch (err) {
         const { status, code } = describe(err);
         if (status === 409 && code === 'LeaseAlreadyPresent') {
-          const left = started + this.maxWaitMs - this.now();
+          const left = started + this.maxWaitMs - this.clock.now();
           if (left <= 0) {
             this.logger.warn('lock.wait_exceeded', {
               connection: key,
-              waitMs: round(this.now() - started),
+              waitMs: round(this.clock.now() - started),
               polls,
             });
             throw new BrokerError(
@@ -225,7 +226,7 @@ export class BlobLeaseLock implements RefreshLock {
     const timer = setInterval(() => {
       if (stopped || renewing || held.lost) return;
       renewing = true;
-      const sentAt = this.now();
+      const sentAt = this.clock.now();
       held.lease
         .renewLease({ abortSignal: this.deadline() })
         .then(
@@ -238,7 +239,8 @@ export class BlobLeaseLock implements RefreshLock {
             const refused =
               status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
             if (refused) this.lost(key, held, reason);
-            else if (this.now() - held.renewedAt >= this.leaseMs) this.lost(key, held, `expired (${reason})`);
+            else if (this.clock.now() - held.renewedAt >= this.leaseMs)
+              this.lost(key, held, `expired (${reason})`);
             else this.logger.warn('lock.renew_failed', { connection: key, reason });
           },
         )
@@ -259,7 +261,7 @@ export class BlobLeaseLock implements RefreshLock {
     held.lost = true;
     this.logger.error('lock.lease_lost', {
       connection: key,
-      heldMs: round(this.now() - held.acquiredAt),
+      heldMs: round(this.clock.now() - held.acquiredAt),
       reason,
     });
   }
