@@ -5,3 +5,6 @@ import { CONNECTION_ID } from '../lib/config/connections.js';
 export const connectionParam = z
   .string({ error: 'is required' })
   .regex(CONNECTION_ID, 'must be a connection id (lowercase letters, digits, dashes)');
+
+/** The function key as `?code=`, which pages repeat in their links (the host has checked it). */
+export const keyParam = z.string().max(512).optional();

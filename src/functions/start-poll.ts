@@ -1,16 +1,54 @@
 import { z } from 'zod';
 import { CONNECTION_ID } from '../lib/config/connections.js';
-import { prefersHtml } from '../lib/http/html.js';
-import { parseQuery } from '../lib/http/request.js';
+import type { DevicePoll } from '../lib/consent/device-service.js';
+import { parseQuery, prefersHtml } from '../lib/http/request.js';
+import { devicePollPage } from '../views/device-page.js';
+import { errorPage } from '../views/error-page.js';
+import { pollPath, startPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
-import { devicePollErrorPage, devicePollJson, devicePollPage } from './device-page.js';
-import { connectionParam } from './query.js';
+import { connectionParam, keyParam } from './query.js';
 
 const query = z.object({
   connection: connectionParam,
   attempt: z.string({ error: 'is required' }).min(1, 'is required').max(4096, 'is too long'),
-  code: z.string().max(512).optional(),
+  code: keyParam,
 });
+
+/** A poll's JSON: `{status, account?}`, plus `pollUrl` and `interval` while pending, `detail` when ended. */
+function devicePollJson(
+  connectionId: string,
+  result: DevicePoll,
+  publicUrl: string,
+  key: string | undefined,
+) {
+  let body: Record<string, unknown>;
+  switch (result.status) {
+    case 'pending':
+      body = {
+        status: 'pending',
+        interval: result.interval,
+        expiresIn: result.expiresIn,
+        pollUrl: `${publicUrl}${pollPath(connectionId, result.attempt, key)}`,
+      };
+      break;
+    case 'connected':
+      body = { status: 'connected', account: result.account };
+      break;
+    case 'declined':
+    case 'expired':
+      body = { status: result.status, detail: result.detail };
+      if (result.providerError) {
+        const { error, aadsts } = result.providerError;
+        body.providerError = aadsts === undefined ? { error } : { error, aadsts };
+      }
+      break;
+  }
+  return {
+    status: 200,
+    headers: { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' },
+    jsonBody: body,
+  };
+}
 
 /**
  * `GET /api/start/poll`: one poll of a device-code consent, driven by the client (at most one token
@@ -21,7 +59,7 @@ export const startPollHandler = (source: BrokerSource) =>
   adapter(
     source,
     async (broker, request) => {
-      const q = parseQuery(request, query);
+      const q = parseQuery(request.query, query);
       const result = await broker.consent.pollDevice(q.connection, q.attempt);
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
@@ -29,15 +67,18 @@ export const startPollHandler = (source: BrokerSource) =>
           expectedAccount: broker.connections.get(q.connection).expectedAccount,
         });
       }
-      return devicePollJson(q.connection, result, { publicUrl: broker.settings.publicUrl, key: q.code });
+      return devicePollJson(q.connection, result, broker.settings.publicUrl, q.code);
     },
     (err, broker, request) => {
       if (!prefersHtml(request.headers.get('accept'))) return undefined;
       const connection = request.query.get('connection') ?? '';
-      return devicePollErrorPage(err, CONNECTION_ID.test(connection) ? connection : undefined, {
+      const key = request.query.get('code') ?? undefined;
+      return errorPage(err, {
         publicUrl: broker.settings.publicUrl,
-        key: request.query.get('code') ?? undefined,
         logger: broker.logger,
+        action: CONNECTION_ID.test(connection)
+          ? { href: startPath(connection, key), label: 'Start again' }
+          : undefined,
       });
     },
   );

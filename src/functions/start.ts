@@ -1,10 +1,28 @@
 import { z } from 'zod';
-import { parseQuery } from '../lib/http/request.js';
+import type { DeviceStart } from '../lib/consent/device-service.js';
+import { parseQuery, wantsJson } from '../lib/http/request.js';
+import { deviceStartPage } from '../views/device-page.js';
+import { pollPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
-import { deviceStartResponse } from './device-page.js';
-import { connectionParam } from './query.js';
+import { connectionParam, keyParam } from './query.js';
 
-const query = z.object({ connection: connectionParam, code: z.string().max(512).optional() });
+const query = z.object({ connection: connectionParam, code: keyParam });
+
+const NO_STORE = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
+
+/** `{userCode, verificationUri, expiresIn, interval, pollUrl}` (DESIGN.md `/api/start`, device code). */
+function deviceStartJson(started: DeviceStart, publicUrl: string, key: string | undefined) {
+  const body: Record<string, unknown> = {
+    userCode: started.userCode,
+    verificationUri: started.verificationUri,
+    expiresIn: started.expiresIn,
+    interval: started.interval,
+    pollUrl: `${publicUrl}${pollPath(started.connectionId, started.attempt, key)}`,
+  };
+  if (started.verificationUriComplete) body.verificationUriComplete = started.verificationUriComplete;
+  if (started.message) body.message = started.message;
+  return { status: 200, headers: NO_STORE, jsonBody: body };
+}
 
 /**
  * `GET /api/start`: 302 to the provider's sign-in, with the sealed state in a short-lived cookie; for
@@ -12,12 +30,13 @@ const query = z.object({ connection: connectionParam, code: z.string().max(512).
  */
 export const startHandler = (source: BrokerSource) =>
   adapter(source, async (broker, request) => {
-    const q = parseQuery(request, query);
+    const q = parseQuery(request.query, query);
     const started = await broker.consent.start(q.connection);
     if (started.flow === 'device_code') {
-      return deviceStartResponse(request, started.device, {
-        publicUrl: broker.settings.publicUrl,
-        // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
+      // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
+      if (wantsJson(request.headers.get('accept')))
+        return deviceStartJson(started.device, broker.settings.publicUrl, q.code);
+      return deviceStartPage(started.device, {
         key: q.code,
         expectedAccount: broker.connections.get(q.connection).expectedAccount,
       });

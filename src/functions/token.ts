@@ -20,7 +20,7 @@ const query = z.object({
 /** `GET /api/token`: a fresh access token for a connection (DESIGN.md, "HTTP surface"). */
 export const tokenHandler = (source: BrokerSource) =>
   adapter(source, async (broker, request) => {
-    const q = parseQuery(request, query);
+    const q = parseQuery(request.query, query);
     const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
     const now = broker.clock.now();
     const body: Record<string, unknown> = {

@@ -4,12 +4,15 @@
  * `/api` prefix, method filtering, function keys, `HttpRequest`/`InvocationContext` objects,
  * cookie serialisation), so a handler cannot tell which host it runs in.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
+import { safeEqual } from '../lib/crypto/pkce.js';
+import { BrokerError, type ErrorCode } from '../lib/errors.js';
+import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { HttpRequest, HttpResponse, InvocationContext } from './azure-functions.js';
 
@@ -53,8 +56,6 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const bindHost = options.host ?? '127.0.0.1';
   const routes = indexRoutes(options.routes);
-  // Hashing both sides gives equal-length buffers for timingSafeEqual and hides the key's length.
-  const keyDigest = sha256(options.functionKey);
   let baseUrl = '';
   let closing = false;
 
@@ -67,7 +68,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     });
     handle(req, res).catch((err: unknown) => {
       logger.error('local_host.request_failed', errorFields(err));
-      if (!res.headersSent) writeProblem(res, 500, 'internal_error', 'The local host failed to answer.');
+      if (!res.headersSent) writeProblem(res, 'internal_error', 'The local host failed to answer.');
       else res.destroy();
     });
   });
@@ -78,13 +79,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const route = target ? routes.get(target.routeKey) : undefined;
     if (!target || !route) {
       if (options.fallback?.(req, res)) return;
-      writeProblem(res, 404, 'not_found', 'No function is served at this path.');
+      writeProblem(res, 'not_found', 'No function is served at this path.');
       return;
     }
 
     const method = (req.method ?? 'GET').toUpperCase();
     if (!route.methods.some((m) => m === method)) {
-      writeProblem(res, 405, 'invalid_request', `Use ${route.methods.join(', ')} on this route.`, {
+      writeProblem(res, 'method_not_allowed', `Use ${route.methods.join(', ')} on this route.`, {
         Allow: route.methods.join(', '),
       });
       return;
@@ -93,10 +94,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (route.authLevel === 'function' && !keyMatches(req, target.search)) {
       writeProblem(
         res,
-        401,
         'unauthorized',
         'This route needs the function key, as the x-functions-key header or the code query parameter.',
-        { 'WWW-Authenticate': 'FunctionKey' },
       );
       return;
     }
@@ -106,7 +105,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (body === undefined) {
       // The rest of the body is not read, so the connection cannot be reused.
       res.setHeader('Connection', 'close');
-      writeProblem(res, 413, 'invalid_request', `The request body is larger than ${maxBodyBytes} bytes.`);
+      writeProblem(res, 'payload_too_large', `The request body is larger than ${maxBodyBytes} bytes.`);
       return;
     }
     if (body === null) return; // the client went away mid-body
@@ -130,7 +129,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     } catch (err) {
       logger.error('local_host.handler_failed', { function: route.name, invocationId, ...errorFields(err) });
       if (closing) res.setHeader('Connection', 'close');
-      writeProblem(res, 500, 'internal_error', 'The function failed; the host log has the details.');
+      writeProblem(res, 'internal_error', 'The function failed; the host log has the details.');
       return;
     }
     // close() may have begun while the handler ran; the client should not reuse this connection.
@@ -146,7 +145,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         ...errorFields(err),
       });
       if (res.headersSent) res.destroy();
-      else writeProblem(res, 500, 'internal_error', 'The function returned a response the host cannot send.');
+      else writeProblem(res, 'internal_error', 'The function returned a response the host cannot send.');
       return;
     }
     logger.info('local_host.request', {
@@ -164,7 +163,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const given =
       typeof header === 'string' && header !== '' ? header : new URLSearchParams(search).get('code');
     if (!given) return false;
-    return timingSafeEqual(sha256(given), keyDigest);
+    return safeEqual(given, options.functionKey);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -353,31 +352,16 @@ export function serializeCookie(cookie: Cookie): string {
   return parts.join('; ');
 }
 
+/** The host's own refusals, through the same problem mapping as the handlers' errors. */
 function writeProblem(
   res: ServerResponse,
-  status: number,
-  code: string,
+  code: ErrorCode,
   detail: string,
   headers: Record<string, string> = {},
 ): void {
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: http.STATUS_CODES[status] ?? 'Error',
-    status,
-    code,
-    detail,
-  });
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/problem+json',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-  });
-  res.end(body);
-}
-
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  const answer = problemResponse(new BrokerError(code, detail), '', undefined, headers);
+  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
 }
 
 /** Name and message only: a stack or a cause could carry request data into the log. */

@@ -194,17 +194,17 @@ describe('startLocalHost', () => {
         const res = await fetch(`${base}${path}?code=${KEY}`);
         expect(res.status, path).toBe(404);
         const body = await problem(res);
-        expect(body).toMatchObject({ status: 404, code: 'not_found', title: 'Not Found' });
+        expect(body).toMatchObject({ status: 404, code: 'not_found', title: 'Not found' });
         expect(body.type).toBeTypeOf('string');
         expect(body.detail).toBeTypeOf('string');
       }
     });
 
-    it('answers a wrong method with 405 invalid_request and Allow', async () => {
+    it('answers a wrong method with 405 method_not_allowed and Allow', async () => {
       const res = await fetch(`${base}/api/token`, { method: 'POST', headers: { 'x-functions-key': KEY } });
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toBe('GET');
-      expect(await problem(res)).toMatchObject({ status: 405, code: 'invalid_request' });
+      expect(await problem(res)).toMatchObject({ status: 405, code: 'method_not_allowed' });
       const echo = await fetch(`${base}/api/echo`);
       expect(echo.headers.get('allow')).toBe('POST, PUT');
     });
@@ -267,7 +267,7 @@ describe('startLocalHost', () => {
     it('refuses a body over maxBodyBytes with 413', async () => {
       const res = await fetch(`${base}/api/echo`, { method: 'POST', body: 'x'.repeat(5000) });
       expect(res.status).toBe(413);
-      expect(await problem(res)).toMatchObject({ status: 413, code: 'invalid_request' });
+      expect(await problem(res)).toMatchObject({ status: 413, code: 'payload_too_large' });
       const ok = await fetch(`${base}/api/echo`, { method: 'PUT', body: 'x'.repeat(4096) });
       expect(ok.status).toBe(201);
     });
@@ -288,7 +288,7 @@ describe('startLocalHost', () => {
         req.end();
       });
       expect(status).toBe(413);
-      expect(JSON.parse(body)).toMatchObject({ code: 'invalid_request' });
+      expect(JSON.parse(body)).toMatchObject({ code: 'payload_too_large' });
     });
   });
 

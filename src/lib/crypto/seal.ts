@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { decrypt, encrypt, IV_BYTES, KEY_BYTES, TAG_BYTES } from './aead.js';
 
 /**
  * Sealed consent state (cookies, device poll URLs): AES-256-GCM over `{e: expiresAtMs, p: payload}`,
@@ -7,9 +8,6 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
  * Wire format, base64url: version (1 byte) | IV (12) | ciphertext | tag (16).
  */
 const VERSION = 1;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-const KEY_BYTES = 32;
 /** Cookies top out near 4 KB; anything far longer is not ours and is not worth decoding. */
 const MAX_SEALED_CHARS = 16_384;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -28,12 +26,9 @@ function checkKey(key: Buffer, purpose: string): void {
 export function seal(key: Buffer, purpose: string, payload: unknown, expiresAtMs: number): string {
   checkKey(key, purpose);
   if (!Number.isFinite(expiresAtMs)) throw new Error('seal expiry must be a finite epoch milliseconds value');
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(Buffer.from(purpose, 'utf8'));
   const plaintext = Buffer.from(JSON.stringify({ e: expiresAtMs, p: payload }), 'utf8');
-  const data = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), iv, data, cipher.getAuthTag()]).toString('base64url');
+  const { iv, data, tag } = encrypt(key, purpose, plaintext);
+  return Buffer.concat([Buffer.from([VERSION]), iv, data, tag]).toString('base64url');
 }
 
 /** The payload, or `undefined` when `sealed` is malformed, forged, for another purpose or expired. */
@@ -46,18 +41,11 @@ export function unseal<T>(key: Buffer, purpose: string, sealed: string, nowMs: n
   const iv = raw.subarray(1, 1 + IV_BYTES);
   const data = raw.subarray(1 + IV_BYTES, raw.length - TAG_BYTES);
   const tag = raw.subarray(raw.length - TAG_BYTES);
-  let plaintext: string;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(purpose, 'utf8'));
-    decipher.setAuthTag(tag);
-    plaintext = Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
+  const plaintext = decrypt(key, purpose, { iv, data, tag });
+  if (!plaintext) return undefined;
   let envelope: unknown;
   try {
-    envelope = JSON.parse(plaintext);
+    envelope = JSON.parse(plaintext.toString('utf8'));
   } catch {
     return undefined;
   }

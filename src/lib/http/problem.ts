@@ -1,7 +1,12 @@
-import type { HttpResponseInit } from '@azure/functions';
 import { BrokerError, ERROR_TABLE } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { HttpAnswer } from './answer.js';
 
+/**
+ * The one mapping from an error to HTTP (RFC 9457 problem details). Handlers, the error page and
+ * the embedded host's own refusals all pass through `toProblem` and `problemHeaders`, so a code has
+ * one status, one title and one set of headers wherever it is answered.
+ */
 export interface Problem {
   type: string;
   title: string;
@@ -13,50 +18,56 @@ export interface Problem {
   providerError?: { error: string; aadsts?: number };
 }
 
+/** `upstream_unavailable` without a provider's own `Retry-After`. */
+const DEFAULT_RETRY_AFTER_S = 5;
+
 /**
- * Any thrown value as an RFC 9457 problem. Only `BrokerError`s speak: anything else is an internal
- * error whose message stays out of the body (it could carry a token), logged by name only.
+ * Any thrown value as a problem. Only `BrokerError`s speak: anything else is an internal error whose
+ * message stays out of the body (it could carry a token), logged by name only.
  */
 export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Problem {
-  if (!(err instanceof BrokerError)) {
-    logger?.error('request.internal_error', { error: err instanceof Error ? err.name : typeof err });
-    return {
-      type: 'about:blank',
-      title: ERROR_TABLE.internal_error.title,
-      status: ERROR_TABLE.internal_error.status,
-      code: 'internal_error',
-      detail: 'The broker failed unexpectedly. The log has the details.',
-    };
+  const known = asBrokerError(err, logger);
+  const { status, title } = ERROR_TABLE[known.code];
+  const problem: Problem = { type: 'about:blank', title, status, code: known.code, detail: known.message };
+  if (known.connectionId) problem.connection = known.connectionId;
+  if (known.code === 'consent_required' && known.connectionId) {
+    problem.consentUrl = `${publicUrl}/api/start?connection=${encodeURIComponent(known.connectionId)}`;
   }
-  const problem: Problem = {
-    type: 'about:blank',
-    title: ERROR_TABLE[err.code].title,
-    status: ERROR_TABLE[err.code].status,
-    code: err.code,
-    detail: err.message,
-  };
-  if (err.connectionId) problem.connection = err.connectionId;
-  if (err.code === 'consent_required' && err.connectionId) {
-    problem.consentUrl = `${publicUrl}/api/start?connection=${encodeURIComponent(err.connectionId)}`;
-  }
-  if (err.providerError) {
-    problem.providerError = { error: err.providerError.error };
-    if (err.providerError.aadsts) problem.providerError.aadsts = err.providerError.aadsts;
+  if (known.providerError) {
+    problem.providerError = { error: known.providerError.error };
+    if (known.providerError.aadsts) problem.providerError.aadsts = known.providerError.aadsts;
   }
   return problem;
 }
 
-export function problemResponse(err: unknown, publicUrl: string, logger?: Logger): HttpResponseInit {
-  const problem = toProblem(err, publicUrl, logger);
-  const headers: Record<string, string> = {
-    'Content-Type': 'application/problem+json',
-    'Cache-Control': 'no-store',
-  };
-  if (problem.code === 'upstream_unavailable') {
-    headers['Retry-After'] = String(
-      err instanceof BrokerError && err.retryAfter ? Math.max(1, Math.ceil(err.retryAfter)) : 5,
-    );
+/** The headers a problem's code asks for, the same on the JSON body and on the HTML page. */
+export function problemHeaders(err: unknown): Record<string, string> {
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (!(err instanceof BrokerError)) return headers;
+  if (err.code === 'upstream_unavailable') {
+    headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfter ?? DEFAULT_RETRY_AFTER_S)));
   }
-  if (problem.code === 'unauthorized') headers['WWW-Authenticate'] = 'FunctionKey';
-  return { status: problem.status, headers, body: JSON.stringify(problem) };
+  if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'FunctionKey';
+  return headers;
+}
+
+/** A thrown value as `application/problem+json`. */
+export function problemResponse(
+  err: unknown,
+  publicUrl: string,
+  logger?: Logger,
+  extraHeaders: Record<string, string> = {},
+): HttpAnswer {
+  const problem = toProblem(err, publicUrl, logger);
+  return {
+    status: problem.status,
+    headers: { ...extraHeaders, ...problemHeaders(err), 'Content-Type': 'application/problem+json' },
+    body: JSON.stringify(problem),
+  };
+}
+
+function asBrokerError(err: unknown, logger?: Logger): BrokerError {
+  if (err instanceof BrokerError) return err;
+  logger?.error('request.internal_error', { error: err instanceof Error ? err.name : typeof err });
+  return new BrokerError('internal_error', 'The broker failed unexpectedly. The log has the details.');
 }

@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { decrypt, encrypt, KEY_BYTES } from '../crypto/aead.js';
 import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
 import type {
   SecretProperties,
@@ -32,9 +33,6 @@ import type {
  * written once, on first use: let one instance create it before starting the others.
  */
 
-const KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const DEFAULT_MAX_VERSIONS = 25;
 const FILE_FORMAT = 1;
 const VERSION_ID = /^[0-9a-f]{32}$/;
@@ -370,35 +368,24 @@ export class FileSecretStore implements SecretStore {
     await atomicWrite(this.fileOf(id), `${JSON.stringify(file, null, 2)}\n`);
   }
 
+  /** AES-256-GCM with the secret's name as AAD: a value copied into another secret's file does not decrypt. */
   private encrypt(id: string, value: string): VersionRecord['value'] {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(Buffer.from(id, 'utf8'));
-    const data = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
-    return {
-      iv: iv.toString('base64'),
-      tag: cipher.getAuthTag().toString('base64'),
-      data: data.toString('base64'),
-    };
+    const { iv, tag, data } = encrypt(this.key, id, Buffer.from(value, 'utf8'));
+    return { iv: iv.toString('base64'), tag: tag.toString('base64'), data: data.toString('base64') };
   }
 
   private decrypt(id: string, record: VersionRecord): string {
-    try {
-      const iv = Buffer.from(record.value.iv, 'base64');
-      const tag = Buffer.from(record.value.tag, 'base64');
-      if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new Error('bad sizes');
-      const decipher = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(Buffer.from(id, 'utf8'));
-      decipher.setAuthTag(tag);
-      return Buffer.concat([
-        decipher.update(Buffer.from(record.value.data, 'base64')),
-        decipher.final(),
-      ]).toString('utf8');
-    } catch {
-      // Not chained as a cause: nothing about the value should travel with the error.
+    const plaintext = decrypt(this.key, id, {
+      iv: Buffer.from(record.value.iv, 'base64'),
+      tag: Buffer.from(record.value.tag, 'base64'),
+      data: Buffer.from(record.value.data, 'base64'),
+    });
+    // Nothing about the value travels with the error.
+    if (!plaintext) {
       throw new Error(
         `secret store file ${this.fileOf(id)} is corrupt: version ${record.version} does not decrypt (altered, or copied from another secret)`,
       );
     }
+    return plaintext.toString('utf8');
   }
 }

@@ -1,4 +1,8 @@
-import type { HttpResponseInit } from '@azure/functions';
+import type { HttpAnswer } from '../lib/http/answer.js';
+
+/**
+ * The page frame every view shares: one style, one strict policy, nothing loaded from elsewhere.
+ */
 
 /** Everything echoed into a page goes through here. */
 export function escapeHtml(value: unknown): string {
@@ -48,28 +52,7 @@ export function htmlPage(
   title: string,
   body: string,
   extraHeaders: Record<string, string> = {},
-): HttpResponseInit {
+): HttpAnswer {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
   return { status, headers: { ...PAGE_HEADERS, ...extraHeaders }, body: html };
-}
-
-/** True when the client prefers HTML over JSON (a browser), as `Accept` negotiation would decide. */
-export function prefersHtml(accept: string | null): boolean {
-  if (!accept) return false;
-  const weight = (type: string) => {
-    let best = -1;
-    for (const part of accept.split(',')) {
-      const [media, ...params] = part
-        .trim()
-        .split(';')
-        .map((s) => s.trim());
-      if (media !== type) continue;
-      const q = params.find((p) => p.startsWith('q='));
-      best = Math.max(best, q ? Number(q.slice(2)) || 0 : 1);
-    }
-    return best;
-  };
-  const html = weight('text/html');
-  const json = Math.max(weight('application/json'), weight('application/problem+json'));
-  return html > 0 && html > json;
 }
