@@ -1,18 +1,35 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { type Person, signInRequired } from '../lib/auth/person-auth.js';
 import type { Broker } from '../lib/broker.js';
 import { problemResponse } from '../lib/http/problem.js';
+import { prefersHtml } from '../lib/http/request.js';
 
 /** How adapters reach the services: built once per process, on first use. */
 export type BrokerSource = () => Promise<Broker>;
 
+export interface AdapterOptions {
+  /** A human route: under `ADMIN_AUTH=easyauth` only signed-in people with the admin role pass. */
+  people?: boolean;
+  /** Renders a thrown error when problem+json is not what the client wants (an HTML page for browsers). */
+  onError?: (err: unknown, broker: Broker, request: HttpRequest) => HttpResponseInit | undefined;
+}
+
+/** What a handler is given: the services, the request, and the person when the route is for people. */
+export interface Call {
+  broker: Broker;
+  request: HttpRequest;
+  context: InvocationContext;
+  person?: Person;
+}
+
 /**
- * The shape every HTTP adapter shares: get the broker, run, and turn a thrown error into
- * problem+json (or whatever `onError` renders, e.g. an HTML page for browsers).
+ * The shape every HTTP adapter shares: get the broker, let only the right people through, run, and
+ * turn a thrown error into problem+json (or what `onError` renders).
  */
 export function adapter(
   source: BrokerSource,
-  run: (broker: Broker, request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
-  onError?: (err: unknown, broker: Broker, request: HttpRequest) => HttpResponseInit | undefined,
+  run: (call: Call) => Promise<HttpResponseInit>,
+  options: AdapterOptions = {},
 ): HttpHandler {
   return async (request, context) => {
     let broker: Broker;
@@ -23,10 +40,22 @@ export function adapter(
       return problemResponse(err, '');
     }
     try {
-      return await run(broker, request, context);
+      let person: Person | undefined;
+      if (options.people) {
+        const url = new URL(request.url);
+        const check = broker.people.check(request.headers, `${url.pathname}${url.search}`);
+        if (!check.allowed) {
+          // A browser goes to sign in and comes back; a script hears 401.
+          if (!prefersHtml(request.headers.get('accept'))) throw signInRequired();
+          return { status: 302, headers: { Location: check.signIn, 'Cache-Control': 'no-store' } };
+        }
+        person = check.person;
+      }
+      return await run({ broker, request, context, person });
     } catch (err) {
       return (
-        onError?.(err, broker, request) ?? problemResponse(err, broker.settings.publicUrl, broker.logger)
+        options.onError?.(err, broker, request) ??
+        problemResponse(err, broker.settings.publicUrl, broker.logger)
       );
     }
   };

@@ -36,7 +36,7 @@ function clearStateCookie(request: HttpRequest): Cookie[] {
 export const callbackHandler = (source: BrokerSource) =>
   adapter(
     source,
-    async (broker, request) => {
+    async ({ broker, request }) => {
       const q = parseQuery(request.query, query);
       const result = await broker.consent.callback(
         { code: q.code, state: q.state, error: q.error, errorDescription: q.error_description },
@@ -47,11 +47,13 @@ export const callbackHandler = (source: BrokerSource) =>
         return { status: 200, jsonBody: result, headers: { 'Cache-Control': 'no-store' }, cookies };
       return { ...connectedPage(result.connectionId, result.account), cookies };
     },
-    (err, broker, request) => {
-      const options = { publicUrl: broker.settings.publicUrl, logger: broker.logger };
-      const answer = wantsJson(request.headers.get('accept'))
-        ? problemResponse(err, options.publicUrl, options.logger)
-        : errorPage(err, options);
-      return { ...answer, cookies: clearStateCookie(request) };
+    {
+      onError: (err, broker, request) => {
+        const options = { publicUrl: broker.settings.publicUrl, logger: broker.logger };
+        const answer = wantsJson(request.headers.get('accept'))
+          ? problemResponse(err, options.publicUrl, options.logger)
+          : errorPage(err, options);
+        return { ...answer, cookies: clearStateCookie(request) };
+      },
     },
   );

@@ -10,7 +10,7 @@ const settings = loadSettings(process.env);
 const source = once(async () =>
   createBroker({ settings, connections: loadConnections(settings).connections }),
 );
-const table = routeTable(source, settings.rotationSchedule);
+const table = routeTable(source, settings);
 
 for (const r of table.http) {
   app.http(r.name, { route: r.route, methods: r.methods, authLevel: r.authLevel, handler: r.handler });

@@ -1,7 +1,8 @@
+import type { Settings } from '../lib/config/settings.js';
 import type { BrokerSource } from './adapter.js';
 import { callbackHandler } from './callback.js';
 import { rotateHandler } from './rotate.js';
-import type { HttpRoute, TimerRoute } from './route-types.js';
+import type { AuthLevel, HttpRoute, TimerRoute } from './route-types.js';
 import { startHandler } from './start.js';
 import { startPollHandler } from './start-poll.js';
 import { statusHandler } from './status.js';
@@ -12,46 +13,37 @@ export interface RouteTable {
   timers: TimerRoute[];
 }
 
-/** The one route table: `index.ts` registers it with Azure, `src/local` serves it. */
-export function routeTable(source: BrokerSource, rotationSchedule: string): RouteTable {
+/**
+ * The one route table: `index.ts` registers it with Azure, `src/local` serves it. A route whose
+ * clients prove themselves to the broker (Entra tokens, App Service sign-in) is anonymous at the
+ * host, which would otherwise demand a function key first (DESIGN.md, "Who may ask").
+ */
+export function routeTable(
+  source: BrokerSource,
+  settings: Pick<Settings, 'rotationSchedule' | 'callerAuth' | 'adminAuth'>,
+): RouteTable {
+  const callers: AuthLevel = settings.callerAuth.mode === 'key' ? 'function' : 'anonymous';
+  const people: AuthLevel = settings.adminAuth.mode === 'key' ? 'function' : 'anonymous';
+  const get = (
+    name: string,
+    route: string,
+    authLevel: AuthLevel,
+    handler: HttpRoute['handler'],
+  ): HttpRoute => ({
+    name,
+    route,
+    methods: ['GET'],
+    authLevel,
+    handler,
+  });
   return {
     http: [
-      {
-        name: 'start',
-        route: 'start',
-        methods: ['GET'],
-        authLevel: 'function',
-        handler: startHandler(source),
-      },
-      {
-        name: 'startPoll',
-        route: 'start/poll',
-        methods: ['GET'],
-        authLevel: 'function',
-        handler: startPollHandler(source),
-      },
-      {
-        name: 'callback',
-        route: 'callback',
-        methods: ['GET'],
-        authLevel: 'anonymous',
-        handler: callbackHandler(source),
-      },
-      {
-        name: 'token',
-        route: 'token',
-        methods: ['GET'],
-        authLevel: 'function',
-        handler: tokenHandler(source),
-      },
-      {
-        name: 'status',
-        route: 'status',
-        methods: ['GET'],
-        authLevel: 'function',
-        handler: statusHandler(source),
-      },
+      get('start', 'start', people, startHandler(source)),
+      get('startPoll', 'start/poll', people, startPollHandler(source)),
+      get('callback', 'callback', 'anonymous', callbackHandler(source)),
+      get('token', 'token', callers, tokenHandler(source)),
+      get('status', 'status', people, statusHandler(source)),
     ],
-    timers: [{ name: 'rotate', schedule: rotationSchedule, handler: rotateHandler(source) }],
+    timers: [{ name: 'rotate', schedule: settings.rotationSchedule, handler: rotateHandler(source) }],
   };
 }

@@ -58,27 +58,32 @@ function devicePollJson(
 export const startPollHandler = (source: BrokerSource) =>
   adapter(
     source,
-    async (broker, request) => {
+    async ({ broker, request }) => {
       const q = parseQuery(request.query, query);
+      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
       const result = await broker.consent.pollDevice(q.connection, q.attempt);
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
-          key: q.code,
+          key,
           expectedAccount: broker.connections.get(q.connection).expectedAccount,
         });
       }
-      return devicePollJson(q.connection, result, broker.settings.publicUrl, q.code);
+      return devicePollJson(q.connection, result, broker.settings.publicUrl, key);
     },
-    (err, broker, request) => {
-      if (!prefersHtml(request.headers.get('accept'))) return undefined;
-      const connection = request.query.get('connection') ?? '';
-      const key = request.query.get('code') ?? undefined;
-      return errorPage(err, {
-        publicUrl: broker.settings.publicUrl,
-        logger: broker.logger,
-        action: CONNECTION_ID.test(connection)
-          ? { href: startPath(connection, key), label: 'Start again' }
-          : undefined,
-      });
+    {
+      people: true,
+      onError: (err, broker, request) => {
+        if (!prefersHtml(request.headers.get('accept'))) return undefined;
+        const connection = request.query.get('connection') ?? '';
+        const key =
+          broker.settings.adminAuth.mode === 'key' ? (request.query.get('code') ?? undefined) : undefined;
+        return errorPage(err, {
+          publicUrl: broker.settings.publicUrl,
+          logger: broker.logger,
+          action: CONNECTION_ID.test(connection)
+            ? { href: startPath(connection, key), label: 'Start again' }
+            : undefined,
+        });
+      },
     },
   );

@@ -29,32 +29,38 @@ function deviceStartJson(started: DeviceStart, publicUrl: string, key: string | 
  * a device-code connection the user code, as a page that polls `/api/start/poll` or as JSON.
  */
 export const startHandler = (source: BrokerSource) =>
-  adapter(source, async (broker, request) => {
-    const q = parseQuery(request.query, query);
-    const started = await broker.consent.start(q.connection);
-    if (started.flow === 'device_code') {
-      // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
-      if (wantsJson(request.headers.get('accept')))
-        return deviceStartJson(started.device, broker.settings.publicUrl, q.code);
-      return deviceStartPage(started.device, {
-        key: q.code,
-        expectedAccount: broker.connections.get(q.connection).expectedAccount,
-      });
-    }
-    const { location, cookie } = started;
-    return {
-      status: 302,
-      headers: { Location: location, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' },
-      cookies: [
-        {
-          name: cookie.name,
-          value: cookie.value,
-          maxAge: cookie.maxAgeSeconds,
-          path: '/api',
-          httpOnly: true,
-          sameSite: 'Lax',
-          secure: broker.settings.publicUrl.startsWith('https:'),
-        },
-      ],
-    };
-  });
+  adapter(
+    source,
+    async ({ broker, request, person }) => {
+      const q = parseQuery(request.query, query);
+      // Under easyauth nobody has a key, and none belongs in a link.
+      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
+      const started = await broker.consent.start(q.connection, person);
+      if (started.flow === 'device_code') {
+        // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
+        if (wantsJson(request.headers.get('accept')))
+          return deviceStartJson(started.device, broker.settings.publicUrl, key);
+        return deviceStartPage(started.device, {
+          key,
+          expectedAccount: broker.connections.get(q.connection).expectedAccount,
+        });
+      }
+      const { location, cookie } = started;
+      return {
+        status: 302,
+        headers: { Location: location, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' },
+        cookies: [
+          {
+            name: cookie.name,
+            value: cookie.value,
+            maxAge: cookie.maxAgeSeconds,
+            path: '/api',
+            httpOnly: true,
+            sameSite: 'Lax',
+            secure: broker.settings.publicUrl.startsWith('https:'),
+          },
+        ],
+      };
+    },
+    { people: true },
+  );

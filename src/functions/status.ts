@@ -8,12 +8,17 @@ const query = z.object({ code: keyParam });
 
 /** `GET /api/status`: every connection's health, JSON by default and a page (no script) for browsers. */
 export const statusHandler = (source: BrokerSource) =>
-  adapter(source, async (broker, request) => {
-    const q = parseQuery(request.query, query);
-    const connections = await broker.status.health();
-    if (!prefersHtml(request.headers.get('accept'))) {
-      return { status: 200, headers: { 'Cache-Control': 'no-store' }, jsonBody: { connections } };
-    }
-    // Opened with ?code=, the page's links carry the same key so they work in the same browser.
-    return statusPage(connections, { key: q.code, now: broker.clock.now() });
-  });
+  adapter(
+    source,
+    async ({ broker, request }) => {
+      const q = parseQuery(request.query, query);
+      const connections = await broker.status.health();
+      if (!prefersHtml(request.headers.get('accept'))) {
+        return { status: 200, headers: { 'Cache-Control': 'no-store' }, jsonBody: { connections } };
+      }
+      // Opened with ?code=, the page's links carry the same key so they work in the same browser.
+      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
+      return statusPage(connections, { key, now: broker.clock.now() });
+    },
+    { people: true },
+  );

@@ -19,9 +19,21 @@ const query = z.object({
 
 /** `GET /api/token`: a fresh access token for a connection (DESIGN.md, "HTTP surface"). */
 export const tokenHandler = (source: BrokerSource) =>
-  adapter(source, async (broker, request) => {
+  adapter(source, async ({ broker, request }) => {
     const q = parseQuery(request.query, query);
+    const caller = await broker.callers(request.headers.get('authorization'), () =>
+      broker.connections.get(q.connection),
+    );
     const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
+    broker.callerActivity.record(q.connection, caller);
+    // The audit trail of who got which connection's token; never the token.
+    broker.logger.info('token.vended', {
+      connection: q.connection,
+      caller: caller.name,
+      callerId: caller.id,
+      scope: token.scope,
+      served: token.served,
+    });
     const now = broker.clock.now();
     const body: Record<string, unknown> = {
       access_token: token.accessToken,

@@ -1,9 +1,12 @@
+import { type CallerGate, callerGate } from './auth/caller-verifier.js';
+import { PersonAuth } from './auth/person-auth.js';
 import { type Clock, systemClock } from './clock.js';
 import { ConnectionCatalog } from './config/catalog.js';
 import type { Connection } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
+import { CallerActivity } from './health/caller-activity.js';
 import { StatusService } from './health/status-service.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
@@ -28,6 +31,11 @@ export interface Broker {
   consent: ConsentService;
   rotation: RotationService;
   status: StatusService;
+  /** Who is asking for a token (DESIGN.md, "Who may ask"), and who asked last. */
+  callers: CallerGate;
+  callerActivity: CallerActivity;
+  /** Who may open the human routes. */
+  people: PersonAuth;
 }
 
 export interface BrokerOptions {
@@ -74,6 +82,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     logger,
     refreshAheadMs: settings.refreshAheadMs,
   });
+  const callerActivity = new CallerActivity(clock);
   const consent = new ConsentService({
     catalog: connections,
     tokens,
@@ -88,6 +97,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     store,
     clock,
     warnBeforeMs: settings.warnBeforeMs,
+    callerActivity,
   });
   const rotation = new RotationService({
     catalog: connections,
@@ -98,5 +108,19 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     logger,
     concurrency: settings.rotationConcurrency,
   });
-  return { settings, connections, store, clock, logger, grants, tokens, consent, rotation, status };
+  return {
+    settings,
+    connections,
+    store,
+    clock,
+    logger,
+    grants,
+    tokens,
+    consent,
+    rotation,
+    status,
+    callers: callerGate(settings.callerAuth, clock, options.fetch),
+    callerActivity,
+    people: new PersonAuth(settings.adminAuth),
+  };
 }

@@ -51,6 +51,8 @@ export interface BrokerErrorOptions {
   providerError?: ProviderErrorInfo;
   /** Whole seconds, for `upstream_unavailable`. */
   retryAfter?: number;
+  /** `WWW-Authenticate` of an `unauthorized`: the scheme the route expects (default `FunctionKey`). */
+  challenge?: string;
   cause?: unknown;
 }
 
@@ -63,6 +65,7 @@ export class BrokerError extends Error {
   readonly connectionId?: string;
   readonly providerError?: ProviderErrorInfo;
   readonly retryAfter?: number;
+  readonly challenge?: string;
 
   constructor(code: ErrorCode, detail: string, options: BrokerErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
@@ -71,6 +74,7 @@ export class BrokerError extends Error {
     this.connectionId = options.connectionId;
     this.providerError = options.providerError;
     this.retryAfter = options.retryAfter;
+    this.challenge = options.challenge;
   }
 
   get status(): number {

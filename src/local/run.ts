@@ -48,7 +48,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
   let sandbox: EntraSimulator | undefined;
   let brokerPromise: Promise<Broker> | undefined;
   const brokerSource = once(() => brokerPromise ?? Promise.reject(new Error('broker not started')));
-  const table = routeTable(brokerSource, settings.rotationSchedule);
+  const table = routeTable(brokerSource, settings);
   const host = await startLocalHost({
     routes: table.http,
     functionKey: key,

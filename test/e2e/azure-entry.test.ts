@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { routeTable } from '../../src/functions/routes.js';
+import { loadSettings } from '../../src/lib/config/settings.js';
 import { childEnv, ROOT, runNode } from '../support/process.js';
 
 /**
@@ -20,7 +21,7 @@ it('package.json main registers the whole route table with @azure/functions', as
   await rm(dataDir, { recursive: true, force: true });
   expect(r.code).toBe(0);
   const registered = [...r.stderr.matchAll(/register function "([^"]+)"/g)].map((m) => m[1]).sort();
-  const table = routeTable(() => Promise.reject(new Error('unused')), '0 */5 * * * *');
+  const table = routeTable(() => Promise.reject(new Error('unused')), loadSettings({}));
   const expected = [...table.http, ...table.timers].map((r) => r.name).sort();
   expect(expected).toEqual(expect.arrayContaining(['callback', 'rotate', 'start', 'status', 'token']));
   expect(registered).toEqual(expected);

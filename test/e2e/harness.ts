@@ -15,6 +15,14 @@ import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-sim
 export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
 export const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
 export const CLIENT_SECRET_NAME = 'app-secret';
+/** Other resources the e2e tests mint tokens for from one consent (mail protocols, made-up APIs). */
+export const TEST_ALLOWED_SCOPES = [
+  'https://outlook.office.com/IMAP.AccessAsUser.All',
+  'https://outlook.office.com/POP.AccessAsUser.All',
+  'https://outlook.office.com/SMTP.Send',
+  'https://a.example.com/x',
+  'https://b.example.com/y',
+];
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -110,6 +118,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       clientId: CLIENT_ID,
       credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
       scopes: ['https://graph.microsoft.com/User.Read', 'https://graph.microsoft.com/Mail.Read'],
+      // What the tests mint besides the connection's own scopes (DESIGN.md, `allowedScopes`).
+      allowedScopes: TEST_ALLOWED_SCOPES,
       ...c,
     };
   }

@@ -58,6 +58,8 @@ describe('sharepoint-acs: the add-in flow through ACS', () => {
           siteUrl: acs.siteUrl,
           accessControlUrl: acs.accessControlUrl,
           scopes: ['AllSites.Manage'],
+          // The policy lets it through, so what answers is ACS itself.
+          allowedScopes: ['https://graph.microsoft.com/User.Read'],
         },
       },
     });
@@ -229,6 +231,8 @@ describe('sharepoint-acs on SharePoint Online: retirement and the move to entra'
           siteUrl: SITE,
           accessControlUrl: site.accessControlUrl,
           scopes: ['AllSites.Manage'],
+          // The policy lets it through, so what answers is ACS itself.
+          allowedScopes: ['https://graph.microsoft.com/User.Read'],
         },
       },
     });

@@ -33,6 +33,25 @@ const credential = z
 
 const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces')).min(1);
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const callers = z
+  .array(
+    z
+      .object({
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/, 'must be a short name (letters, digits, space . _ -)')
+          .describe('what logs and the status page call this caller'),
+        objectId: z
+          .string()
+          .regex(GUID, 'must be the object id (GUID) of a service principal or managed identity')
+          .describe("the caller's service principal object id: the `oid` of its tokens"),
+      })
+      .strict(),
+  )
+  .describe('with CALLER_AUTH=entra: who may get tokens of this connection; absent or empty = nobody');
+
 const common = {
   clientId: z.string().min(1),
   credential: credential.optional(),
@@ -44,6 +63,13 @@ const common = {
     .describe('consent by any other account is refused; compared case-insensitively, sent as login_hint'),
   redirectUri: endpoint.optional().describe('default: BROKER_PUBLIC_URL + /api/callback'),
   rotateAfter: duration.default('PT24H'),
+  callers: callers.optional(),
+  allowedScopes: z
+    .array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces'))
+    .optional()
+    .describe(
+      'what /api/token?scope= may ask for besides `scopes` (case-insensitive); anything else is refused',
+    ),
 };
 
 const flow = z.enum(['authorization_code', 'device_code']).default('authorization_code');

@@ -3,6 +3,8 @@ import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem, trimSlash } from './urls.js';
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** App settings (environment) of DESIGN.md, validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
@@ -45,6 +47,24 @@ const settingsSchema = z.object({
   AzureWebJobsStorage__blobServiceUri: z.url().optional(),
   AzureWebJobsStorage__credential: z.string().optional(),
   AzureWebJobsStorage__clientId: z.string().optional(),
+  CALLER_AUTH: z.enum(['key', 'entra']).default('key'),
+  ADMIN_AUTH: z.enum(['key', 'easyauth']).default('key'),
+  BROKER_TENANT_ID: z.string().regex(GUID, 'must be a tenant id (GUID)').optional(),
+  BROKER_API_CLIENT_ID: z
+    .string()
+    .regex(GUID, "must be the broker app registration's client id (GUID)")
+    .optional(),
+  BROKER_API_URI: z.string().min(1).optional(),
+  BROKER_AUTHORITY: z
+    .string()
+    .default('https://login.microsoftonline.com')
+    .superRefine((v, ctx) => {
+      const problem = endpointProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  ADMIN_ROLE: z.string().min(1).default('Broker.Admin'),
+  // Set by App Service when built-in authentication is on; only then is X-MS-CLIENT-PRINCIPAL the platform's.
+  WEBSITE_AUTH_ENABLED: z.string().optional(),
 });
 
 /** Where the cross-instance refresh lock lives: the Functions host storage (DESIGN.md, "Stored data"). */
@@ -82,7 +102,32 @@ export interface Settings {
   refreshLock: RefreshLockMode;
   /** From `AzureWebJobsStorage` / `AzureWebJobsStorage__*`; absent = none configured. */
   hostStorage?: HostStorage;
+  /** How services calling `/api/token` prove who they are (DESIGN.md, "Who may ask"). */
+  callerAuth: CallerAuthSettings;
+  /** How people reach `/api/start`, `/api/start/poll` and `/api/status`. */
+  adminAuth: AdminAuthSettings;
 }
+
+export type CallerAuthSettings =
+  | { mode: 'key' }
+  | {
+      mode: 'entra';
+      tenantId: string;
+      /** Where the tenant's signing keys are published: `{authority}/{tenantId}/discovery/v2.0/keys`. */
+      authority: string;
+      /** `aud` values a caller's token may carry: the broker app's client id and its URI. */
+      audiences: string[];
+    };
+
+export type AdminAuthSettings =
+  | { mode: 'key' }
+  | {
+      mode: 'easyauth';
+      tenantId: string;
+      role: string;
+      /** `WEBSITE_AUTH_ENABLED=True`: the platform strips and sets `X-MS-CLIENT-PRINCIPAL` itself. */
+      platformEnabled: boolean;
+    };
 
 export function loadSettings(env: NodeJS.ProcessEnv): Settings {
   // Empty strings in app settings mean "unset", as the portal leaves them.
@@ -110,6 +155,43 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     functionKey: s.BROKER_FUNCTION_KEY,
     refreshLock: s.REFRESH_LOCK,
     hostStorage: hostStorage(s),
+    callerAuth: callerAuth(s),
+    adminAuth: adminAuth(s),
+  };
+}
+
+function callerAuth(s: z.infer<typeof settingsSchema>): CallerAuthSettings {
+  if (s.CALLER_AUTH === 'key') return { mode: 'key' };
+  const missing = [
+    s.BROKER_TENANT_ID ? undefined : 'BROKER_TENANT_ID',
+    s.BROKER_API_CLIENT_ID ? undefined : 'BROKER_API_CLIENT_ID',
+  ].filter((name) => name !== undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `Invalid app settings:\n  setting CALLER_AUTH: entra needs ${missing.join(' and ')} (the tenant and the broker's own app registration whose tokens callers present)`,
+    );
+  }
+  const audiences = [s.BROKER_API_CLIENT_ID!, ...(s.BROKER_API_URI ? [s.BROKER_API_URI] : [])];
+  return {
+    mode: 'entra',
+    tenantId: s.BROKER_TENANT_ID!.toLowerCase(),
+    authority: trimSlash(s.BROKER_AUTHORITY),
+    audiences,
+  };
+}
+
+function adminAuth(s: z.infer<typeof settingsSchema>): AdminAuthSettings {
+  if (s.ADMIN_AUTH === 'key') return { mode: 'key' };
+  if (!s.BROKER_TENANT_ID) {
+    throw new ConfigError(
+      'Invalid app settings:\n  setting ADMIN_AUTH: easyauth needs BROKER_TENANT_ID (the tenant whose people sign in)',
+    );
+  }
+  return {
+    mode: 'easyauth',
+    tenantId: s.BROKER_TENANT_ID.toLowerCase(),
+    role: s.ADMIN_ROLE,
+    platformEnabled: s.WEBSITE_AUTH_ENABLED?.toLowerCase() === 'true',
   };
 }
 

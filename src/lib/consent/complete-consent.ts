@@ -1,3 +1,4 @@
+import type { Person } from '../auth/person-auth.js';
 import type { Connection } from '../config/connections.js';
 import type { AccountInfo, TokenSet } from '../providers/provider.js';
 import type { GrantService } from '../tokens/grant-service.js';
@@ -23,8 +24,9 @@ export async function completeConsent(
   connection: Connection,
   tokens: TokenSet,
   account: AccountInfo,
+  by?: Person,
 ): Promise<ConsentResult> {
-  const tags = await deps.grants.storeConsent(connection, tokens, account);
+  const tags = await deps.grants.storeConsent(connection, tokens, account, by);
   deps.tokens.invalidate(connection.id);
   deps.tokens.prime(connection.id, tokens, tags.account);
   return { connectionId: connection.id, account: account.account, tenant: account.tenant };

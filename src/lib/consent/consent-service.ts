@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Person } from '../auth/person-auth.js';
 import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
@@ -18,6 +19,8 @@ interface ConsentState {
   n: string;
   /** PKCE verifier */
   v: string;
+  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
+  b?: Person;
 }
 
 export interface ConsentCookie {
@@ -66,23 +69,27 @@ export class ConsentService {
    * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
    * and the sealed poll state, from the `DeviceService`.
    */
-  async start(connectionId: string): Promise<ConsentStart> {
+  async start(connectionId: string, by?: Person): Promise<ConsentStart> {
     const connection = this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
-      return { flow: 'device_code', device: await this.device.start(connectionId) };
+      return { flow: 'device_code', device: await this.device.start(connectionId, by) };
     }
     const state = randomToken();
     const nonce = randomToken();
     const { verifier, challenge } = pkcePair();
     const key = await this.deps.sealKey.get();
     const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier };
+    if (by) payload.b = by;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
       codeChallenge: challenge,
       redirectUri: connection.redirectUri,
     });
-    this.deps.logger.info('consent.started', { connection: connection.id });
+    this.deps.logger.info('consent.started', {
+      connection: connection.id,
+      by: by ? (by.name ?? by.id) : undefined,
+    });
     return {
       flow: 'authorization_code',
       location,
@@ -130,7 +137,7 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account);
+    return completeConsent(this.deps, connection, tokens, account, state.b);
   }
 
   private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {

@@ -1,3 +1,4 @@
+import type { Person } from '../auth/person-auth.js';
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
@@ -38,6 +39,8 @@ interface SealedAttempt {
   /** user code and verification URI, to show again on a poll page for browsers without JavaScript */
   u: string;
   v: string;
+  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
+  b?: Person;
 }
 
 /** A started device authorization, as much as the person and the polling client may see. */
@@ -109,7 +112,7 @@ export class DeviceService {
   constructor(private readonly deps: ConsentDeps) {}
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
-  async start(connectionId: string): Promise<DeviceStart> {
+  async start(connectionId: string, by?: Person): Promise<DeviceStart> {
     const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
@@ -129,6 +132,7 @@ export class DeviceService {
       u: authorization.userCode,
       v: authorization.verificationUri,
     };
+    if (by) state.b = by;
     this.track(state.a, { nextPollAt: state.n, interval: state.i, keepUntil: state.x + LATE_GRACE_MS });
     this.deps.logger.info('consent.device_started', {
       connection: connection.id,
@@ -241,7 +245,7 @@ export class DeviceService {
         let outcome: Outcome;
         try {
           const account = await dialect.accountOf(result.tokens);
-          const done = await completeConsent(this.deps, connection, result.tokens, account);
+          const done = await completeConsent(this.deps, connection, result.tokens, account, state.b);
           outcome = { poll: { status: 'connected', ...done } };
         } catch (err) {
           if (!isBrokerError(err)) throw err;

@@ -3,6 +3,7 @@ import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
+import type { CallerActivity, CallerUse } from './caller-activity.js';
 import { type Deadline, forecastDeadlines } from './deadlines.js';
 
 export type ConnectionStatus = 'connected' | 'needs_consent' | 'not_connected';
@@ -22,6 +23,8 @@ export interface ConnectionHealth {
   nextDeadline: Deadline | null;
   /** True when `nextDeadline` is within `WARN_BEFORE` (or past). */
   warning: boolean;
+  /** Who got this connection's tokens from this instance lately, newest first. */
+  callers: CallerUse[];
 }
 
 /** Everything health needs, from one list call on the store (tags and expiry dates, never values). */
@@ -50,6 +53,7 @@ export class StatusService {
       store: SecretStore;
       clock: Clock;
       warnBeforeMs: number;
+      callerActivity?: CallerActivity;
     },
   ) {}
 
@@ -80,6 +84,7 @@ export class StatusService {
       warning:
         nextDeadline !== null &&
         Date.parse(nextDeadline.at) - this.deps.clock.now() <= this.deps.warnBeforeMs,
+      callers: this.deps.callerActivity?.of(c.id) ?? [],
     };
     if (tags?.hardExpiresAt) health.hardExpiresAt = tags.hardExpiresAt;
     return health;

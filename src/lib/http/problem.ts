@@ -47,7 +47,7 @@ export function problemHeaders(err: unknown): Record<string, string> {
   if (err.code === 'upstream_unavailable') {
     headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfter ?? DEFAULT_RETRY_AFTER_S)));
   }
-  if (err.code === 'unauthorized') headers['WWW-Authenticate'] = 'FunctionKey';
+  if (err.code === 'unauthorized') headers['WWW-Authenticate'] = err.challenge ?? 'FunctionKey';
   return headers;
 }
 

@@ -1,3 +1,4 @@
+import type { Person } from '../auth/person-auth.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
 import { BrokerError, isBrokerError } from '../errors.js';
@@ -90,7 +91,13 @@ export class GrantService {
   }
 
   /** Stores the refresh token of a fresh consent after the account check; clears any `needs_consent`. */
-  storeConsent(connection: Connection, tokens: TokenSet, account: AccountInfo): Promise<GrantTags> {
+  storeConsent(
+    connection: Connection,
+    tokens: TokenSet,
+    account: AccountInfo,
+    /** The signed-in person who began the consent (ADMIN_AUTH=easyauth), for the log. */
+    by?: Person,
+  ): Promise<GrantTags> {
     checkExpectedAccount(connection, account.account, this.deps.logger);
     if (!tokens.refreshToken) {
       throw new BrokerError(
@@ -107,6 +114,8 @@ export class GrantService {
         connection: connection.id,
         account: account.account,
         tenant: account.tenant,
+        by: by ? (by.name ?? by.id) : undefined,
+        byId: by?.id,
       });
       return tags;
     });

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
 import type { GrantService } from './grant-service.js';
 import type { GrantTags } from './grant-store.js';
+import { checkRequestedScopes } from './scope-policy.js';
 
 /** Callers never receive a token with less life than this (DESIGN.md, "Token vending"). */
 export const MIN_TOKEN_LIFE_MS = 30_000;
@@ -18,6 +19,8 @@ export interface VendedToken {
   scope: string;
   /** The consenting account from the stored tags, for XOAUTH2. */
   account?: string;
+  /** Answered from memory, or after a refresh this call waited for (the audit line says which). */
+  served: 'cache' | 'refresh';
 }
 
 /**
@@ -39,8 +42,10 @@ export class TokenService {
     },
   ) {}
 
+  /** A token for the connection's own scopes, or for `scopes` within its scope policy. */
   async getAccessToken(connectionId: string, scopes?: string[]): Promise<VendedToken> {
     const connection = this.deps.catalog.get(connectionId);
+    if (scopes) checkRequestedScopes(connection, scopes);
     const key = cacheKey(connectionId, scopes);
     const cached = this.cache.get(key);
     const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
@@ -92,10 +97,10 @@ export class TokenService {
     let flight = this.inflight.get(key);
     if (!flight) {
       flight = this.redeem(connection, scopes)
-        .then(({ tokens, tags }) => {
+        .then(({ tokens, tags }): VendedToken => {
           const vended = this.toVended(tokens, tags.account);
           this.cache.set(key, vended);
-          return vended;
+          return { ...vended, served: 'refresh' };
         })
         .finally(() => this.inflight.delete(key));
       this.inflight.set(key, flight);
@@ -110,6 +115,7 @@ export class TokenService {
       expiresAt: this.deps.clock.now() + tokens.expiresIn * 1000,
       scope: tokens.scope ?? '',
       account,
+      served: 'cache',
     };
   }
 }
