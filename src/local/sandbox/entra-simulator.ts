@@ -127,12 +127,12 @@ export class EntraSimulator {
       headers: req.headers,
       signal: gone.signal,
     };
-    const result = await this.intercept(request, () => this.answer(request));
+    const result = await this.intercept(request, () => this.protocolAnswer(request));
     if (result) send(res, result);
   }
 
   /** The protocol: the request's endpoint, with Entra's errors rendered as that endpoint renders them. */
-  private answer(req: SimulatorRequest): Answer {
+  private protocolAnswer(req: SimulatorRequest): Answer {
     const correlationId = headerValue(req.headers, 'client-request-id') ?? randomUUID();
     try {
       if (req.endpoint === 'resource') return me(this.ctx, req, correlationId);
