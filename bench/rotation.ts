@@ -18,7 +18,7 @@ import { loadSettings } from '../src/lib/config/settings.js';
 import { createLogger } from '../src/lib/logger.js';
 import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
-import { EntraSimulator } from '../src/local/sandbox/entra-simulator.js';
+import { TestEntraSimulator } from '../test/fakes/entra.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 50);
@@ -28,7 +28,7 @@ const SECRET = randomBytes(24).toString('base64url');
 const REDIRECT = 'http://127.0.0.1:9/api/callback';
 
 async function main(): Promise<void> {
-  const sim = new EntraSimulator({
+  const sim = new TestEntraSimulator({
     clients: [{ clientId: CLIENT_ID, secret: SECRET, redirectUris: [REDIRECT] }],
   });
   let latencyOn = false;

@@ -8,8 +8,7 @@ import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
 import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { type LocalBroker, runLocal } from '../../src/local/run.js';
-import type { EntraSimulator } from '../../src/local/sandbox/entra-simulator.js';
-import { startEntraSimulator } from '../fakes/entra.js';
+import { startEntraSimulator, type TestEntraSimulator } from '../fakes/entra.js';
 import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
 
 export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
@@ -37,7 +36,7 @@ export interface StatusBody {
 }
 
 export interface Stack {
-  sim: EntraSimulator;
+  sim: TestEntraSimulator;
   simUrl: string;
   local: LocalBroker;
   url: string;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Connection } from '../../lib/config/connections.js';
 import { resolveConnection } from '../../lib/config/load.js';
 import type { SecretStore } from '../../lib/store/secret-store.js';
+import { filePersistence } from './entra/state-file.js';
 import { EntraSimulator } from './entra-simulator.js';
 
 export const SANDBOX_ID = 'sandbox';
@@ -30,6 +30,7 @@ export async function createSandbox(
   const simulator = new EntraSimulator({
     prefix: SANDBOX_PREFIX,
     clients: [{ clientId: CLIENT_ID, secret, redirectUris: [`${publicUrl}/api/callback`] }],
+    // Its grants survive a restart, so the sandbox connection does too (refresh token hashes only).
     persistence: filePersistence(join(dataDir, 'sandbox-idp.json')),
   });
   const connection = resolveConnection(
@@ -48,21 +49,4 @@ export async function createSandbox(
     { publicUrl },
   );
   return { connection, simulator };
-}
-
-/** The simulator's grants survive a restart, so the sandbox connection does too (hashes only, 0600). */
-function filePersistence(path: string) {
-  return {
-    load: () => {
-      try {
-        return readFileSync(path, 'utf8');
-      } catch {
-        return undefined;
-      }
-    },
-    save: (state: string) => {
-      writeFileSync(`${path}.tmp`, state, { mode: 0o600 });
-      renameSync(`${path}.tmp`, path);
-    },
-  };
 }
