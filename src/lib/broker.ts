@@ -49,6 +49,8 @@ export interface BrokerOptions {
   lock?: RefreshLock;
   providerTimeoutMs?: number;
   providerMaxRetries?: number;
+  /** How soon an unknown `kid` may refetch the tenant's keys (default 30 s); tests of a key rollover shorten it. */
+  callerKeysCooldownMs?: number;
 }
 
 /** The composition root: settings in, services out. */
@@ -119,7 +121,10 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     consent,
     rotation,
     status,
-    callers: callerGate(settings.callerAuth, clock, options.fetch),
+    callers: callerGate(settings.callerAuth, clock, {
+      fetch: options.fetch,
+      cooldownMs: options.callerKeysCooldownMs,
+    }),
     callerActivity,
     people: new PersonAuth(settings.adminAuth),
   };

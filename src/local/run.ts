@@ -32,6 +32,8 @@ export interface RunLocalOptions {
   fetch?: typeof fetch;
   providerTimeoutMs?: number;
   providerMaxRetries?: number;
+  /** See `BrokerOptions.callerKeysCooldownMs`. */
+  callerKeysCooldownMs?: number;
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -76,6 +78,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     fetch: options.fetch,
     providerTimeoutMs: options.providerTimeoutMs,
     providerMaxRetries: options.providerMaxRetries,
+    callerKeysCooldownMs: options.callerKeysCooldownMs,
   });
   let broker: Broker;
   try {

@@ -60,8 +60,10 @@ export interface StackOptions {
   connections?: Record<string, Record<string, unknown>>;
   /** The `fetch` the broker's provider dialects use (e.g. one that maps a public host to a fake). */
   fetch?: typeof fetch;
-  env?: Record<string, string>;
+  /** App settings; a function gets the simulator's URL (for settings that point at it). */
+  env?: Record<string, string> | ((simUrl: string) => Record<string, string>);
   providerTimeoutMs?: number;
+  callerKeysCooldownMs?: number;
   /** The secret store: `file` (default) or `keyvault` (the simulator, `KEY_VAULT_URL` set); `BROKER_E2E_STORE` changes the default. */
   store?: 'file' | 'keyvault';
   /** Key Vault store timing for `store: 'keyvault'`. */
@@ -131,7 +133,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     BROKER_FUNCTION_KEY: FUNCTION_KEY,
     PORT: String(port),
     ...(vault ? { KEY_VAULT_URL: vault.url } : {}),
-    ...options.env,
+    ...(typeof options.env === 'function' ? options.env(simUrl) : options.env),
   };
   const launch = () =>
     runLocal({
@@ -142,6 +144,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       timers: false,
       fetch: options.fetch,
       providerTimeoutMs: options.providerTimeoutMs ?? 2000,
+      callerKeysCooldownMs: options.callerKeysCooldownMs,
     });
   let local = await launch();
   const stack: Stack = {

@@ -39,6 +39,8 @@ export interface SimulatorStats {
   devicePolls: number;
   /** Device polls sooner than the interval after the previous one (answered `slow_down`). */
   earlyPolls: number;
+  /** Fetches of the tenant's signing keys (JWKS). */
+  keyRequests: number;
 }
 
 /** What the device flow answers a poll it looked at (RFC 8628 §3.5, and Entra's unknown code); else tokens. */
@@ -56,6 +58,7 @@ const perEndpoint = <T>(): Record<SimulatorEndpoint, T[]> => ({
   resource: [],
   devicecode: [],
   devicelogin: [],
+  keys: [],
 });
 
 export class TestEntraSimulator extends EntraSimulator {
@@ -66,6 +69,7 @@ export class TestEntraSimulator extends EntraSimulator {
     reuseDetected: 0,
     devicePolls: 0,
     earlyPolls: 0,
+    keyRequests: 0,
   };
   private readonly issued: string[] = [];
   private readonly faults = perEndpoint<InjectedResponse>();
@@ -82,6 +86,16 @@ export class TestEntraSimulator extends EntraSimulator {
   }
 
   /** Existing grants of `account` (or all) answer invalid_grant AADSTS50173; a new sign-in works again. */
+  /** A JWT signed with the tenant's current key, with any claims: for tokens Entra would not issue. */
+  signToken(claims: Record<string, unknown>): string {
+    return this.signer.sign(claims);
+  }
+
+  /** Entra's key rollover: a new key signs; the old one stays in the JWKS unless `retire`d. */
+  rollSigningKey(options: { retire?: boolean } = {}): void {
+    this.signer.roll(options);
+  }
+
   revokeGrants(account?: string): void {
     this.grants.setState('revoked', account);
   }
@@ -136,6 +150,7 @@ export class TestEntraSimulator extends EntraSimulator {
     request: SimulatorRequest,
     next: () => Answer,
   ): Promise<Answer | undefined> {
+    if (request.endpoint === 'keys') this.stats.keyRequests++;
     if (request.endpoint === 'token') {
       this.stats.tokenRequests++;
       const grantType = request.form.get('grant_type');

@@ -9,8 +9,8 @@ export const TOKEN_REQUEST_ROLE = 'Token.Request';
 const CLOCK_SKEW_S = 300;
 /** An unknown `kid` refetches the keys at most this often: a key rollover works, a flood of forged kids does not reach Entra. */
 const JWKS_COOLDOWN_MS = 30_000;
-/** Entra access tokens are 1-3 KB; anything far larger is refused before it is parsed. */
-const MAX_TOKEN_CHARS = 16_384;
+/** App tokens are 1-2 KB (user tokens with many groups reach 5-6); anything larger is refused before it is parsed. */
+const MAX_TOKEN_CHARS = 8192;
 
 /** Who called, as the audit log and the status page name it. */
 export interface Caller {
@@ -21,6 +21,12 @@ export interface Caller {
 }
 
 export const FUNCTION_KEY_CALLER: Caller = { name: 'function-key' };
+
+export interface KeySetOptions {
+  fetch?: typeof fetch;
+  /** Default 30 s. */
+  cooldownMs?: number;
+}
 
 /** What a connection says about its callers. */
 export interface CallerPolicy {
@@ -72,13 +78,13 @@ export class CallerVerifier {
   constructor(
     private readonly settings: Extract<CallerAuthSettings, { mode: 'entra' }>,
     private readonly clock: Clock,
-    fetchFn: typeof fetch = globalThis.fetch,
+    options: KeySetOptions = {},
   ) {
     const { authority, tenantId } = settings;
     this.keys = createRemoteJWKSet(new URL(`${authority}/${tenantId}/discovery/v2.0/keys`), {
-      cooldownDuration: JWKS_COOLDOWN_MS,
+      cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
       timeoutDuration: 5000,
-      [customFetch]: fetchFn,
+      [customFetch]: options.fetch ?? globalThis.fetch,
     });
     this.issuers = [`${authority}/${tenantId}/v2.0`, `https://sts.windows.net/${tenantId}/`];
   }
@@ -150,8 +156,12 @@ export class CallerVerifier {
 /** Who is asking for a connection's token: the host has checked the key, or the caller's Entra token is checked here. */
 export type CallerGate = (authorization: string | null, connectionOf: () => CallerPolicy) => Promise<Caller>;
 
-export function callerGate(settings: CallerAuthSettings, clock: Clock, fetchFn?: typeof fetch): CallerGate {
+export function callerGate(
+  settings: CallerAuthSettings,
+  clock: Clock,
+  options: KeySetOptions = {},
+): CallerGate {
   if (settings.mode === 'key') return async () => FUNCTION_KEY_CALLER;
-  const verifier = new CallerVerifier(settings, clock, fetchFn);
+  const verifier = new CallerVerifier(settings, clock, options);
   return (authorization, connectionOf) => verifier.verify(authorization, connectionOf);
 }

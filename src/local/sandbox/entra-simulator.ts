@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SimulatorApi } from './entra/app-tokens.js';
 import { authorize } from './entra/authorize.js';
 import type { SimulatorClient, SimulatorContext, SimulatorRequest } from './entra/context.js';
 import { DeviceAuthorizations, deviceAuthorization, deviceLogin } from './entra/device.js';
@@ -26,6 +27,7 @@ import type { SimulatorPersistence } from './entra/state-file.js';
 import { token } from './entra/token.js';
 import { TokenIssuer } from './entra/tokens.js';
 
+export type { SimulatorApi } from './entra/app-tokens.js';
 export type { SimulatorClient, SimulatorEndpoint, SimulatorRequest } from './entra/context.js';
 export type { Answer } from './entra/http.js';
 
@@ -43,6 +45,8 @@ export interface EntraSimulatorOptions {
   deviceCodeLifetimeSec?: number;
   /** Polling interval the device authorization response names. Default 5, as Entra. */
   devicePollIntervalSec?: number;
+  /** APIs that apps may get client credentials tokens for (the broker's own app registration). */
+  apis?: SimulatorApi[];
   /**
    * Keeps grants across restarts (the `npm start` sandbox): called with the state after every change
    * and read once at construction. Refresh tokens appear in it only as SHA-256 hashes.
@@ -62,6 +66,8 @@ export class EntraSimulator {
   protected readonly clients = new Map<string, SimulatorClient>();
   protected readonly grants: GrantStore;
   protected readonly devices: DeviceAuthorizations;
+  /** Signs every token; its public keys are the tenant's JWKS (a test fake rolls them). */
+  protected readonly signer: JwtSigner;
   private readonly now: () => number;
   private readonly prefix: string;
   private readonly tenantId: string;
@@ -78,14 +84,24 @@ export class EntraSimulator {
       intervalSec: options.devicePollIntervalSec ?? 5,
     });
     const signer = new JwtSigner();
+    this.signer = signer;
+    const apis = new Map((options.apis ?? []).map((api) => [api.appId, api]));
+    const prefixed = this.prefix;
+    const issuerBase = (req: SimulatorRequest) =>
+      `http://${headerValue(req.headers, 'host') ?? 'localhost'}${prefixed}`;
     const tokens = new TokenIssuer(signer, this.grants, this.now, options.accessTokenLifetimeSec ?? 3600);
     const { prefix, now, clients, grants, devices } = this;
-    this.ctx = { prefix, now, clients, grants, devices, tokens, signer };
+    this.ctx = { prefix, now, clients, grants, devices, tokens, signer, apis, issuerBase };
   }
 
   /** Adds or replaces an app registration (tests learn the broker's redirect URI after starting it). */
   registerClient(client: SimulatorClient): void {
     this.clients.set(client.clientId, { ...client, redirectUris: [...client.redirectUris] });
+  }
+
+  /** Adds or replaces an API that apps may get client credentials tokens for. */
+  registerApi(api: SimulatorApi): void {
+    this.ctx.apis.set(api.appId, { ...api });
   }
 
   /** Handles the request if its path is under the prefix; returns false otherwise (so a host can fall through). */
@@ -136,6 +152,8 @@ export class EntraSimulator {
     const correlationId = headerValue(req.headers, 'client-request-id') ?? randomUUID();
     try {
       if (req.endpoint === 'resource') return me(this.ctx, req, correlationId);
+      if (req.endpoint === 'keys')
+        return jsonAnswer(200, this.ctx.signer.jwks(), { 'Cache-Control': 'max-age=86400' });
       // The pages are GET (show) and POST (submit); the rest are POST only, with Entra's own error.
       const page = req.method === 'GET' || req.method === 'POST';
       const notAllowed = answer(405, { Allow: 'GET, POST' });
@@ -148,7 +166,7 @@ export class EntraSimulator {
         throw new EntraError('invalid_request', 900561, message);
       }
       if (req.endpoint === 'devicecode') return deviceAuthorization(this.ctx, req, tid);
-      return token(this.ctx, req);
+      return token(this.ctx, req, tid);
     } catch (err) {
       if (!(err instanceof EntraError)) throw err;
       const body = entraErrorBody(err, correlationId, this.now());
@@ -171,12 +189,14 @@ export class EntraSimulator {
 }
 
 type Route =
-  | { endpoint: 'authorize' | 'token' | 'devicecode'; tenant: string }
+  | { endpoint: 'authorize' | 'token' | 'devicecode' | 'keys'; tenant: string }
   | { endpoint: 'resource' | 'devicelogin'; tenant?: never };
 
 function matchRoute(path: string): Route | undefined {
   if (path === '/graph/v1.0/me') return { endpoint: 'resource' };
   if (path === '/devicelogin') return { endpoint: 'devicelogin' };
+  const keys = /^\/([^/]+)\/discovery\/v2\.0\/keys$/.exec(path);
+  if (keys) return { endpoint: 'keys', tenant: keys[1]! };
   const match = /^\/([^/]+)\/oauth2\/v2\.0\/(authorize|token|devicecode)$/.exec(path);
   if (!match) return undefined;
   let tenant = match[1]!;

@@ -1,5 +1,6 @@
 /** What every endpoint of one simulator reads: the request as parsed once, and the shared state. */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { SimulatorApi } from './app-tokens.js';
 import type { DeviceAuthorizations } from './device.js';
 import { appNotFound } from './errors.js';
 import type { GrantStore } from './grants.js';
@@ -15,9 +16,13 @@ export interface SimulatorClient {
   redirectUris: string[];
   /** While true, the right secret is answered AADSTS7000222 (expired). */
   secretExpired?: boolean;
+  /** The app's service principal (a managed identity's object id): the `oid` of its app tokens. */
+  servicePrincipalId?: string;
+  /** App roles assigned to this app's service principal, by the API's app id. */
+  appRoles?: Record<string, string[]>;
 }
 
-export type SimulatorEndpoint = 'token' | 'authorize' | 'resource' | 'devicecode' | 'devicelogin';
+export type SimulatorEndpoint = 'token' | 'authorize' | 'resource' | 'devicecode' | 'devicelogin' | 'keys';
 
 /** A request routed to an endpoint, its body read (the form is empty unless it was form-encoded). */
 export interface SimulatorRequest {
@@ -41,6 +46,10 @@ export interface SimulatorContext {
   devices: DeviceAuthorizations;
   tokens: TokenIssuer;
   signer: JwtSigner;
+  /** APIs apps may ask client credentials tokens for, by app id. */
+  apis: Map<string, SimulatorApi>;
+  /** `{scheme}://{host}{prefix}` as the request reached the simulator: the v2 issuer's authority. */
+  issuerBase(req: SimulatorRequest): string;
 }
 
 /** The app registration, or AADSTS700016 as Entra answers an unknown client id. */

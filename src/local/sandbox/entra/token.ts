@@ -4,6 +4,7 @@
  * refused with the AADSTS error Entra gives for that mistake.
  */
 import { pkceChallenge, safeEqual } from '../../../lib/crypto/pkce.js';
+import { clientCredentials } from './app-tokens.js';
 import {
   registeredClient,
   type SimulatorClient,
@@ -15,7 +16,7 @@ import { EntraError, foreignGrant, malformedGrant, missingParam } from './errors
 import { type Answer, jsonAnswer, parseBasicAuth } from './http.js';
 import { splitScopes } from './scopes.js';
 
-export function token(ctx: SimulatorContext, req: SimulatorRequest): Answer {
+export function token(ctx: SimulatorContext, req: SimulatorRequest, tid: string): Answer {
   const grantType = req.form.get('grant_type');
   if (!grantType) throw missingParam('grant_type');
   const client = authenticateClient(ctx, req);
@@ -27,6 +28,7 @@ export function token(ctx: SimulatorContext, req: SimulatorRequest): Answer {
     const grant = ctx.devices.poll(deviceCode, client.clientId);
     return jsonAnswer(200, ctx.tokens.issue(grant, grant.scopes, 'first'));
   }
+  if (grantType === 'client_credentials') return jsonAnswer(200, clientCredentials(ctx, req, client, tid));
   throw new EntraError('unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
 }
 
