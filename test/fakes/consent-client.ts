@@ -13,6 +13,8 @@ export interface ConsentOptions {
   /** Drop the consent cookie (a callback opened in another browser). */
   dropCookie?: boolean;
   accept?: string;
+  /** More headers for `/api/start` (e.g. the platform's `X-MS-CLIENT-PRINCIPAL` under easyauth). */
+  startHeaders?: Record<string, string>;
 }
 
 export interface ConsentOutcome {
@@ -61,7 +63,7 @@ export async function consent(
   options: ConsentOptions = {},
 ): Promise<ConsentOutcome> {
   const start = await fetch(`${brokerUrl}/api/start?connection=${connection}`, {
-    headers: { 'x-functions-key': functionKey },
+    headers: { 'x-functions-key': functionKey, ...options.startHeaders },
     redirect: 'manual',
   });
   if (start.status !== 302) throw new Error(`start answered ${start.status}: ${await start.text()}`);
