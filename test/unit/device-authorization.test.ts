@@ -7,7 +7,7 @@ import {
   DEVICE_CODE_GRANT,
   parseDeviceAuthorizationResponse,
   parseDevicePollResponse,
-} from '../../src/lib/providers/device-authorization.js';
+} from '../../src/lib/oauth/index.js';
 import { entraDialect } from '../../src/lib/providers/entra.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
 import { type EntraFake, startEntraSimulator } from '../fakes/entra.js';

@@ -1,5 +1,5 @@
 import { BrokerError, type ErrorCode, type ProviderErrorInfo } from '../errors.js';
-import type { TokenEndpointFailure } from './token-response.js';
+import type { TokenEndpointFailure } from './types.js';
 
 /** `Retry-After` (seconds) handed to callers of a transient failure when the provider named none. */
 export const DEFAULT_RETRY_AFTER_S = 5;
