@@ -3,7 +3,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { type Connection, sharepointAcsConnection } from '../../src/lib/config/connections.js';
 import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { classifyOAuthError, parseTokenResponse } from '../../src/lib/oauth/index.js';
+import { classifyOAuthError, processTokenResponse } from '../../src/lib/oauth/index.js';
 import type { ProviderDialect } from '../../src/lib/providers/provider.js';
 import {
   ACS_RETIRED_ERROR,
@@ -146,10 +146,8 @@ describe('isSharePointOnline', () => {
 
 describe('ACS token responses', () => {
   it('reads digit strings as numbers and ignores not_before', () => {
-    const tokens = parseTokenResponse(
-      200,
-      new Headers(),
-      JSON.stringify(ACS_SUCCESS),
+    const tokens = processTokenResponse(
+      { status: 200, headers: new Headers(), bodyText: JSON.stringify(ACS_SUCCESS) },
       Date.now(),
       classifyOAuthError,
     );
@@ -165,7 +163,11 @@ describe('ACS token responses', () => {
     const { expires_in: _, ...body } = ACS_SUCCESS;
     const now = (Number(ACS_SUCCESS.expires_on) - 600) * 1000;
     expect(
-      parseTokenResponse(200, new Headers(), JSON.stringify(body), now, classifyOAuthError).expiresIn,
+      processTokenResponse(
+        { status: 200, headers: new Headers(), bodyText: JSON.stringify(body) },
+        now,
+        classifyOAuthError,
+      ).expiresIn,
     ).toBe(600);
   });
 });
@@ -345,10 +347,8 @@ describe('sharepointAcsDialect', () => {
   it('leaves the account empty when currentuser fails', async () => {
     const { fetch: fetchStub } = stubFetch(() => json(403, { error: { code: '-2147024891' } }));
     const { dialect: acs, logs } = dialect(fetchStub);
-    const tokens = parseTokenResponse(
-      200,
-      new Headers(),
-      JSON.stringify(ACS_SUCCESS),
+    const tokens = processTokenResponse(
+      { status: 200, headers: new Headers(), bodyText: JSON.stringify(ACS_SUCCESS) },
       Date.now(),
       classifyOAuthError,
     );

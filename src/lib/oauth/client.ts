@@ -1,8 +1,14 @@
-import { parseDeviceAuthorizationResponse, parseDevicePollResponse } from './device.js';
+import { processDeviceAuthorizationResponse, processDevicePollResponse } from './device.js';
 import { type HttpDeps, send } from './http.js';
 import type { OAuthRequest } from './request.js';
-import { parseTokenResponse } from './response.js';
-import type { DeviceAuthorization, DevicePollResult, FailureClassifier, TokenSet } from './types.js';
+import { processTokenResponse } from './response.js';
+import type {
+  DeviceAuthorization,
+  DevicePollResult,
+  FailureClassifier,
+  ProviderResponse,
+  TokenSet,
+} from './types.js';
 
 /**
  * Build → send → process, once for every dialect: a request from request.ts goes out through
@@ -10,13 +16,7 @@ import type { DeviceAuthorization, DevicePollResult, FailureClassifier, TokenSet
  * dialect's own classifier. There is no default classifier: what an error means is the dialect's.
  */
 
-type Process<T> = (
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  now: number,
-  classify: FailureClassifier,
-) => T;
+type Process<T> = (response: ProviderResponse, now: number, classify: FailureClassifier) => T;
 
 async function exchange<T>(
   deps: HttpDeps,
@@ -24,8 +24,7 @@ async function exchange<T>(
   process: Process<T>,
   classify: FailureClassifier,
 ): Promise<T> {
-  const response = await send(deps, request);
-  return process(response.status, response.headers, response.bodyText, deps.clock.now(), classify);
+  return process(await send(deps, request), deps.clock.now(), classify);
 }
 
 /** RFC 6749 §4.1.3, §6 (or any grant): a token request sent, its §5.1/§5.2 answer processed. */
@@ -34,7 +33,7 @@ export function redeem(
   request: OAuthRequest,
   classify: FailureClassifier,
 ): Promise<TokenSet> {
-  return exchange(deps, request, parseTokenResponse, classify);
+  return exchange(deps, request, processTokenResponse, classify);
 }
 
 /** RFC 8628 §3.1–3.2: a device authorization request sent, its answer processed. */
@@ -43,7 +42,7 @@ export function authorizeDevice(
   request: OAuthRequest,
   classify: FailureClassifier,
 ): Promise<DeviceAuthorization> {
-  return exchange(deps, request, parseDeviceAuthorizationResponse, classify);
+  return exchange(deps, request, processDeviceAuthorizationResponse, classify);
 }
 
 /** RFC 8628 §3.4–3.5: one poll sent, its answer processed. */
@@ -52,5 +51,5 @@ export function pollDevice(
   request: OAuthRequest,
   classify: FailureClassifier,
 ): Promise<DevicePollResult> {
-  return exchange(deps, request, parseDevicePollResponse, classify);
+  return exchange(deps, request, processDevicePollResponse, classify);
 }

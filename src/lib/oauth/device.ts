@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { ProviderErrorInfo } from '../errors.js';
-import { optionalNonEmpty, optionalSeconds, parseJson, seconds } from './json.js';
-import { failureOf, parseOAuthError, parseTokenResponse, unexpectedBody } from './response.js';
-import type { DeviceAuthorization, DevicePollResult, FailureClassifier } from './types.js';
+import { optionalNonEmpty, optionalSeconds, seconds } from './json.js';
+import { parseOAuthError, processTokenResponse, successBody, unexpectedBody } from './response.js';
+import type { DeviceAuthorization, DevicePollResult, FailureClassifier, ProviderResponse } from './types.js';
 
 /**
  * The "process" half of the device authorization grant (RFC 8628), shared by every dialect that
@@ -33,22 +33,15 @@ const deviceAuthorizationSchema = z.object({
  * RFC 8628 §3.2: the device authorization response, or the `BrokerError` `classify` makes of an
  * error answer. Neither the device code nor the body is ever quoted in an error.
  */
-export function parseDeviceAuthorizationResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
+export function processDeviceAuthorizationResponse(
+  response: ProviderResponse,
   now: number,
   classify: FailureClassifier,
 ): DeviceAuthorization {
-  if (status < 200 || status > 299) throw classify(failureOf(status, headers, bodyText, now));
-  const parsed = deviceAuthorizationSchema.safeParse(parseJson(bodyText));
-  const verificationUri = parsed.success
-    ? (parsed.data.verification_uri ?? parsed.data.verification_url)
-    : undefined;
-  if (!parsed.success || verificationUri === undefined) {
-    throw unexpectedBody('device_authorization', status, headers, bodyText, classify);
-  }
-  const body = parsed.data;
+  const body = successBody(response, now, classify, deviceAuthorizationSchema);
+  const verificationUri = body?.verification_uri ?? body?.verification_url;
+  if (!body || verificationUri === undefined)
+    throw unexpectedBody('device_authorization', response, classify);
   const authorization: DeviceAuthorization = {
     deviceCode: body.device_code,
     userCode: body.user_code,
@@ -66,16 +59,15 @@ export function parseDeviceAuthorizationResponse(
  * `authorization_declined` (Entra) or `access_denied` (RFC), `expired_token` and
  * `bad_verification_code` end it; tokens finish it. Any other answer is thrown as `classify` says.
  */
-export function parseDevicePollResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
+export function processDevicePollResponse(
+  response: ProviderResponse,
   now: number,
   classify: FailureClassifier,
 ): DevicePollResult {
+  const { status } = response;
   // Some providers answer poll errors with 200 (GitHub); a token response never carries `error`.
   if (status < 500 && status !== 429) {
-    const oauthError = parseOAuthError(bodyText);
+    const oauthError = parseOAuthError(response.bodyText);
     const providerError: ProviderErrorInfo = {
       error: oauthError?.error ?? `http_${status}`,
       aadsts: oauthError?.aadsts,
@@ -95,5 +87,5 @@ export function parseDevicePollResponse(
         return { status: 'bad_code', providerError };
     }
   }
-  return { status: 'tokens', tokens: parseTokenResponse(status, headers, bodyText, now, classify) };
+  return { status: 'tokens', tokens: processTokenResponse(response, now, classify) };
 }

@@ -6,6 +6,7 @@ import { DEFAULT_RETRY_AFTER_S } from './classify.js';
 import { parseJson } from './json.js';
 import type { OAuthRequest } from './request.js';
 import { parseOAuthError, parseRetryAfter } from './response.js';
+import type { ProviderResponse } from './types.js';
 
 /**
  * `send`, the one way dialects call a provider: a per-attempt timeout, a few retries with backoff on
@@ -48,13 +49,6 @@ export interface HttpDeps {
   timeoutMs?: number;
   /** Retries after a 429/5xx/connection failure; total wait is capped so callers hear back in seconds. */
   maxRetries?: number;
-}
-
-/** What the provider answered; the body is read in full within the same timeout. */
-export interface ProviderResponse {
-  status: number;
-  headers: Headers;
-  bodyText: string;
 }
 
 type Attempt =

@@ -23,8 +23,8 @@ export { classifyOAuthError, DEFAULT_RETRY_AFTER_S, type FailureRule, failureLab
 export { authorizeDevice, pollDevice, redeem } from './client.js';
 export {
   DEFAULT_DEVICE_INTERVAL_S,
-  parseDeviceAuthorizationResponse,
-  parseDevicePollResponse,
+  processDeviceAuthorizationResponse,
+  processDevicePollResponse,
   SLOW_DOWN_STEP_S,
 } from './device.js';
 export {
@@ -34,7 +34,7 @@ export {
   type ProviderMetadata,
   parseProviderMetadata,
 } from './discovery.js';
-export { type HttpDeps, jsonBody, type ProviderResponse, send } from './http.js';
+export { type HttpDeps, jsonBody, send } from './http.js';
 export { decodeJwtClaims, firstString, idTokenClaims } from './id-token.js';
 export {
   authorizationUrl,
@@ -49,5 +49,5 @@ export {
   type OAuthRequest,
   tokenRequest,
 } from './request.js';
-export { DEFAULT_EXPIRES_IN_S, parseOAuthError, parseRetryAfter, parseTokenResponse } from './response.js';
+export { DEFAULT_EXPIRES_IN_S, parseOAuthError, parseRetryAfter, processTokenResponse } from './response.js';
 export type * from './types.js';

@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { BrokerError } from '../errors.js';
 import { DEFAULT_RETRY_AFTER_S } from './classify.js';
 import { optionalSeconds, optionalText, parseJson } from './json.js';
-import type { FailureClassifier, OAuthErrorBody, TokenEndpointFailure, TokenSet } from './types.js';
+import type {
+  FailureClassifier,
+  OAuthErrorBody,
+  ProviderResponse,
+  TokenEndpointFailure,
+  TokenSet,
+} from './types.js';
 
 /**
  * The "process" half of every token request (build in request.ts, send in http.ts): recorded
@@ -66,17 +72,27 @@ function mediaType(headers: Headers): string {
 }
 
 /** What a classifier is handed for an answer with an error status (RFC 6749 §5.2). */
-export function failureOf(
-  status: number,
-  headers: Headers,
-  bodyText: string,
-  now: number,
-): TokenEndpointFailure {
+function failureOf({ status, headers, bodyText }: ProviderResponse, now: number): TokenEndpointFailure {
   return {
     status,
     oauthError: parseOAuthError(bodyText),
     retryAfter: parseRetryAfter(headers.get('retry-after'), now),
   };
+}
+
+/**
+ * The body of a 2xx answer as `schema` reads it, undefined when it does not fit; any other status
+ * is an error response (RFC 6749 §5.2) or an outage, thrown as `classify` makes it.
+ */
+export function successBody<T>(
+  response: ProviderResponse,
+  now: number,
+  classify: FailureClassifier,
+  schema: z.ZodType<T>,
+): T | undefined {
+  if (response.status < 200 || response.status > 299) throw classify(failureOf(response, now));
+  const parsed = schema.safeParse(parseJson(response.bodyText));
+  return parsed.success ? parsed.data : undefined;
 }
 
 /**
@@ -87,9 +103,7 @@ export function failureOf(
  */
 export function unexpectedBody(
   what: 'token' | 'device_authorization',
-  status: number,
-  headers: Headers,
-  bodyText: string,
+  { status, headers, bodyText }: ProviderResponse,
   classify: FailureClassifier,
 ): BrokerError {
   const oauthError = parseOAuthError(bodyText);
@@ -107,17 +121,13 @@ export function unexpectedBody(
  * into a `TokenSet`, or throws the `BrokerError` that `classify` makes of it. `now` (epoch ms) turns
  * an `expires_on` into a lifetime when `expires_in` is missing. The body is never quoted in an error.
  */
-export function parseTokenResponse(
-  status: number,
-  headers: Headers,
-  bodyText: string,
+export function processTokenResponse(
+  response: ProviderResponse,
   now: number,
   classify: FailureClassifier,
 ): TokenSet {
-  if (status < 200 || status > 299) throw classify(failureOf(status, headers, bodyText, now));
-  const parsed = tokenResponseSchema.safeParse(parseJson(bodyText));
-  if (!parsed.success) throw unexpectedBody('token', status, headers, bodyText, classify);
-  const body = parsed.data;
+  const body = successBody(response, now, classify, tokenResponseSchema);
+  if (!body) throw unexpectedBody('token', response, classify);
   const expiresIn =
     body.expires_in ??
     (body.expires_on === undefined

@@ -42,6 +42,13 @@ export type DevicePollResult =
   | { status: 'bad_code'; providerError: ProviderErrorInfo }
   | { status: 'tokens'; tokens: TokenSet };
 
+/** What the provider answered (`send`); the body is read in full within the same timeout. */
+export interface ProviderResponse {
+  status: number;
+  headers: Headers;
+  bodyText: string;
+}
+
 /** RFC 6749 §5.2 error body, with Entra's `error_codes` folded into one AADSTS number. */
 export interface OAuthErrorBody {
   error: string;
