@@ -6,16 +6,17 @@
  * from `processXResponse()`; client.ts chains the three. The RFC 6749 error table is here
  * (classify.ts); Entra's AADSTS table and ACS's rules live with their dialects in ../providers.
  *
- * Why not oauth4webapi itself (v3.8.7, read for this layer): it would take over little and change
- * behaviour the broker relies on. Its processors read `response.json()` themselves (no 1 MiB
- * bounded read of our own, no body text for AADSTS numbers from `error_codes`), classify error
- * bodies only for 4xx with `application/json` (Entra and GitHub send errors with 200, proxies HTML),
- * require `token_type` and ignore `expires_on` (ACS), accept `expires_in` via `parseFloat`
- * ("3599abc"), reject `verification_url` (Google, Entra v1), and validate an id_token's `iss`
- * against one issuer (Entra's `common`/`organizations` need its unstable `_expectedIssuer` export), and every JSON body must be labelled `application/json`.
- * Plain http on loopback needs a flag on every call, and retries, timeouts and the never-repeat
- * rule would still be ours, around its `customFetch`. What it would replace here — discovery,
- * client_secret_basic/post, PKCE parameters, form building — is about 150 lines already tested.
+ * Why not oauth4webapi itself (v3.8.7, read for this layer): it would replace little and break
+ * behaviour the broker relies on. Its processors are strict where the broker must be lenient:
+ * they require `token_type`, ignore `expires_on` (ACS), take `expires_in` through `parseFloat`
+ * ("3599abc" passes, where ours wants digits), refuse `verification_url` (Google, Entra v1) and any
+ * JSON not labelled `application/json`, and read an error body only for 4xx (GitHub answers device
+ * polls with 200). An id_token from Entra's `common`/`organizations` fails its `iss` check unless
+ * one uses its underscored `_expectedIssuer` export. Plain http on loopback needs a flag on every
+ * call. The retries, timeouts, never-repeat rule and bounded read would stay ours (wrapped in its
+ * `customFetch`), and its errors would still have to be mapped to the dialects' classifiers. What
+ * it would take over — discovery, client_secret_basic/post, authorization URL and form building —
+ * is about 200 lines here, already tested against oidc-provider.
  */
 
 export type { OAuthClassifyContext } from './classify.js';

@@ -47,14 +47,16 @@ function formEncode(value: string): string {
 /**
  * RFC 6749 §2.3.1: `client_secret_basic` (id and secret form-encoded, then Basic), or
  * `client_secret_post` (both in the body); `none` sends the `client_id` alone (RFC 6749 §2.1,
- * RFC 8628 §3.1). The secret is required for the first two.
+ * RFC 8628 §3.1). The first two need the secret: asking for them without one is a bug, not a
+ * public client.
  */
 export function clientAuthentication(
   method: ClientAuthMethod,
   clientId: string,
   secret?: string,
 ): ClientAuth {
-  if (method === 'none' || secret === undefined) return { form: { client_id: clientId }, headers: {} };
+  if (method === 'none') return { form: { client_id: clientId }, headers: {} };
+  if (secret === undefined) throw new TypeError(`${method} needs the client secret`);
   if (method === 'client_secret_post')
     return { form: { client_id: clientId, client_secret: secret }, headers: {} };
   const basic = Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64');

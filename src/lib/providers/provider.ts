@@ -56,7 +56,10 @@ export interface ProviderDialect {
   hardExpiry?(consentedAtMs: number): Date | undefined;
 }
 
-/** What every dialect is built with: `send`'s needs (`fetch` injectable, so tests reach simulators over real HTTP), and the secret. */
+/**
+ * What every dialect is built with: what `send` needs (`fetch` is injectable so tests reach
+ * simulators over real HTTP), and the client secret.
+ */
 export interface DialectDeps extends HttpDeps {
   /** The client secret from the store (`credential.secretName`), or undefined for a public client. */
   clientSecret: () => Promise<string | undefined>;
