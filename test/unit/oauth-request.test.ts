@@ -35,7 +35,7 @@ describe('request builders', () => {
   });
 
   it('sends a device poll once, with the device code grant', () => {
-    const poll = devicePollRequest('https://id.example/token', 'DEVICE-CODE', {}, { connectionId: 'c' });
+    const poll = devicePollRequest('https://id.example/token', 'DEVICE-CODE', { connectionId: 'c' });
     expect(poll).toMatchObject({
       redeemsGrant: true,
       once: true,

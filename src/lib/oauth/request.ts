@@ -115,7 +115,11 @@ function formPost(
  * token endpoint: `params` carries `grant_type` and the grant. Codes and refresh tokens are
  * single-use grants (rotation with reuse detection), so the request is marked `redeemsGrant`.
  */
-export function tokenRequest(endpoint: string, params: Record<string, string>, options: PostOptions = {}) {
+export function tokenRequest(
+  endpoint: string,
+  params: Record<string, string>,
+  options: PostOptions = {},
+): OAuthRequest {
   return formPost(endpoint, params, { ...options, redeemsGrant: true });
 }
 
@@ -139,14 +143,10 @@ export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export function devicePollRequest(
   endpoint: string,
   deviceCode: string,
-  params: Record<string, string>,
   options: PostOptions = {},
 ): OAuthRequest {
-  return formPost(
-    endpoint,
-    { grant_type: DEVICE_CODE_GRANT, ...params, device_code: deviceCode },
-    { ...options, redeemsGrant: true, once: true },
-  );
+  const params = { grant_type: DEVICE_CODE_GRANT, device_code: deviceCode };
+  return formPost(endpoint, params, { ...options, redeemsGrant: true, once: true });
 }
 
 /** A GET of a JSON document (metadata, UserInfo, an API's answer). Repeating it is harmless. */

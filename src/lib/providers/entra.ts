@@ -124,7 +124,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
      * confidential client), never repeated (see `devicePollRequest`).
      */
     async pollDeviceAuthorization(deviceCode) {
-      const request = devicePollRequest(tokenEndpoint, deviceCode, {}, { auth: await auth(), connectionId });
+      const request = devicePollRequest(tokenEndpoint, deviceCode, { auth: await auth(), connectionId });
       return pollDevice(deps, request, classify({}));
     },
 

@@ -165,7 +165,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     /** RFC 8628 §3.4: one token request with the device code; never repeated (see `devicePollRequest`). */
     async pollDeviceAuthorization(deviceCode) {
       const { endpoint, options } = await prepare(tokenEndpoint);
-      return pollDevice(deps, devicePollRequest(endpoint, deviceCode, {}, options), classify({}));
+      return pollDevice(deps, devicePollRequest(endpoint, deviceCode, options), classify({}));
     },
 
     /**

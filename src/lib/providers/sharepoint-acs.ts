@@ -6,6 +6,7 @@ import {
   clientAuthentication,
   type FailureRule,
   failureLabel,
+  firstString,
   getRequest,
   jsonBody,
   type OAuthClassifyContext,
@@ -168,7 +169,10 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
     });
   };
 
-  /** A token request at `{accessControlUrl}/{realm}/tokens/OAuth/2`, as `client_id@realm` for the site's `resource`. */
+  /**
+   * A token request at `{accessControlUrl}/{realm}/tokens/OAuth/2` as `client_id@realm`
+   * (`client_secret_post`), for the site's `resource`.
+   */
   async function redeemAtAcs(params: Record<string, string>): Promise<TokenSet> {
     const tenant = await realm();
     const secret = await requireClientSecret(deps, connection);
@@ -246,9 +250,7 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
         );
         const body = jsonBody(response) as { d?: Record<string, unknown> } & Record<string, unknown>;
         const user = typeof body?.d === 'object' && body.d !== null ? body.d : body;
-        const account = [user?.Email, user?.LoginName].find(
-          (v): v is string => typeof v === 'string' && v.length > 0,
-        );
+        const account = firstString(user?.Email, user?.LoginName);
         if (response.status === 200 && account !== undefined) info.account = account;
         else
           deps.logger.warn('acs.currentuser_failed', { connection: connection.id, status: response.status });
