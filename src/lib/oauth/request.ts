@@ -110,27 +110,26 @@ function formPost(
   return request;
 }
 
+type FormRequestBuilder = (
+  endpoint: string,
+  params: Record<string, string>,
+  options?: PostOptions,
+) => OAuthRequest;
+
+const formRequest =
+  (redeemsGrant: boolean): FormRequestBuilder =>
+  (endpoint, params, options = {}) =>
+    formPost(endpoint, params, { ...options, redeemsGrant });
+
 /**
  * RFC 6749 §4.1.3 (authorization code), §6 (refresh token) and any other grant redeemed at the
  * token endpoint: `params` carries `grant_type` and the grant. Codes and refresh tokens are
  * single-use grants (rotation with reuse detection), so the request is marked `redeemsGrant`.
  */
-export function tokenRequest(
-  endpoint: string,
-  params: Record<string, string>,
-  options: PostOptions = {},
-): OAuthRequest {
-  return formPost(endpoint, params, { ...options, redeemsGrant: true });
-}
+export const tokenRequest = formRequest(true);
 
 /** RFC 8628 §3.1: asks for a device code and a user code. Repeating this request is harmless. */
-export function deviceAuthorizationRequest(
-  endpoint: string,
-  params: Record<string, string>,
-  options: PostOptions = {},
-): OAuthRequest {
-  return formPost(endpoint, params, { ...options, redeemsGrant: false });
-}
+export const deviceAuthorizationRequest = formRequest(false);
 
 /** RFC 8628 §3.4 `grant_type`. */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
