@@ -5,9 +5,9 @@ import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import {
   DEVICE_CODE_GRANT,
-  parseDeviceAuthorizationResponse,
-  parseDevicePollResponse,
-} from '../../src/lib/providers/device-authorization.js';
+  processDeviceAuthorizationResponse,
+  processDevicePollResponse,
+} from '../../src/lib/oauth/index.js';
 import { entraDialect } from '../../src/lib/providers/entra.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
 import { type EntraFake, startEntraSimulator } from '../fakes/entra.js';
@@ -40,7 +40,11 @@ function catchError(fn: () => unknown): BrokerError {
 
 describe('parseDeviceAuthorizationResponse (RFC 8628 §3.2)', () => {
   const parse = (status: number, body: unknown) =>
-    parseDeviceAuthorizationResponse(status, JSON_HEADERS, JSON.stringify(body), NOW, classify);
+    processDeviceAuthorizationResponse(
+      { status, headers: JSON_HEADERS, bodyText: JSON.stringify(body) },
+      NOW,
+      classify,
+    );
 
   it("reads Entra's answer", () => {
     expect(parse(200, ENTRA_ANSWER)).toEqual({
@@ -63,7 +67,11 @@ describe('parseDeviceAuthorizationResponse (RFC 8628 §3.2)', () => {
     const js = catchError(() => parse(200, { ...ENTRA_ANSWER, verification_uri: 'javascript:alert(1)' }));
     expect(js.code).toBe('upstream_unavailable');
     const html = catchError(() =>
-      parseDeviceAuthorizationResponse(200, new Headers(), '<html>echo SECRET-ECHO</html>', NOW, classify),
+      processDeviceAuthorizationResponse(
+        { status: 200, headers: new Headers(), bodyText: '<html>echo SECRET-ECHO</html>' },
+        NOW,
+        classify,
+      ),
     );
     expect(html.code).toBe('upstream_unavailable');
     expect(html.message).not.toContain('SECRET-ECHO');
@@ -83,7 +91,11 @@ describe('parseDeviceAuthorizationResponse (RFC 8628 §3.2)', () => {
 
 describe('parseDevicePollResponse (RFC 8628 §3.5)', () => {
   const parse = (status: number, body: unknown) =>
-    parseDevicePollResponse(status, JSON_HEADERS, JSON.stringify(body), NOW, classify);
+    processDevicePollResponse(
+      { status, headers: JSON_HEADERS, bodyText: JSON.stringify(body) },
+      NOW,
+      classify,
+    );
 
   it.each([
     ['authorization_pending', 70016, { status: 'pending' }],

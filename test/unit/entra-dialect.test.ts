@@ -5,8 +5,8 @@ import { systemClock } from '../../src/lib/clock.js';
 import type { Connection, EntraConnectionConfig } from '../../src/lib/config/connections.js';
 import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { getRequest, send } from '../../src/lib/oauth/index.js';
 import { entraDialect } from '../../src/lib/providers/entra.js';
-import { getJson } from '../../src/lib/providers/http.js';
 import type { DialectDeps, ProviderDialect } from '../../src/lib/providers/provider.js';
 
 // Values the broker sends and must never repeat in an error or a log line.
@@ -466,7 +466,9 @@ describe('entraDialect over an unreliable network', () => {
       timeoutMs: 200,
       maxRetries: 2,
     };
-    const err = await rejection(getJson(deps, `${provider.authority}/.well-known/openid-configuration`));
+    const err = await rejection(
+      send(deps, getRequest(`${provider.authority}/.well-known/openid-configuration`)),
+    );
     expect(err.code).toBe('upstream_unavailable');
     expect(provider.requests).toHaveLength(3);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../src/lib/errors.js';
+import { parseOAuthError, type TokenEndpointFailure } from '../../src/lib/oauth/index.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
-import { parseOAuthError, type TokenEndpointFailure } from '../../src/lib/providers/token-response.js';
 
 const ECHO = "redirect_uri 'https://broker.example/api/callback?code=ECHOED-CODE'";
 const TRAILER = ` (${ECHO}) Trace ID: 5d4b1c7e-0000 Correlation ID: 0f3e2a1b-0000 Timestamp: 2026-01-01 12:00:00Z`;

@@ -3,9 +3,13 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { type Connection, oauth2Connection } from '../../src/lib/config/connections.js';
 import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { discoveryUrls, parseProviderMetadata } from '../../src/lib/providers/discovery.js';
-import { classifyOAuthError } from '../../src/lib/providers/oauth-errors.js';
-import { chooseClientAuthMethod, oauth2Dialect } from '../../src/lib/providers/oauth2.js';
+import {
+  chooseClientAuthMethod,
+  classifyOAuthError,
+  discoveryUrls,
+  parseProviderMetadata,
+} from '../../src/lib/oauth/index.js';
+import { oauth2Dialect } from '../../src/lib/providers/oauth2.js';
 import type { ProviderDialect } from '../../src/lib/providers/provider.js';
 
 const ISSUER = 'https://id.example.com';

@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { type Connection, sharepointAcsConnection } from '../../src/lib/config/connections.js';
 import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { classifyOAuthError, processTokenResponse } from '../../src/lib/oauth/index.js';
 import type { ProviderDialect } from '../../src/lib/providers/provider.js';
 import {
   ACS_RETIRED_ERROR,
@@ -12,7 +13,6 @@ import {
   SHAREPOINT_PRINCIPAL,
   sharepointAcsDialect,
 } from '../../src/lib/providers/sharepoint-acs.js';
-import { parseTokenResponse } from '../../src/lib/providers/token-response.js';
 
 const REALM = '3f4b2a10-8c7d-4e6f-9a1b-2c3d4e5f6a7b';
 const CLIENT_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
@@ -146,7 +146,11 @@ describe('isSharePointOnline', () => {
 
 describe('ACS token responses', () => {
   it('reads digit strings as numbers and ignores not_before', () => {
-    const tokens = parseTokenResponse(200, new Headers(), JSON.stringify(ACS_SUCCESS), Date.now());
+    const tokens = processTokenResponse(
+      { status: 200, headers: new Headers(), bodyText: JSON.stringify(ACS_SUCCESS) },
+      Date.now(),
+      classifyOAuthError,
+    );
     expect(tokens).toMatchObject({
       accessToken: ACS_SUCCESS.access_token,
       tokenType: 'Bearer',
@@ -158,7 +162,13 @@ describe('ACS token responses', () => {
   it('falls back to expires_on when expires_in is missing', () => {
     const { expires_in: _, ...body } = ACS_SUCCESS;
     const now = (Number(ACS_SUCCESS.expires_on) - 600) * 1000;
-    expect(parseTokenResponse(200, new Headers(), JSON.stringify(body), now).expiresIn).toBe(600);
+    expect(
+      processTokenResponse(
+        { status: 200, headers: new Headers(), bodyText: JSON.stringify(body) },
+        now,
+        classifyOAuthError,
+      ).expiresIn,
+    ).toBe(600);
   });
 });
 
@@ -337,7 +347,11 @@ describe('sharepointAcsDialect', () => {
   it('leaves the account empty when currentuser fails', async () => {
     const { fetch: fetchStub } = stubFetch(() => json(403, { error: { code: '-2147024891' } }));
     const { dialect: acs, logs } = dialect(fetchStub);
-    const tokens = parseTokenResponse(200, new Headers(), JSON.stringify(ACS_SUCCESS), Date.now());
+    const tokens = processTokenResponse(
+      { status: 200, headers: new Headers(), bodyText: JSON.stringify(ACS_SUCCESS) },
+      Date.now(),
+      classifyOAuthError,
+    );
     expect(await acs.accountOf(tokens)).toEqual({});
     expect(
       logs.some((l) => l.includes('"event":"acs.currentuser_failed"') && l.includes('"status":403')),

@@ -5,10 +5,14 @@ import {
   decodeJwtClaims,
   parseOAuthError,
   parseRetryAfter,
-  parseTokenResponse,
-} from '../../src/lib/providers/token-response.js';
+  processTokenResponse,
+} from '../../src/lib/oauth/index.js';
+import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+// The recorded bodies are Entra's and ACS's; errors are classified as the Entra dialect does.
+const parseTokenResponse = (status: number, headers: Headers, bodyText: string, now: number) =>
+  processTokenResponse({ status, headers, bodyText }, now, classifyEntraError);
 const NOW_S = NOW / 1000;
 const json = new Headers({ 'content-type': 'application/json; charset=utf-8' });
 

@@ -1,8 +1,5 @@
 import type { BrokerError } from '../errors.js';
-import { classifyOAuthError, type FailureRule } from './oauth-errors.js';
-import type { TokenEndpointFailure } from './token-response.js';
-
-export { DEFAULT_RETRY_AFTER_S } from './oauth-errors.js';
+import { classifyOAuthError, type FailureRule, type TokenEndpointFailure } from '../oauth/index.js';
 
 /**
  * What a token endpoint error means for a connection, in the refresh context:

@@ -1,66 +1,36 @@
-import type { OAuth2ConnectionConfig } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
-import { requireClientSecret } from './client-secret.js';
 import {
-  DEVICE_CODE_GRANT,
-  parseDeviceAuthorizationResponse,
-  parseDevicePollResponse,
-} from './device-authorization.js';
-import { discoverProvider, type ProviderMetadata } from './discovery.js';
-import { getJson, postForm } from './http.js';
-import { classifyOAuthError, type OAuthClassifyContext } from './oauth-errors.js';
-import type { AccountInfo, DialectFactory, TokenSet } from './provider.js';
-import { decodeJwtClaims, parseTokenResponse, type TokenEndpointFailure } from './token-response.js';
-
-/** Discovery documents change rarely; a day keeps a key rotation or endpoint move from lingering. */
-const DISCOVERY_TTL_MS = 24 * 60 * 60 * 1000;
-
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+  authorizationUrl,
+  authorizeDevice,
+  cachedDiscovery,
+  chooseClientAuthMethod,
+  classifyOAuthError,
+  clientAuthentication,
+  deviceAuthorizationRequest,
+  devicePollRequest,
+  firstString,
+  getRequest,
+  idTokenClaims,
+  jsonBody,
+  mergeScopes,
+  type OAuthClassifyContext,
+  type ProviderMetadata,
+  pollDevice,
+  redeem,
+  send,
+  type TokenEndpointFailure,
+  tokenRequest,
+} from '../oauth/index.js';
+import { requireClientSecret } from './client-secret.js';
+import type { AccountInfo, DialectFactory } from './provider.js';
 
 type Endpoints = Omit<ProviderMetadata, 'issuer'>;
-
-/** Scopes in first-seen order, each once; OAuth scopes are case-sensitive (RFC 6749 §3.3). */
-function mergeScopes(...lists: readonly (readonly string[])[]): string[] {
-  return [...new Set(lists.flat())];
-}
-
-function firstString(...values: unknown[]): string | undefined {
-  return values.find((v): v is string => typeof v === 'string' && v.length > 0);
-}
-
-/** `application/x-www-form-urlencoded` of one value, as RFC 6749 §2.3.1 asks before Basic encoding. */
-function formEncode(value: string): string {
-  return new URLSearchParams([['', value]]).toString().slice(1);
-}
-
-/**
- * RFC 6749 §2.3.1: the configured method; else the first the provider supports of
- * `client_secret_basic` (every server must support it) and `client_secret_post`; a public client
- * (no credential) authenticates with `none` (its `client_id` alone, RFC 6749 §2.1).
- */
-export function chooseClientAuthMethod(
-  connection: Pick<OAuth2ConnectionConfig, 'credential' | 'tokenEndpointAuthMethod'> & { id?: string },
-  supported: readonly string[] | undefined,
-): ClientAuthMethod {
-  if (connection.credential === undefined) return 'none';
-  if (connection.tokenEndpointAuthMethod) return connection.tokenEndpointAuthMethod;
-  if (!supported || supported.length === 0 || supported.includes('client_secret_basic')) {
-    return 'client_secret_basic';
-  }
-  if (supported.includes('client_secret_post')) return 'client_secret_post';
-  throw new BrokerError(
-    'client_misconfigured',
-    `The provider accepts only ${supported.join(', ')} at its token endpoint; the broker authenticates with a client ` +
-      'secret (client_secret_basic or client_secret_post). Allow one of those for the client.',
-    { connectionId: connection.id },
-  );
-}
 
 /**
  * Any standards-compliant OAuth 2.0 / OpenID Connect provider: endpoints from discovery or
  * configuration, authorization code with PKCE S256, device authorization (RFC 8628) where offered,
  * refresh tokens — including providers that rotate them and revoke the grant on reuse, which the
- * broker's per-connection lock and http.ts's never-repeat-a-grant rule keep from ever tripping.
+ * broker's per-connection lock and `send`'s never-repeat-a-grant rule keep from ever tripping.
  */
 export const oauth2Dialect: DialectFactory = (configured, deps) => {
   if (configured.provider !== 'oauth2') {
@@ -69,7 +39,8 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     );
   }
   const connection = configured;
-  const defaultScopes = mergeScopes(connection.scopes, ['offline_access']);
+  const connectionId = connection.id;
+  const defaultScopes = mergeScopes([connection.scopes, ['offline_access']]);
   const openid = defaultScopes.includes('openid');
   const secretName = connection.credential?.secretName;
   const explicit: Endpoints = {
@@ -77,22 +48,13 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     tokenEndpoint: connection.tokenEndpoint,
     deviceAuthorizationEndpoint: connection.deviceAuthorizationEndpoint,
   };
-  let discovered: { until: number; metadata: Promise<ProviderMetadata> } | undefined;
+  const discovered =
+    connection.issuer === undefined ? undefined : cachedDiscovery(deps, connection.issuer, connectionId);
 
   /** The provider's endpoints: discovered once (and again daily), explicit ones winning. */
   async function endpoints(): Promise<Endpoints> {
-    const issuer = connection.issuer;
-    if (issuer === undefined) return explicit;
-    if (!discovered || discovered.until <= deps.clock.now()) {
-      const metadata = discoverProvider(deps, issuer, connection.id);
-      discovered = { until: deps.clock.now() + DISCOVERY_TTL_MS, metadata };
-      // A failed discovery is not kept: the next request asks again.
-      metadata.catch(() => {
-        if (discovered?.metadata === metadata) discovered = undefined;
-      });
-    }
-    const metadata = await discovered.metadata;
-    const merged: Endpoints = { ...metadata };
+    if (discovered === undefined) return explicit;
+    const merged: Endpoints = { ...(await discovered()) };
     for (const [key, value] of Object.entries(explicit) as [keyof Endpoints, string | undefined][]) {
       if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
     }
@@ -105,50 +67,35 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
       'client_misconfigured',
       `Connection ${connection.id}: the provider publishes no ${what}` +
         `${connection.issuer ? ` in the discovery document of ${connection.issuer}` : ''}. Set "${field}".`,
-      { connectionId: connection.id },
+      { connectionId },
     );
   }
 
   const classify = (context: OAuthClassifyContext) => (failure: TokenEndpointFailure) =>
     classifyOAuthError(failure, {
-      connectionId: connection.id,
+      connectionId,
       secretName,
       clientFields: 'clientId, issuer or endpoints, tokenEndpointAuthMethod, redirectUri and credential',
       ...context,
     });
 
-  /** The request's client authentication (RFC 6749 §2.3.1): form fields or a Basic header. */
-  async function authenticate(
-    form: Record<string, string>,
-    meta: Endpoints,
-  ): Promise<{ form: Record<string, string>; headers: Record<string, string> }> {
+  const tokenEndpoint = (meta: Endpoints) => required(meta.tokenEndpoint, 'token endpoint', 'tokenEndpoint');
+
+  /** The endpoint `pick` names, and the client authentication (RFC 6749 §2.3.1) the provider accepts. */
+  async function prepare(pick: (meta: Endpoints) => string) {
+    const meta = await endpoints();
+    const endpoint = pick(meta);
     const method = chooseClientAuthMethod(connection, meta.tokenEndpointAuthMethods);
-    if (method === 'none') return { form: { ...form, client_id: connection.clientId }, headers: {} };
-    const secret = await requireClientSecret(deps, connection);
-    if (method === 'client_secret_post') {
-      return { form: { ...form, client_id: connection.clientId, client_secret: secret }, headers: {} };
-    }
-    const basic = Buffer.from(`${formEncode(connection.clientId)}:${formEncode(secret)}`).toString('base64');
-    return { form, headers: { authorization: `Basic ${basic}` } };
+    const secret = method === 'none' ? undefined : await requireClientSecret(deps, connection);
+    return {
+      endpoint,
+      options: { auth: clientAuthentication(method, connection.clientId, secret), connectionId },
+    };
   }
 
-  async function redeem(params: Record<string, string>, context: OAuthClassifyContext): Promise<TokenSet> {
-    const meta = await endpoints();
-    const tokenEndpoint = required(meta.tokenEndpoint, 'token endpoint', 'tokenEndpoint');
-    const { form, headers } = await authenticate(params, meta);
-    // Codes and refresh tokens are single-use grants (rotation with reuse detection): never repeated blindly.
-    const response = await postForm(deps, tokenEndpoint, form, {
-      redeemsGrant: true,
-      connectionId: connection.id,
-      headers,
-    });
-    return parseTokenResponse(
-      response.status,
-      response.headers,
-      response.bodyText,
-      deps.clock.now(),
-      classify(context),
-    );
+  async function redeemAtTokenEndpoint(params: Record<string, string>, context: OAuthClassifyContext) {
+    const { endpoint, options } = await prepare(tokenEndpoint);
+    return redeem(deps, tokenRequest(endpoint, params, options), classify(context));
   }
 
   return {
@@ -161,8 +108,10 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
      */
     async authorizeUrl({ state, nonce, codeChallenge, redirectUri }) {
       const meta = await endpoints();
-      const url = new URL(
-        required(meta.authorizationEndpoint, 'authorization endpoint', 'authorizationEndpoint'),
+      const endpoint = required(
+        meta.authorizationEndpoint,
+        'authorization endpoint',
+        'authorizationEndpoint',
       );
       const params: Record<string, string> = {
         response_type: 'code',
@@ -176,13 +125,12 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
       };
       if (openid) params.nonce = nonce;
       if (connection.expectedAccount) params.login_hint = connection.expectedAccount;
-      for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
-      return url.toString();
+      return authorizationUrl(endpoint, params);
     },
 
     /** RFC 6749 §4.1.3 with the PKCE `code_verifier` (RFC 7636 §4.5). */
     exchangeCode({ code, codeVerifier, redirectUri }) {
-      return redeem(
+      return redeemAtTokenEndpoint(
         { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier },
         {},
       );
@@ -195,7 +143,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     refresh({ refreshToken, scopes }) {
       const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
       if (scopes !== undefined) params.scope = scopes.join(' ');
-      return redeem(params, { otherScope: scopes !== undefined });
+      return redeemAtTokenEndpoint(params, { otherScope: scopes !== undefined });
     },
 
     /**
@@ -203,63 +151,31 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
      * confidential clients). Repeating this request is harmless.
      */
     async startDeviceAuthorization() {
-      const meta = await endpoints();
-      const endpoint = required(
-        meta.deviceAuthorizationEndpoint,
-        'device authorization endpoint (RFC 8628)',
-        'deviceAuthorizationEndpoint',
+      const { endpoint, options } = await prepare((meta) =>
+        required(
+          meta.deviceAuthorizationEndpoint,
+          'device authorization endpoint (RFC 8628)',
+          'deviceAuthorizationEndpoint',
+        ),
       );
-      const { form, headers } = await authenticate({ scope: defaultScopes.join(' ') }, meta);
-      const response = await postForm(deps, endpoint, form, { connectionId: connection.id, headers });
-      return parseDeviceAuthorizationResponse(
-        response.status,
-        response.headers,
-        response.bodyText,
-        deps.clock.now(),
-        classify({}),
-      );
+      const request = deviceAuthorizationRequest(endpoint, { scope: defaultScopes.join(' ') }, options);
+      return authorizeDevice(deps, request, classify({}));
     },
 
-    /** RFC 8628 §3.4: one token request with the device code; never retried (see entra.ts). */
+    /** RFC 8628 §3.4: one token request with the device code; never repeated (see `devicePollRequest`). */
     async pollDeviceAuthorization(deviceCode) {
-      const meta = await endpoints();
-      const tokenEndpoint = required(meta.tokenEndpoint, 'token endpoint', 'tokenEndpoint');
-      const { form, headers } = await authenticate(
-        { grant_type: DEVICE_CODE_GRANT, device_code: deviceCode },
-        meta,
-      );
-      const response = await postForm({ ...deps, maxRetries: 0 }, tokenEndpoint, form, {
-        redeemsGrant: true,
-        connectionId: connection.id,
-        headers,
-      });
-      return parseDevicePollResponse(
-        response.status,
-        response.headers,
-        response.bodyText,
-        deps.clock.now(),
-        classify({}),
-      );
+      const { endpoint, options } = await prepare(tokenEndpoint);
+      return pollDevice(deps, devicePollRequest(endpoint, deviceCode, options), classify({}));
     },
 
     /**
      * The consenting account: the id_token's `preferred_username` or `email` (OpenID Connect Core
-     * §5.1); else the UserInfo endpoint's (§5.3: many providers put scope claims only there); else
-     * the `sub`. A failing UserInfo call leaves the account to `sub`: consent still succeeds.
+     * §5.1), its nonce checked (`idTokenClaims`); else the UserInfo endpoint's (§5.3: many providers
+     * put scope claims only there); else the `sub`. A failing UserInfo call leaves the account to
+     * `sub`: consent still succeeds.
      */
     async accountOf(tokens, nonce) {
-      const claims = tokens.idToken ? decodeJwtClaims(tokens.idToken) : undefined;
-      if (
-        tokens.idToken &&
-        nonce !== undefined &&
-        (!claims || (claims.nonce !== undefined && claims.nonce !== nonce))
-      ) {
-        throw new BrokerError(
-          'consent_failed',
-          `The id_token does not belong to this sign-in (nonce mismatch). Start again at /api/start?connection=${connection.id}.`,
-          { connectionId: connection.id },
-        );
-      }
+      const claims = idTokenClaims(tokens.idToken, nonce, connectionId);
       const named = firstString(claims?.preferred_username, claims?.email, claims?.upn);
       if (named !== undefined) return { account: named };
       const fromUserinfo = await userinfo(tokens.accessToken);
@@ -281,11 +197,14 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     try {
       const meta = await endpoints();
       if (!meta.userinfoEndpoint) return undefined;
-      const response = await getJson(deps, meta.userinfoEndpoint, {
-        connectionId: connection.id,
-        headers: { authorization: `Bearer ${accessToken}` },
-      });
-      const body = response.body;
+      const response = await send(
+        deps,
+        getRequest(meta.userinfoEndpoint, {
+          connectionId,
+          headers: { authorization: `Bearer ${accessToken}` },
+        }),
+      );
+      const body = jsonBody(response);
       if (response.status !== 200 || typeof body !== 'object' || body === null || Array.isArray(body)) {
         deps.logger.warn('oauth2.userinfo_failed', { connection: connection.id, status: response.status });
         return undefined;

@@ -1,21 +1,8 @@
-import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
-import type { ProviderErrorInfo } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { DeviceAuthorization, DevicePollResult, HttpDeps, TokenSet } from '../oauth/index.js';
 
-/** One normalized token response, whatever the dialect (numbers sent as strings already converted). */
-export interface TokenSet {
-  accessToken: string;
-  tokenType: string;
-  /** Seconds the access token lives, from the response's `expires_in` (or `expires_on`). */
-  expiresIn: number;
-  /** Space-separated scopes the provider granted, when it said. */
-  scope?: string;
-  refreshToken?: string;
-  idToken?: string;
-  /** Seconds the refresh token lives, when the provider says (`refresh_token_expires_in`). */
-  refreshTokenExpiresIn?: number;
-}
+// The protocol's normalized results are the port's too: the rest of the broker imports them from here.
+export type { DeviceAuthorization, DevicePollResult, TokenSet } from '../oauth/index.js';
 
 /** Who consented, learned after a code exchange (Entra: the id_token; ACS: SharePoint's currentuser). */
 export interface AccountInfo {
@@ -36,34 +23,6 @@ export interface CodeExchangeParams {
   codeVerifier: string;
   redirectUri: string;
 }
-
-/** RFC 8628 §3.2 device authorization response, normalized. */
-export interface DeviceAuthorization {
-  /** Secret: redeemed at the token endpoint; never shown, logged or sent to a browser unsealed. */
-  deviceCode: string;
-  /** What the person types at `verificationUri`. */
-  userCode: string;
-  verificationUri: string;
-  verificationUriComplete?: string;
-  /** Seconds the device code lives. */
-  expiresIn: number;
-  /** Seconds to wait between polls (RFC 8628 default 5). */
-  interval: number;
-  /** The provider's own instruction for the person (Entra: "To sign in, use a web browser…"). */
-  message?: string;
-}
-
-/**
- * One RFC 8628 §3.4–3.5 poll of the token endpoint. The device errors the spec makes part of the
- * flow are results, not errors; everything else is thrown as a classified `BrokerError`.
- */
-export type DevicePollResult =
-  | { status: 'pending' }
-  | { status: 'slow_down' }
-  | { status: 'declined'; providerError: ProviderErrorInfo }
-  | { status: 'expired'; providerError: ProviderErrorInfo }
-  | { status: 'bad_code'; providerError: ProviderErrorInfo }
-  | { status: 'tokens'; tokens: TokenSet };
 
 export interface RefreshParams {
   refreshToken: string;
@@ -97,17 +56,13 @@ export interface ProviderDialect {
   hardExpiry?(consentedAtMs: number): Date | undefined;
 }
 
-/** What every dialect is built with. `fetch` is injectable so tests reach simulators over real HTTP. */
-export interface DialectDeps {
-  fetch: typeof fetch;
-  clock: Clock;
-  logger: Logger;
+/**
+ * What every dialect is built with: what `send` needs (`fetch` is injectable so tests reach
+ * simulators over real HTTP), and the client secret.
+ */
+export interface DialectDeps extends HttpDeps {
   /** The client secret from the store (`credential.secretName`), or undefined for a public client. */
   clientSecret: () => Promise<string | undefined>;
-  /** Per-attempt timeout of every network call, ms. */
-  timeoutMs?: number;
-  /** Retries after a 429/5xx/connection failure; total wait is capped so callers hear back in seconds. */
-  maxRetries?: number;
 }
 
 export type DialectFactory = (connection: Connection, deps: DialectDeps) => ProviderDialect;

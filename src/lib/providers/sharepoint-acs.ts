@@ -1,16 +1,24 @@
 import { trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
-import { once } from '../once.js';
-import { requireClientSecret } from './client-secret.js';
-import { getJson, postForm } from './http.js';
 import {
+  authorizationUrl,
   classifyOAuthError,
+  clientAuthentication,
   type FailureRule,
   failureLabel,
+  firstString,
+  getRequest,
+  jsonBody,
   type OAuthClassifyContext,
-} from './oauth-errors.js';
-import type { AccountInfo, DialectFactory, TokenSet } from './provider.js';
-import { parseTokenResponse, type TokenEndpointFailure } from './token-response.js';
+  redeem,
+  send,
+  type TokenEndpointFailure,
+  type TokenSet,
+  tokenRequest,
+} from '../oauth/index.js';
+import { once } from '../once.js';
+import { requireClientSecret } from './client-secret.js';
+import type { AccountInfo, DialectFactory } from './provider.js';
 
 /** SharePoint's well-known principal id: the first half of every ACS `resource` for a site. */
 export const SHAREPOINT_PRINCIPAL = '00000003-0000-0ff1-ce00-000000000000';
@@ -99,10 +107,13 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
    * `WWW-Authenticate: Bearer realm="{tenant id}", client_id="00000003-…"`.
    */
   async function discoverRealm(): Promise<string> {
-    const response = await getJson(deps, `${siteUrl}/_vti_bin/client.svc`, {
-      connectionId: connection.id,
-      headers: { authorization: 'Bearer' },
-    });
+    const response = await send(
+      deps,
+      getRequest(`${siteUrl}/_vti_bin/client.svc`, {
+        connectionId: connection.id,
+        headers: { authorization: 'Bearer' },
+      }),
+    );
     const found = parseBearerChallenge(response.headers.get('www-authenticate'))?.realm;
     if (response.status === 401 && found && GUID.test(found)) {
       deps.logger.info('acs.realm_discovered', { connection: connection.id, site: siteHost, realm: found });
@@ -158,26 +169,22 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
     });
   };
 
-  async function redeem(params: Record<string, string>): Promise<TokenSet> {
+  /**
+   * A token request at `{accessControlUrl}/{realm}/tokens/OAuth/2` as `client_id@realm`
+   * (`client_secret_post`), for the site's `resource`.
+   */
+  async function redeemAtAcs(params: Record<string, string>): Promise<TokenSet> {
     const tenant = await realm();
     const secret = await requireClientSecret(deps, connection);
-    const form = {
-      ...params,
-      client_id: `${connection.clientId}@${tenant}`,
-      client_secret: secret,
-      resource: `${SHAREPOINT_PRINCIPAL}/${siteHost}@${tenant}`,
-    };
-    const response = await postForm(deps, `${accessControlUrl}/${tenant}/tokens/OAuth/2`, form, {
-      redeemsGrant: true,
-      connectionId: connection.id,
-    });
-    const tokens = parseTokenResponse(
-      response.status,
-      response.headers,
-      response.bodyText,
-      deps.clock.now(),
-      classify({}),
+    const request = tokenRequest(
+      `${accessControlUrl}/${tenant}/tokens/OAuth/2`,
+      { ...params, resource: `${SHAREPOINT_PRINCIPAL}/${siteHost}@${tenant}` },
+      {
+        auth: clientAuthentication('client_secret_post', `${connection.clientId}@${tenant}`, secret),
+        connectionId: connection.id,
+      },
     );
+    const tokens = await redeem(deps, request, classify({}));
     // ACS names the resource, not the permissions: the consented scopes are what the token carries.
     return tokens.scope ? tokens : { ...tokens, scope: defaultScopes.join(' ') };
   }
@@ -194,18 +201,18 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
           { connectionId: connection.id },
         );
       }
-      const url = new URL(`${siteUrl}/_layouts/15/OAuthAuthorize.aspx`);
-      url.searchParams.set('client_id', connection.clientId);
-      url.searchParams.set('scope', defaultScopes.join(' '));
-      url.searchParams.set('response_type', 'code');
-      url.searchParams.set('redirect_uri', redirectUri);
-      url.searchParams.set('state', state);
-      return url.toString();
+      return authorizationUrl(`${siteUrl}/_layouts/15/OAuthAuthorize.aspx`, {
+        client_id: connection.clientId,
+        scope: defaultScopes.join(' '),
+        response_type: 'code',
+        redirect_uri: redirectUri,
+        state,
+      });
     },
 
     /** RFC 6749 §4.1.3 at ACS, for `client_id@realm` and the site's `resource`; the code lives 5 minutes. */
     exchangeCode({ code, redirectUri }) {
-      return redeem({ grant_type: 'authorization_code', code, redirect_uri: redirectUri });
+      return redeemAtAcs({ grant_type: 'authorization_code', code, redirect_uri: redirectUri });
     },
 
     /** RFC 6749 §6 at ACS: a new access token, the same refresh token (none comes back). */
@@ -219,7 +226,7 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
           ),
         );
       }
-      return redeem({ grant_type: 'refresh_token', refresh_token: refreshToken });
+      return redeemAtAcs({ grant_type: 'refresh_token', refresh_token: refreshToken });
     },
 
     /**
@@ -231,18 +238,19 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
       // Known by now: every code exchange and refresh looked it up first.
       info.tenant = await realm().catch(() => undefined);
       try {
-        const response = await getJson(deps, `${siteUrl}/_api/web/currentuser`, {
-          connectionId: connection.id,
-          headers: {
-            accept: 'application/json;odata=verbose',
-            authorization: `${tokens.tokenType} ${tokens.accessToken}`,
-          },
-        });
-        const body = response.body as { d?: Record<string, unknown> } & Record<string, unknown>;
-        const user = typeof body?.d === 'object' && body.d !== null ? body.d : body;
-        const account = [user?.Email, user?.LoginName].find(
-          (v): v is string => typeof v === 'string' && v.length > 0,
+        const response = await send(
+          deps,
+          getRequest(`${siteUrl}/_api/web/currentuser`, {
+            connectionId: connection.id,
+            headers: {
+              accept: 'application/json;odata=verbose',
+              authorization: `${tokens.tokenType} ${tokens.accessToken}`,
+            },
+          }),
         );
+        const body = jsonBody(response) as { d?: Record<string, unknown> } & Record<string, unknown>;
+        const user = typeof body?.d === 'object' && body.d !== null ? body.d : body;
+        const account = firstString(user?.Email, user?.LoginName);
         if (response.status === 200 && account !== undefined) info.account = account;
         else
           deps.logger.warn('acs.currentuser_failed', { connection: connection.id, status: response.status });

@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../clock.js';
 import { BrokerError, type ProviderErrorInfo } from '../errors.js';
-import { DEFAULT_RETRY_AFTER_S } from './entra-errors.js';
-import type { DialectDeps } from './provider.js';
-import { parseOAuthError, parseRetryAfter } from './token-response.js';
+import type { Logger } from '../logger.js';
+import { DEFAULT_RETRY_AFTER_S } from './classify.js';
+import { parseJson } from './json.js';
+import type { OAuthRequest } from './request.js';
+import { parseOAuthError, parseRetryAfter } from './response.js';
+import type { ProviderResponse } from './types.js';
 
 /**
- * The one way dialects call a provider: a per-attempt timeout, a few retries with backoff on
+ * `send`, the one way dialects call a provider: a per-attempt timeout, a few retries with backoff on
  * throttling, outages and unreachable hosts, and a final `upstream_unavailable` that reaches the
  * caller within seconds. Requests carry codes, tokens and secrets, so nothing here ever puts a
  * request parameter, a URL query or a response body into an error or a log line.
@@ -36,34 +40,15 @@ const UNREACHED = new Set([
 const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-export type HttpDeps = Pick<DialectDeps, 'fetch' | 'clock' | 'logger' | 'timeoutMs' | 'maxRetries'>;
-
-export interface RequestOptions {
-  /**
-   * The request redeems a one-time grant (a refresh token, an authorization code). It is then never
-   * repeated once it may have reached the provider: after a timeout, a 504, or a connection that
-   * broke mid-request the provider may already have redeemed it and issued tokens we never saw.
-   * Presenting the same refresh token again is exactly what rotating providers with reuse detection
-   * treat as theft: they revoke the whole grant (RFC 9700 §4.14.2; for codes RFC 6749 §4.1.2 asks the
-   * same). Handing the outage to the caller instead keeps a maybe-lost token from becoming a
-   * certainly-dead grant, and the caller's next attempt comes seconds later, through the lock.
-   */
-  redeemsGrant?: boolean;
-  headers?: Record<string, string>;
-  /** Named in log lines and errors. */
-  connectionId?: string;
-}
-
-/** What the provider answered; the body is read in full within the same timeout. */
-export interface ProviderResponse {
-  status: number;
-  headers: Headers;
-  bodyText: string;
-}
-
-export interface JsonResponse extends ProviderResponse {
-  /** The parsed body; undefined when it was not JSON. */
-  body: unknown;
+/** What `send` needs. `fetch` is injectable so tests reach simulators over real HTTP. */
+export interface HttpDeps {
+  fetch: typeof fetch;
+  clock: Clock;
+  logger: Logger;
+  /** Per-attempt timeout of every network call, ms. */
+  timeoutMs?: number;
+  /** Retries after a 429/5xx/connection failure; total wait is capped so callers hear back in seconds. */
+  maxRetries?: number;
 }
 
 type Attempt =
@@ -192,26 +177,43 @@ function judge(outcome: Attempt, ctx: Context): Verdict {
   }
 }
 
-async function send(
-  deps: HttpDeps,
-  url: string,
-  init: RequestInit,
-  opts: RequestOptions,
-): Promise<ProviderResponse> {
+function init(request: OAuthRequest): RequestInit {
+  const headers = { accept: 'application/json', ...request.headers };
+  if (request.method === 'GET') return { method: 'GET', headers };
+  return {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(request.form).toString(),
+    // Redirects are not followed: the body may hold a secret.
+    redirect: 'manual',
+  };
+}
+
+/**
+ * Sends one `OAuthRequest` (a form POST, RFC 6749 §4.1.3, §6, Appendix B; or a GET) and returns
+ * whatever the provider answered, except that 429/5xx, timeouts and unreachable hosts are retried
+ * (within `deps.maxRetries` and a few seconds; never for a request marked `once`, and for one that
+ * `redeemsGrant` only while the provider cannot have seen it: see there why) and end as
+ * `upstream_unavailable` (RFC 9110 §10.2.3 `Retry-After` honoured). The caller decides what any
+ * other status means.
+ */
+export async function send(deps: HttpDeps, request: OAuthRequest): Promise<ProviderResponse> {
   const timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxRetries = deps.maxRetries ?? DEFAULT_MAX_RETRIES;
+  const maxRetries = request.once ? 0 : (deps.maxRetries ?? DEFAULT_MAX_RETRIES);
+  const { url, connectionId } = request;
   const { host, pathname } = new URL(url);
-  const where = { host, path: pathname, connectionId: opts.connectionId };
+  const where = { host, path: pathname, connectionId };
+  const requestInit = init(request);
   let waitedMs = 0;
   for (let attempt = 1; ; attempt++) {
-    const outcome = await attemptOnce(deps.fetch, url, init, timeoutMs);
+    const outcome = await attemptOnce(deps.fetch, url, requestInit, timeoutMs);
     if (outcome.kind === 'response' && !RETRYABLE_STATUS.has(outcome.response.status)) {
       return outcome.response;
     }
     const verdict = judge(outcome, {
       host,
       timeoutMs,
-      redeemsGrant: opts.redeemsGrant === true,
+      redeemsGrant: request.redeemsGrant,
       attempt,
       now: deps.clock.now(),
     });
@@ -227,7 +229,7 @@ async function send(
         retryAfter: verdict.retryAfter,
       });
       throw new BrokerError('upstream_unavailable', verdict.detail, {
-        connectionId: opts.connectionId,
+        connectionId,
         retryAfter: verdict.retryAfter,
         providerError: verdict.providerError,
         cause: verdict.cause,
@@ -239,52 +241,7 @@ async function send(
   }
 }
 
-/**
- * POSTs an `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3, §6, Appendix B) and returns
- * whatever the provider answered, except that 429/5xx, timeouts and unreachable hosts are retried
- * (within `deps.maxRetries` and a few seconds) and end as `upstream_unavailable` (RFC 9110 §10.2.3
- * `Retry-After` honoured). Redirects are not followed: the body may hold a secret.
- */
-export function postForm(
-  deps: HttpDeps,
-  url: string,
-  params: Record<string, string>,
-  opts: RequestOptions = {},
-): Promise<ProviderResponse> {
-  return send(
-    deps,
-    url,
-    {
-      method: 'POST',
-      headers: {
-        accept: 'application/json',
-        'content-type': 'application/x-www-form-urlencoded',
-        ...opts.headers,
-      },
-      body: new URLSearchParams(params).toString(),
-      redirect: 'manual',
-    },
-    opts,
-  );
-}
-
-/**
- * GETs a JSON document (discovery metadata, an API's answer) with the same timeout and retry rules
- * as `postForm`; `body` is the parsed JSON, or undefined when the answer was not JSON. The caller
- * decides what a non-2xx status means.
- */
-export async function getJson(deps: HttpDeps, url: string, opts: RequestOptions = {}): Promise<JsonResponse> {
-  const response = await send(
-    deps,
-    url,
-    { method: 'GET', headers: { accept: 'application/json', ...opts.headers } },
-    opts,
-  );
-  let body: unknown;
-  try {
-    body = JSON.parse(response.bodyText);
-  } catch {
-    body = undefined;
-  }
-  return { ...response, body };
+/** The answer's body as JSON (discovery metadata, UserInfo, an API's answer); undefined when it is not. */
+export function jsonBody(response: ProviderResponse): unknown {
+  return parseJson(response.bodyText);
 }

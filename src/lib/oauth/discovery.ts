@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { endpointProblem, trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
-import { getJson, type HttpDeps } from './http.js';
+import { type HttpDeps, jsonBody, send } from './http.js';
+import { optionalNonEmpty } from './json.js';
+import { getRequest } from './request.js';
 
 /** What the broker needs of an authorization server's metadata, normalized. */
 export interface ProviderMetadata {
@@ -14,15 +16,14 @@ export interface ProviderMetadata {
   tokenEndpointAuthMethods?: string[];
 }
 
-const optionalText = z.string().min(1).optional().catch(undefined);
 const optionalList = z.array(z.string()).optional().catch(undefined);
 
 const metadataSchema = z.object({
   issuer: z.string().min(1),
-  authorization_endpoint: optionalText,
-  token_endpoint: optionalText,
-  device_authorization_endpoint: optionalText,
-  userinfo_endpoint: optionalText,
+  authorization_endpoint: optionalNonEmpty,
+  token_endpoint: optionalNonEmpty,
+  device_authorization_endpoint: optionalNonEmpty,
+  userinfo_endpoint: optionalNonEmpty,
   token_endpoint_auth_methods_supported: optionalList,
 });
 
@@ -94,7 +95,7 @@ export function parseProviderMetadata(
 
 /**
  * Fetches the metadata of `issuer` (OpenID Connect Discovery 1.0 §4, falling back to RFC 8414 §3).
- * A provider that is down ends as `upstream_unavailable` (from http.ts); one that has no document
+ * A provider that is down ends as `upstream_unavailable` (from `send`); one that has no document
  * at either place, or a document that does not fit, as `client_misconfigured`.
  */
 export async function discoverProvider(
@@ -104,9 +105,10 @@ export async function discoverProvider(
 ): Promise<ProviderMetadata> {
   const answers: string[] = [];
   for (const url of discoveryUrls(issuer)) {
-    const response = await getJson(deps, url, { connectionId });
-    if (response.status >= 200 && response.status < 300 && response.body !== undefined) {
-      return parseProviderMetadata(response.body, issuer, connectionId);
+    const response = await send(deps, getRequest(url, { connectionId }));
+    const body = jsonBody(response);
+    if (response.status >= 200 && response.status < 300 && body !== undefined) {
+      return parseProviderMetadata(body, issuer, connectionId);
     }
     answers.push(`${new URL(url).pathname}: HTTP ${response.status}`);
   }
@@ -116,4 +118,29 @@ export async function discoverProvider(
       'Check "issuer", or set authorizationEndpoint, tokenEndpoint and deviceAuthorizationEndpoint explicitly.',
     { connectionId },
   );
+}
+
+/** Discovery documents change rarely; a day keeps a key rotation or endpoint move from lingering. */
+export const DISCOVERY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * `discoverProvider` for one issuer, asked once and again after `DISCOVERY_TTL_MS`; concurrent
+ * callers share one request, and a failed discovery is not kept: the next call asks again.
+ */
+export function cachedDiscovery(
+  deps: HttpDeps,
+  issuer: string,
+  connectionId?: string,
+): () => Promise<ProviderMetadata> {
+  let discovered: { until: number; metadata: Promise<ProviderMetadata> } | undefined;
+  return () => {
+    if (!discovered || discovered.until <= deps.clock.now()) {
+      const metadata = discoverProvider(deps, issuer, connectionId);
+      discovered = { until: deps.clock.now() + DISCOVERY_TTL_MS, metadata };
+      metadata.catch(() => {
+        if (discovered?.metadata === metadata) discovered = undefined;
+      });
+    }
+    return discovered.metadata;
+  };
 }

@@ -1,13 +1,13 @@
 import { BrokerError, type ErrorCode, type ProviderErrorInfo } from '../errors.js';
-import type { TokenEndpointFailure } from './token-response.js';
+import type { TokenEndpointFailure } from './types.js';
 
 /** `Retry-After` (seconds) handed to callers of a transient failure when the provider named none. */
 export const DEFAULT_RETRY_AFTER_S = 5;
 
 /**
- * What a token endpoint error from a standards-speaking provider means for a connection, in the
- * refresh context — the same kinds and codes as Entra's table (entra-errors.ts), keyed by the
- * RFC 6749 §5.2 `error` alone, since other providers have no AADSTS numbers:
+ * What a token endpoint error means for a connection, in the refresh context, keyed by the
+ * RFC 6749 §5.2 `error`. A dialect layers its own knowledge in front (`OAuthClassifyContext.rule`:
+ * Entra's AADSTS table in providers/entra-errors.ts, ACS's error numbers), with the same kinds:
  *
  * | kind        | code                   | the connection…                                         |
  * |-------------|------------------------|---------------------------------------------------------|
@@ -17,10 +17,10 @@ export const DEFAULT_RETRY_AFTER_S = 5;
  * | `transient` | `upstream_unavailable` | is fine; the provider is down or throttling             |
  * | `unknown`   | `upstream_unavailable` | is left alone: an unrecognised answer must not kill a grant |
  *
- * Lookup order: 429/5xx → transient; a dialect's own rule (ACS error numbers); the `error` code;
- * 401/403/404 without a known code → client; else unknown. The scope rules of Entra's table hold:
- * a scope error on the connection's own scopes is the configuration's fault (client), missing
- * consent for an explicitly requested other scope is the caller's (scope).
+ * Lookup order: 429/5xx → transient; the dialect's own rule; the `error` code; 401/403/404
+ * without a known code → client; else unknown. Two context rules: a scope error on the
+ * connection's own scopes is the configuration's fault (client), missing consent for an explicitly
+ * requested other scope is the caller's (scope).
  */
 export type FailureKind = 'dead' | 'client' | 'scope' | 'transient';
 export type FailureRule = readonly [FailureKind, string];

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { BrokerError } from '../errors.js';
+import { DEFAULT_RETRY_AFTER_S } from './classify.js';
+import { optionalSeconds, optionalText, parseJson } from './json.js';
+import type {
+  FailureClassifier,
+  OAuthErrorBody,
+  ProviderResponse,
+  TokenEndpointFailure,
+  TokenSet,
+} from './types.js';
+
+/**
+ * The "process" half of every token request (build in request.ts, send in http.ts): recorded
+ * bodies go in, a `TokenSet` or the `BrokerError` the dialect's classifier makes comes out, no
+ * server needed.
+ */
+
+/**
+ * Lifetime assumed when a provider sends neither `expires_in` nor `expires_on`. RFC 6749 §5.1 leaves
+ * the default to the provider's documentation; an hour is what Entra, ACS and most others use.
+ */
+export const DEFAULT_EXPIRES_IN_S = 3600;
+
+const tokenResponseSchema = z.object({
+  access_token: z.string().min(1),
+  token_type: optionalText,
+  expires_in: optionalSeconds,
+  expires_on: optionalSeconds,
+  scope: optionalText,
+  // Strict on purpose: silently dropping a rotated refresh token would lose the grant.
+  refresh_token: z.string().optional(),
+  id_token: optionalText,
+  refresh_token_expires_in: optionalSeconds,
+});
+
+const errorBodySchema = z.object({
+  error: z.string().min(1),
+  error_description: optionalText,
+  error_codes: z.array(z.number().int()).optional().catch(undefined),
+});
+
+/**
+ * Parses an RFC 6749 §5.2 error body; the AADSTS number comes from Entra's `error_codes[0]`, else
+ * from `AADSTS\d+` in `error_description`. Undefined when the body is not such an object.
+ */
+export function parseOAuthError(bodyText: string): OAuthErrorBody | undefined {
+  const parsed = errorBodySchema.safeParse(parseJson(bodyText));
+  if (!parsed.success) return undefined;
+  const { error, error_description: errorDescription, error_codes: codes } = parsed.data;
+  const fromDescription = errorDescription?.match(/AADSTS(\d+)/)?.[1];
+  const aadsts = codes?.[0] ?? (fromDescription === undefined ? undefined : Number(fromDescription));
+  return { error, errorDescription, aadsts };
+}
+
+/**
+ * RFC 9110 §10.2.3 `Retry-After`: delay-seconds or an HTTP date (measured against `now`, epoch ms),
+ * as whole seconds; undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  // An HTTP date always names a weekday or month; Date.parse alone would read "-5" as a year.
+  const date = /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+function mediaType(headers: Headers): string {
+  return headers.get('content-type')?.split(';')[0]?.trim() || 'no content type';
+}
+
+/** What a classifier is handed for an answer with an error status (RFC 6749 §5.2). */
+function failureOf({ status, headers, bodyText }: ProviderResponse, now: number): TokenEndpointFailure {
+  return {
+    status,
+    oauthError: parseOAuthError(bodyText),
+    retryAfter: parseRetryAfter(headers.get('retry-after'), now),
+  };
+}
+
+/**
+ * The body of a 2xx answer as `schema` reads it, undefined when it does not fit; any other status
+ * is an error response (RFC 6749 §5.2) or an outage, thrown as `classify` makes it.
+ */
+export function successBody<T>(
+  response: ProviderResponse,
+  now: number,
+  classify: FailureClassifier,
+  schema: z.ZodType<T>,
+): T | undefined {
+  if (response.status < 200 || response.status > 299) throw classify(failureOf(response, now));
+  const parsed = schema.safeParse(parseJson(response.bodyText));
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * A success status whose body is not the promised `what`: an RFC 6749 §5.2 error sent with 200 is
+ * still classified (some providers do that; those are errors, not outages); anything else is an
+ * outage, reported without quoting the body (a page from a proxy may echo the request, and the
+ * request carried a code or token).
+ */
+export function unexpectedBody(
+  what: 'token' | 'device_authorization',
+  { status, headers, bodyText }: ProviderResponse,
+  classify: FailureClassifier,
+): BrokerError {
+  const oauthError = parseOAuthError(bodyText);
+  if (oauthError) return classify({ status, oauthError });
+  return new BrokerError(
+    'upstream_unavailable',
+    `The provider's answer was not a ${what.replace('_', ' ')} response (HTTP ${status}, ${mediaType(headers)}); ` +
+      'a proxy or an outage may be in the way. Try again later.',
+    { retryAfter: DEFAULT_RETRY_AFTER_S, providerError: { error: `invalid_${what}_response`, status } },
+  );
+}
+
+/**
+ * RFC 6749 §5.1 (successful response) and §5.2 (error response): turns a token endpoint's answer
+ * into a `TokenSet`, or throws the `BrokerError` that `classify` makes of it. `now` (epoch ms) turns
+ * an `expires_on` into a lifetime when `expires_in` is missing. The body is never quoted in an error.
+ */
+export function processTokenResponse(
+  response: ProviderResponse,
+  now: number,
+  classify: FailureClassifier,
+): TokenSet {
+  const body = successBody(response, now, classify, tokenResponseSchema);
+  if (!body) throw unexpectedBody('token', response, classify);
+  const expiresIn =
+    body.expires_in ??
+    (body.expires_on === undefined
+      ? DEFAULT_EXPIRES_IN_S
+      : Math.max(0, body.expires_on - Math.floor(now / 1000)));
+  const tokenType = body.token_type?.toLowerCase() === 'bearer' ? 'Bearer' : body.token_type || 'Bearer';
+  return {
+    accessToken: body.access_token,
+    tokenType,
+    expiresIn,
+    scope: body.scope || undefined,
+    refreshToken: body.refresh_token || undefined,
+    idToken: body.id_token || undefined,
+    refreshTokenExpiresIn: body.refresh_token_expires_in,
+  };
+}
