@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { consent } from '../fakes/consent-client.js';
@@ -89,5 +92,61 @@ describe('broker CLI', () => {
     const unknown = await run(['rotate', 'nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('There is no connection "nope"');
+  });
+});
+
+describe('broker callers and the who-may-ask checks', () => {
+  const OID = '11111111-1111-4111-8111-111111111111';
+  const TENANT = '3c1e8f0a-6b2d-4c7e-9a51-2f4d8b6e0c13';
+  const env = (extra: Record<string, string>) =>
+    childEnv({
+      BROKER_CONNECTIONS: JSON.stringify({
+        connections: {
+          mailbox: {
+            provider: 'entra',
+            clientId: '6731de76-14a6-49ae-97bc-6eba6914391e',
+            scopes: ['https://graph.microsoft.com/Mail.Read'],
+            callers: [{ name: 'ticket-engine', objectId: OID }],
+          },
+          orphan: {
+            provider: 'entra',
+            clientId: '6731de76-14a6-49ae-97bc-6eba6914391e',
+            scopes: ['User.Read'],
+          },
+        },
+      }),
+      BROKER_DATA_DIR: dataDir,
+      ...extra,
+    });
+  let dataDir = '';
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'broker-cli-callers-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it("lists a connection's callers, and says when there are none", async () => {
+    const listed = await runNode(CLI_MAIN, ['callers', 'mailbox'], env({}));
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`ticket-engine\t${OID}`);
+    const none = await runNode(CLI_MAIN, ['callers', 'orphan'], env({}));
+    expect(none.stdout).toContain('lists no callers');
+    const unknown = await runNode(CLI_MAIN, ['callers', 'nope'], env({}));
+    expect(unknown.code).not.toBe(0);
+  });
+
+  it('check warns about connections without callers under entra, and easyauth without the platform', async () => {
+    const r = await runNode(
+      CLI_MAIN,
+      ['check'],
+      env({
+        CALLER_AUTH: 'entra',
+        ADMIN_AUTH: 'easyauth',
+        BROKER_TENANT_ID: TENANT,
+        BROKER_API_CLIENT_ID: '0f6c2a9e-3d41-4b8a-a7e5-5c9d1e2b4f60',
+      }),
+    );
+    expect(r.stdout).toMatch(/warn {2}connection orphan: no "callers" under CALLER_AUTH=entra/);
+    expect(r.stdout).not.toMatch(/connection mailbox: no "callers"/);
+    expect(r.stdout).toMatch(/warn {2}people: ADMIN_AUTH=easyauth but WEBSITE_AUTH_ENABLED is not True/);
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
+import { decodeJwtClaims } from '../../src/lib/oauth/index.js';
 import { addCalendarMonths } from '../../src/lib/providers/sharepoint-acs.js';
-import { decodeJwtClaims } from '../../src/lib/providers/token-response.js';
 import { consent } from '../fakes/consent-client.js';
 import { type AcsFake, startAcsSimulator, trustIt } from '../fakes/sharepoint-acs-simulator.js';
 import { CLIENT_ID, findLeaks, type Stack, startStack } from './harness.js';

@@ -62,6 +62,7 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
     fail('settings', err);
     return 1;
   }
+  checkWhoMayAsk(settings, ok, warn);
   ok(
     `settings: store ${settings.keyVaultUrl ? `Key Vault ${settings.keyVaultUrl} (KEY_VAULT_URL)` : `embedded, in ${settings.dataDir} (BROKER_DATA_DIR)`}`,
   );
@@ -73,6 +74,12 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
     connections = loaded.connections;
     if (connections.size === 0) warn(`connections: none configured (${loaded.source})`);
     else ok(`connections: ${connections.size} from ${loaded.source}`);
+    if (settings.callerAuth.mode === 'entra') {
+      for (const c of connections.values()) {
+        if (!c.callers?.length)
+          warn(`connection ${c.id}: no "callers" under CALLER_AUTH=entra, so no service may get its tokens`);
+      }
+    }
   } catch (err) {
     fail('connections', err);
   }
@@ -130,4 +137,21 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
     else ok(`${what} present, expires on ${day}`);
   }
   return failed ? 1 : 0;
+}
+
+/** DESIGN.md, "Who may ask": the modes in force, and the settings that make one of them a trap. */
+function checkWhoMayAsk(settings: Settings, ok: (what: string) => void, warn: (what: string) => void): void {
+  const callers = settings.callerAuth;
+  ok(
+    callers.mode === 'entra'
+      ? `callers: Entra tokens of tenant ${callers.tenantId} for ${callers.audiences.join(' or ')} (CALLER_AUTH=entra)`
+      : 'callers: the function key (CALLER_AUTH=key)',
+  );
+  const admin = settings.adminAuth;
+  if (admin.mode === 'key') ok('people: the function key (ADMIN_AUTH=key)');
+  else if (!admin.platformEnabled)
+    warn(
+      'people: ADMIN_AUTH=easyauth but WEBSITE_AUTH_ENABLED is not True: App Service authentication is off, so nobody can sign in (turn it on, or use ADMIN_AUTH=key)',
+    );
+  else ok(`people: App Service sign-in with the app role ${admin.role} (ADMIN_AUTH=easyauth)`);
 }

@@ -1,4 +1,5 @@
 import { type Broker, createBroker } from '../broker.js';
+import { ConnectionCatalog } from '../config/catalog.js';
 import { loadConnections } from '../config/load.js';
 import { loadSettings } from '../config/settings.js';
 import { BrokerError } from '../errors.js';
@@ -13,6 +14,7 @@ const USAGE = `usage: broker <command>
   connect ID           connect a device-code connection: sign in with the printed code on any device
   rotate [ID]          run one rotation pass now (all connections, or one; ID forces it)
   status               every connection's health
+  callers ID           the services that may get a connection's tokens (CALLER_AUTH=entra)
   check                verify the settings, and that the secret store is reachable and writable`;
 
 /** Reads a whole value from stdin; a person at a terminal is told how to end it. */
@@ -106,6 +108,23 @@ export async function runCli(
     }
     case 'check':
       return runCheck({ out });
+    case 'callers': {
+      const [id] = args;
+      if (!id) {
+        out('usage: broker callers ID');
+        return 2;
+      }
+      const settings = loadSettings(process.env);
+      const connection = new ConnectionCatalog(loadConnections(settings).connections.values()).get(id);
+      if (settings.callerAuth.mode === 'key')
+        out(
+          '# CALLER_AUTH=key: anyone with the function key may call; this list applies under CALLER_AUTH=entra',
+        );
+      if (!connection.callers?.length)
+        out(`# connection ${id} lists no callers: under CALLER_AUTH=entra nobody may get its tokens`);
+      for (const c of connection.callers ?? []) out(`${c.name}\t${c.objectId}`);
+      return 0;
+    }
     default:
       out(USAGE);
       return command === undefined || command === 'help' || command === '--help' ? 0 : 2;

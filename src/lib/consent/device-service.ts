@@ -6,7 +6,7 @@ import { randomToken } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError, type ProviderErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { SLOW_DOWN_STEP_S } from '../providers/device-authorization.js';
+import { SLOW_DOWN_STEP_S } from '../oauth/index.js';
 import type { DeviceAuthorization, DevicePollResult } from '../providers/provider.js';
 import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';

@@ -13,10 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SimulatorApi } from './entra/app-tokens.js';
 import { authorize } from './entra/authorize.js';
-import type { SimulatorClient, SimulatorContext, SimulatorRequest } from './entra/context.js';
-import { DeviceAuthorizations, deviceAuthorization, deviceLogin } from './entra/device.js';
+import type { SimulatorApi, SimulatorClient, SimulatorContext, SimulatorRequest } from './entra/context.js';
+import { DeviceAuthorizations } from './entra/device.js';
+import { deviceAuthorization, deviceLogin } from './entra/device-endpoints.js';
 import { EntraError, entraErrorBody } from './entra/errors.js';
 import { GrantStore } from './entra/grants.js';
 import { me } from './entra/graph.js';
@@ -27,8 +27,7 @@ import type { SimulatorPersistence } from './entra/state-file.js';
 import { token } from './entra/token.js';
 import { TokenIssuer } from './entra/tokens.js';
 
-export type { SimulatorApi } from './entra/app-tokens.js';
-export type { SimulatorClient, SimulatorEndpoint, SimulatorRequest } from './entra/context.js';
+export type { SimulatorApi, SimulatorClient, SimulatorEndpoint, SimulatorRequest } from './entra/context.js';
 export type { Answer } from './entra/http.js';
 
 export interface EntraSimulatorOptions {

@@ -7,14 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { SimulatorClient, SimulatorContext, SimulatorRequest } from './context.js';
 import { EntraError, missingParam } from './errors.js';
 
-/** An app registration that exposes an API (`api://…`) with app roles. */
-export interface SimulatorApi {
-  appId: string;
-  identifierUri: string;
-  /** `api.requestedAccessTokenVersion`: v2 tokens carry the app id as `aud`, v1 the identifier URI. */
-  accessTokenVersion: 1 | 2;
-}
-
 export function clientCredentials(
   ctx: SimulatorContext,
   req: SimulatorRequest,

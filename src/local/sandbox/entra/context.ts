@@ -1,6 +1,5 @@
 /** What every endpoint of one simulator reads: the request as parsed once, and the shared state. */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { SimulatorApi } from './app-tokens.js';
 import type { DeviceAuthorizations } from './device.js';
 import { appNotFound } from './errors.js';
 import type { GrantStore } from './grants.js';
@@ -20,6 +19,14 @@ export interface SimulatorClient {
   servicePrincipalId?: string;
   /** App roles assigned to this app's service principal, by the API's app id. */
   appRoles?: Record<string, string[]>;
+}
+
+/** An app registration that exposes an API (`api://…`) with app roles. */
+export interface SimulatorApi {
+  appId: string;
+  identifierUri: string;
+  /** `api.requestedAccessTokenVersion`: v2 tokens carry the app id as `aud`, v1 the identifier URI. */
+  accessTokenVersion: 1 | 2;
 }
 
 export type SimulatorEndpoint = 'token' | 'authorize' | 'resource' | 'devicecode' | 'devicelogin' | 'keys';

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EntraError } from './errors.js';
+import type { Grant, GrantState } from './grant.js';
 import { GRAPH } from './scopes.js';
 import {
   parseState,
@@ -13,19 +14,6 @@ import {
   serializeState,
   tokenHash,
 } from './state-file.js';
-
-/** Alive, or the way it died: revoked (password reset), idle 90 days, MFA or consent now required. */
-export type GrantState = 'active' | 'revoked' | 'inactive' | 'mfa' | 'consent';
-
-/** One consent: what a code and every refresh token descending from it share. */
-export interface Grant {
-  clientId: string;
-  account: string;
-  tid: string;
-  scopes: string[];
-  issuedAt: number;
-  state: GrantState;
-}
 
 export interface CodeRecord {
   grant: Grant;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Grant } from './grants.js';
+import type { Grant } from './grant.js';
 
 /** Where the state goes: `load` is read once at construction, `save` called after every change. */
 export interface SimulatorPersistence {

@@ -4,7 +4,8 @@
  * `offline_access` was consented.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Grant, GrantStore } from './grants.js';
+import type { Grant } from './grant.js';
+import type { GrantStore } from './grants.js';
 import { GRAPH, resolveScopes } from './scopes.js';
 import type { JwtSigner } from './signing.js';
 
