@@ -1,9 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/lib/clock.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
 import type { SecretStore } from '../../src/lib/store/secret-store.js';
@@ -11,22 +9,12 @@ import { type LocalBroker, runLocal } from '../../src/local/run.js';
 import type { EntraSimulator } from '../../src/local/sandbox/entra-simulator.js';
 import { startEntraSimulator } from '../fakes/entra.js';
 import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
+import { lineLogger } from '../support/logs.js';
+import { freePort } from '../support/net.js';
 
 export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
 export const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
 export const CLIENT_SECRET_NAME = 'app-secret';
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-export interface StatusBody {
-  connections: Array<{ id: string; status: string; account: string | null; lastError: string | null }>;
-}
 
 export interface Stack {
   sim: EntraSimulator;
@@ -113,8 +101,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...c,
     };
   }
-  const logs: string[] = [];
-  const logger = createLogger((_level, line) => logs.push(line), 'debug');
+  const { logger, lines: logs } = lineLogger();
   const env = {
     BROKER_CONNECTIONS: JSON.stringify({ connections: resolved }),
     BROKER_DATA_DIR: dataDir,
