@@ -126,8 +126,10 @@ export class FakeProvider {
               providerError: { error: 'invalid_grant', aadsts: 70000 },
             });
           }
+          const tokens = this.next(id);
+          // Only a successful redemption uses the token up; a refused client or scope does not.
           this.redeemed.add(params.refreshToken);
-          return this.next(id);
+          return tokens;
         } finally {
           this.inFlight--;
         }
