@@ -8,14 +8,10 @@ import type {
   StoredSecret,
 } from '../../src/lib/store/secret-store.js';
 
+/** One version: its properties as the port returns them, and the value. */
 interface Version {
-  version: string;
+  props: SecretProperties;
   value: string;
-  enabled: boolean;
-  tags: Record<string, string>;
-  expiresOn?: Date;
-  createdOn: Date;
-  updatedOn: Date;
 }
 
 /**
@@ -34,10 +30,10 @@ export class MemorySecretStore implements SecretStore {
     if (!secret) return undefined;
     const record =
       version === undefined
-        ? secret.versions.findLast((v) => v.enabled)
-        : secret.versions.find((v) => v.version === version);
-    if (!record?.enabled) return undefined;
-    return { ...properties(secret.name, record), value: record.value };
+        ? secret.versions.findLast((v) => v.props.enabled)
+        : secret.versions.find((v) => v.props.version === version);
+    if (!record?.props.enabled) return undefined;
+    return { ...structuredClone(record.props), value: record.value };
   }
 
   async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
@@ -47,17 +43,17 @@ export class MemorySecretStore implements SecretStore {
     const secret = this.secrets.get(id) ?? { name, versions: [] };
     this.secrets.set(id, secret);
     const now = new Date(this.now());
-    const record: Version = {
+    const props: SecretProperties = {
+      name: secret.name,
       version: randomBytes(16).toString('hex'),
-      value,
       enabled: true,
       tags,
       createdOn: now,
       updatedOn: now,
     };
-    if (expiresOn) record.expiresOn = new Date(expiresOn);
-    secret.versions.push(record);
-    return properties(secret.name, record);
+    if (expiresOn) props.expiresOn = expiresOn;
+    secret.versions.push({ props: structuredClone(props), value });
+    return props;
   }
 
   async updateSecretProperties(
@@ -66,39 +62,26 @@ export class MemorySecretStore implements SecretStore {
     update: SecretPropertiesUpdate,
   ): Promise<SecretProperties> {
     const secret = this.secrets.get(checkName(name).toLowerCase());
-    const record = secret?.versions.find((v) => v.version === version);
-    if (!secret || !record) throw new Error(`secret ${name} has no such version`);
-    if (update.tags !== undefined) record.tags = checkTags(update.tags);
+    const props = secret?.versions.find((v) => v.props.version === version)?.props;
+    if (!props) throw new Error(`secret ${name} has no such version`);
+    if (update.tags !== undefined) props.tags = checkTags(update.tags);
     const expiresOn = checkDate(update.expiresOn, 'expiresOn');
-    if (expiresOn) record.expiresOn = new Date(expiresOn);
-    if (update.enabled !== undefined) record.enabled = update.enabled;
-    record.updatedOn = new Date(this.now());
-    return properties(secret.name, record);
+    if (expiresOn) props.expiresOn = new Date(expiresOn);
+    if (update.enabled !== undefined) props.enabled = update.enabled;
+    props.updatedOn = new Date(this.now());
+    return structuredClone(props);
   }
 
   async listSecrets(): Promise<SecretProperties[]> {
-    return [...this.secrets.values()].map((s) => properties(s.name, s.versions[s.versions.length - 1]!));
+    return [...this.secrets.values()].map((s) => structuredClone(s.versions[s.versions.length - 1]!.props));
   }
 
   async listVersions(name: string): Promise<SecretProperties[]> {
     const secret = this.secrets.get(checkName(name).toLowerCase());
-    return secret ? secret.versions.map((v) => properties(secret.name, v)) : [];
+    return secret ? secret.versions.map((v) => structuredClone(v.props)) : [];
   }
 
   async deleteSecret(name: string): Promise<void> {
     this.secrets.delete(checkName(name).toLowerCase());
   }
-}
-
-function properties(name: string, v: Version): SecretProperties {
-  const p: SecretProperties = {
-    name,
-    version: v.version,
-    enabled: v.enabled,
-    tags: { ...v.tags },
-    createdOn: new Date(v.createdOn),
-    updatedOn: new Date(v.updatedOn),
-  };
-  if (v.expiresOn) p.expiresOn = new Date(v.expiresOn);
-  return p;
 }

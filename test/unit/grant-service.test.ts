@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { BrokerError } from '../../src/lib/errors.js';
 import { refreshTokenSecretName } from '../../src/lib/store/secret-store.js';
 import type { GrantService } from '../../src/lib/tokens/grant-service.js';
 import { testConnection } from '../fakes/connections.js';
@@ -19,7 +20,12 @@ describe('GrantService', () => {
     const world = services([mail, support]);
     await world.seedGrant('mail', 'rt-seed');
     const versions = () => world.store.listVersions(refreshTokenSecretName('mail'));
-    return { ...world, versions };
+    /** A redeem of `mail` the provider answers with `error`: what it throws. */
+    const failedRedeem = (error: BrokerError, scopes?: string[]) => {
+      world.provider.answer('mail', error);
+      return rejection(world.grants.redeem(mail, scopes));
+    };
+    return { ...world, versions, failedRedeem };
   };
 
   it('redeems the latest stored refresh token and stores the rotated one before it returns', async () => {
@@ -60,9 +66,8 @@ describe('GrantService', () => {
   });
 
   it('marks the grant needs_consent with the provider error when the provider says it is dead', async () => {
-    const { grants, provider, storedGrant } = await setup();
-    provider.answer('mail', providerError('consent_required', 'invalid_grant', 700082));
-    const err = await rejection(grants.redeem(mail));
+    const { grants, provider, storedGrant, failedRedeem } = await setup();
+    const err = await failedRedeem(providerError('consent_required', 'invalid_grant', 700082));
     expect(err.code).toBe('consent_required');
     expect(err.providerError).toMatchObject({ error: 'invalid_grant', aadsts: 700082 });
     const stored = await storedGrant('mail');
@@ -74,9 +79,8 @@ describe('GrantService', () => {
   });
 
   it('records a rejected client as lastError and keeps the grant connected', async () => {
-    const { grants, provider, storedGrant } = await setup();
-    provider.answer('mail', providerError('client_misconfigured', 'invalid_client', 7000222));
-    const err = await rejection(grants.redeem(mail));
+    const { grants, storedGrant, failedRedeem } = await setup();
+    const err = await failedRedeem(providerError('client_misconfigured', 'invalid_client', 7000222));
     expect(err.code).toBe('client_misconfigured');
     expect((await storedGrant('mail'))?.tags).toMatchObject({
       status: 'connected',
@@ -88,10 +92,11 @@ describe('GrantService', () => {
   });
 
   it('leaves the grant alone when the provider refuses a scope (invalid_request)', async () => {
-    const { grants, provider, storedGrant, versions } = await setup();
+    const { storedGrant, versions, failedRedeem } = await setup();
     const before = await storedGrant('mail');
-    provider.answer('mail', providerError('invalid_request', 'invalid_scope', 70011));
-    const err = await rejection(grants.redeem(mail, ['https://example.com/nope']));
+    const err = await failedRedeem(providerError('invalid_request', 'invalid_scope', 70011), [
+      'https://example.com/nope',
+    ]);
     expect(err.code).toBe('invalid_request');
     expect(await storedGrant('mail')).toEqual(before);
     expect(await versions()).toHaveLength(1);

@@ -1,23 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type Connection, sharepointAcsConnection } from '../../src/lib/config/connections.js';
 import { ENTRA_INACTIVITY_MS } from '../../src/lib/health/deadlines.js';
-import { testConnection } from '../fakes/connections.js';
+import { acsTestConnection, testConnection } from '../fakes/connections.js';
 import { DAY_MS, services, T0 } from '../fakes/services.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const intranet: Connection = {
-  ...sharepointAcsConnection.parse({
-    provider: 'sharepoint-acs',
-    siteUrl: 'https://city.example.org/sites/intranet',
-    clientId: 'a1b2c3d4-0000-4000-8000-000000000001',
-    credential: { type: 'secret', secretName: 'sp-secret' },
-    scopes: ['AllSites.Manage'],
-  }),
-  id: 'intranet',
-  redirectUri: 'https://broker.example.com/api/callback',
-  rotateAfterMs: DAY_MS,
-};
+const intranet = acsTestConnection('intranet');
 
 /** StatusService: every connection's health and deadlines (DESIGN.md, `GET /api/status`). */
 describe('StatusService', () => {
