@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
-import { findLeaks, type Stack, type StatusBody, startStack } from './harness.js';
+import type { StatusBody } from '../support/http-types.js';
+import { findLeaks, type Stack, startStack } from './harness.js';
 
 /** `/api/start` → simulator sign-in → `/api/callback`, over real HTTP, and what the store holds after. */
 describe('consent (authorization code + PKCE)', () => {

@@ -3,7 +3,8 @@ import { runInNewContext } from 'node:vm';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/lib/cli/commands.js';
-import { FUNCTION_KEY, findLeaks, type Stack, type StatusBody, startStack } from './harness.js';
+import type { StatusBody } from '../support/http-types.js';
+import { FUNCTION_KEY, findLeaks, type Stack, startStack } from './harness.js';
 
 /**
  * The device code flow (personal Outlook accounts): `/api/start` → the person signs in at the

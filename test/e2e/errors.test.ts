@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
-import { CLIENT_ID, findLeaks, type Stack, type StatusBody, startStack } from './harness.js';
+import type { StatusBody } from '../support/http-types.js';
+import { CLIENT_ID, findLeaks, type Stack, startStack } from './harness.js';
 
 /** Each error code of DESIGN.md, produced by a real upstream condition of the simulator. */
 describe('upstream conditions become the documented error codes', () => {

@@ -1,15 +1,15 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/lib/clock.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
 import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { type LocalBroker, runLocal } from '../../src/local/run.js';
 import { startEntraSimulator, type TestEntraSimulator } from '../fakes/entra.js';
 import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
+import { lineLogger } from '../support/logs.js';
+import { freePort } from '../support/net.js';
 
 export const FUNCTION_KEY = 'e2e-function-key-0123456789abcdef';
 export const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
@@ -22,18 +22,6 @@ export const TEST_ALLOWED_SCOPES = [
   'https://a.example.com/x',
   'https://b.example.com/y',
 ];
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-export interface StatusBody {
-  connections: Array<{ id: string; status: string; account: string | null; lastError: string | null }>;
-}
 
 export interface Stack {
   sim: TestEntraSimulator;
@@ -124,8 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...c,
     };
   }
-  const logs: string[] = [];
-  const logger = createLogger((_level, line) => logs.push(line), 'debug');
+  const { logger, lines: logs } = lineLogger();
   const env = {
     BROKER_CONNECTIONS: JSON.stringify({ connections: resolved }),
     BROKER_DATA_DIR: dataDir,

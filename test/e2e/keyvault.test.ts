@@ -1,12 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
 import type { KeyVaultSimulator } from '../fakes/keyvault-simulator.js';
-import { findLeaks, type Stack, type StatusBody, startStack } from './harness.js';
-
-interface TokenBody {
-  access_token: string;
-  expires_in: number;
-}
+import type { StatusBody, TokenBody } from '../support/http-types.js';
+import { findLeaks, type Stack, startStack } from './harness.js';
 
 const HOUR = 60 * 60 * 1000;
 const IMAP = 'https://outlook.office.com/IMAP.AccessAsUser.All';

@@ -2,20 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
 import { approveDeviceCode, oidcConsent } from '../fakes/oidc-consent.js';
 import { type OidcFake, startOidcProvider } from '../fakes/oidc-provider.js';
-import { CLIENT_ID, findLeaks, freePort, type Stack, startStack } from './harness.js';
-
-interface TokenBody {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  scope: string;
-}
-
-interface Problem {
-  code: string;
-  detail: string;
-  providerError?: { error: string };
-}
+import type { Problem, TokenBody } from '../support/http-types.js';
+import { freePort } from '../support/net.js';
+import { CLIENT_ID, findLeaks, type Stack, startStack } from './harness.js';
 
 const HOUR = 60 * 60 * 1000;
 /** Rotation passes in a row, each rotating every connected grant. */

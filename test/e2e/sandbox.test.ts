@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { consent } from '../fakes/consent-client.js';
+import { freePort } from '../support/net.js';
 import { childEnv, LOCAL_MAIN, runNode, startNode } from '../support/process.js';
-import { freePort } from './harness.js';
 
 /**
  * `npm start` on a fresh clone: no configuration, so the embedded host serves the `sandbox`

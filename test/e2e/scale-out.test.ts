@@ -7,9 +7,10 @@ import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { oidcConsent } from '../fakes/oidc-consent.js';
 import { type OidcFake, startOidcProvider } from '../fakes/oidc-provider.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
+import type { LogLine } from '../support/logs.js';
+import { freePort } from '../support/net.js';
 import { childEnv, LOCAL_MAIN, ROOT, startNode } from '../support/process.js';
 import { type StallingProxy, startStallingProxy } from '../support/stalling-proxy.js';
-import { freePort } from './harness.js';
 
 /**
  * Issue 9: three embedded hosts in separate processes share one store (the embedded file store in one
@@ -31,12 +32,6 @@ const HAMMER_MS = Number(process.env.SCALE_OUT_SECONDS ?? 40) * 1000;
 const LEASE_MS = 15_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface LogLine {
-  level: string;
-  event: string;
-  [field: string]: unknown;
-}
 
 interface Host {
   index: number;

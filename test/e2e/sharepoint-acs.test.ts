@@ -4,22 +4,10 @@ import { decodeJwtClaims } from '../../src/lib/oauth/index.js';
 import { addCalendarMonths } from '../../src/lib/providers/sharepoint-acs.js';
 import { consent } from '../fakes/consent-client.js';
 import { type AcsFake, startAcsSimulator, trustIt } from '../fakes/sharepoint-acs-simulator.js';
+import type { Problem, TokenBody } from '../support/http-types.js';
 import { CLIENT_ID, findLeaks, type Stack, startStack } from './harness.js';
 
 const DAY = 86_400_000;
-
-interface TokenBody {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  scope: string;
-}
-
-interface Problem {
-  code: string;
-  detail: string;
-  providerError?: { error: string };
-}
 
 /**
  * What a caller of the broker does, whatever the connection's provider: a token from `/api/token`,

@@ -1,15 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
+import type { TokenBody } from '../support/http-types.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
-
-interface TokenBody {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  expires_on: number;
-  scope: string;
-  xoauth2?: string;
-}
 
 /** `GET /api/token` through the embedded host, against the Entra simulator, over real HTTP. */
 describe('token vending', () => {

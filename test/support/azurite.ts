@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net.js';
 import { ROOT } from './process.js';
 
 const AZURITE_BLOB = `${ROOT}node_modules/azurite/dist/src/blob/main.js`;
@@ -24,14 +24,6 @@ export interface Azurite {
   /** SIGKILL: connections drop at once, as in an outage. */
   stop(): Promise<void>;
   close(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startAzurite(): Promise<Azurite> {

@@ -13,32 +13,25 @@ import {
 } from '../../src/lib/lock/blob-lease-lock.js';
 import { InProcessLock, type RefreshLock } from '../../src/lib/lock/lock.js';
 import { openLock } from '../../src/lib/lock/open-lock.js';
-import { createLogger } from '../../src/lib/logger.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { GrantService } from '../../src/lib/tokens/grant-service.js';
 import { GrantStore } from '../../src/lib/tokens/grant-store.js';
 import { type Azurite, startAzurite } from '../support/azurite.js';
+import { lineLogger, silentLogger } from '../support/logs.js';
 
 const FAST = {
   retryOptions: { maxTries: 2, tryTimeoutInMs: 2000, retryDelayInMs: 50, maxRetryDelayInMs: 200 },
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface LogLine {
-  level: string;
-  event: string;
-  [field: string]: unknown;
-}
-
 /** A lock as one instance would have it: its own storage client, its own log. */
 function instance(azurite: Azurite, options: Partial<BlobLeaseLockOptions> = {}) {
-  const logs: LogLine[] = [];
-  const logger = createLogger((_level, line) => logs.push(JSON.parse(line) as LogLine), 'debug');
+  const { logger, events } = lineLogger();
   const container = BlobServiceClient.fromConnectionString(azurite.connectionString, FAST).getContainerClient(
     LOCK_CONTAINER,
   );
   const lock = new BlobLeaseLock({ container, logger, pollMinMs: 5, pollMaxMs: 50, ...options });
-  return { lock, logs, container, events: (event: string) => logs.filter((l) => l.event === event) };
+  return { lock, container, events };
 }
 
 describe('BlobLeaseLock against Azurite', () => {
@@ -291,7 +284,7 @@ describe('GrantService under a cross-instance lock', () => {
       grants,
       lock,
       clock: { now: () => Date.now() },
-      logger: createLogger(() => {}),
+      logger: silentLogger(),
       dialect: () =>
         ({
           refresh: async ({ refreshToken }: { refreshToken: string }) => {
@@ -312,7 +305,7 @@ describe('GrantService under a cross-instance lock', () => {
 });
 
 describe('choosing the refresh lock', () => {
-  const logger = createLogger(() => {});
+  const logger = silentLogger();
   const base = { BROKER_DATA_DIR: '/tmp/x' };
   const DEV =
     'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;';

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.js';
 import type { Connection } from '../../src/lib/config/connections.js';
-import { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import {
   DEVICE_CODE_GRANT,
@@ -11,6 +10,7 @@ import {
 import { entraDialect } from '../../src/lib/providers/entra.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
 import { type EntraFake, startEntraSimulator } from '../fakes/entra.js';
+import { catchError } from '../support/errors.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const JSON_HEADERS = new Headers({ 'content-type': 'application/json' });
@@ -27,16 +27,6 @@ const ENTRA_ANSWER = {
   message:
     'To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code FRWQDE7YL to authenticate.',
 };
-
-function catchError(fn: () => unknown): BrokerError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a BrokerError');
-}
 
 describe('parseDeviceAuthorizationResponse (RFC 8628 §3.2)', () => {
   const parse = (status: number, body: unknown) =>

@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/lib/clock.js';
 import type { Connection, EntraConnectionConfig } from '../../src/lib/config/connections.js';
-import { BrokerError } from '../../src/lib/errors.js';
+import type { BrokerError } from '../../src/lib/errors.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { getRequest, send } from '../../src/lib/oauth/index.js';
 import { entraDialect } from '../../src/lib/providers/entra.js';
 import type { DialectDeps, ProviderDialect } from '../../src/lib/providers/provider.js';
+import { rejection } from '../support/errors.js';
 
 // Values the broker sends and must never repeat in an error or a log line.
 const CLIENT_SECRET = 'cs~SECRET-client-secret-value';
@@ -138,16 +139,6 @@ function harness(
     maxRetries: options.maxRetries,
   });
   return { dialect, logs, fetchCalls };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Nothing the broker sent may come back in an error or a log line. */

@@ -13,8 +13,9 @@ import {
 } from '../../src/lib/store/keyvault-store.js';
 import { openStore } from '../../src/lib/store/open-store.js';
 import { GrantStore } from '../../src/lib/tokens/grant-store.js';
-import { freePort } from '../e2e/harness.js';
 import { type KeyVaultFake, startKeyVaultSimulator, TestCredential } from '../fakes/keyvault-simulator.js';
+import { rejection } from '../support/errors.js';
+import { freePort } from '../support/net.js';
 
 const VALUE = 'refresh-token-value-that-must-never-leak';
 const TIMING: KeyVaultSecretStoreOptions = {
@@ -29,13 +30,9 @@ let store: KeyVaultSecretStore;
 const seen: unknown[] = [];
 
 async function failure(promise: Promise<unknown>): Promise<BrokerError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const err = await rejection(promise);
   seen.push(err);
-  expect(err).toBeInstanceOf(BrokerError);
-  return err as BrokerError;
+  return err;
 }
 
 beforeAll(async () => {

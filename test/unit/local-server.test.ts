@@ -3,22 +3,9 @@ import { HttpResponse } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/functions/route-types.js';
 import { type LocalHost, serializeCookie, startLocalHost } from '../../src/local/server.js';
+import { memoryLogger } from '../support/logs.js';
 
 const KEY = 'test-function-key-0123456789';
-
-interface LogLine {
-  level: string;
-  event: string;
-  fields?: Record<string, unknown>;
-}
-
-function memoryLogger() {
-  const lines: LogLine[] = [];
-  const log = (level: string) => (event: string, fields?: Record<string, unknown>) => {
-    lines.push({ level, event, fields });
-  };
-  return { lines, logger: { info: log('info'), warn: log('warn'), error: log('error') } };
-}
 
 const routes: HttpRoute[] = [
   {

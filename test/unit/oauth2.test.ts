@@ -11,6 +11,7 @@ import {
 } from '../../src/lib/oauth/index.js';
 import { oauth2Dialect } from '../../src/lib/providers/oauth2.js';
 import type { ProviderDialect } from '../../src/lib/providers/provider.js';
+import { jsonResponse as json, type SentRequest as Sent, stubFetch } from '../support/fetch.js';
 
 const ISSUER = 'https://id.example.com';
 const SECRET = 'SECRET:client&secret+value=';
@@ -30,31 +31,6 @@ const TOKENS = {
   refresh_token: 'SECRET-rotated-refresh-token',
   scope: 'openid api.read offline_access',
 };
-
-interface Sent {
-  method: string;
-  url: string;
-  headers: Headers;
-  form: URLSearchParams;
-}
-
-function stubFetch(route: (sent: Sent) => Response) {
-  const sent: Sent[] = [];
-  const fetchStub = (async (input: string | URL | Request, init?: RequestInit) => {
-    const request: Sent = {
-      method: init?.method ?? 'GET',
-      url: String(input),
-      headers: new Headers(init?.headers),
-      form: new URLSearchParams(typeof init?.body === 'string' ? init.body : ''),
-    };
-    sent.push(request);
-    return route(request);
-  }) as typeof fetch;
-  return { fetch: fetchStub, sent };
-}
-
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 /** A provider publishing `metadata` at OpenID discovery, answering tokens with `token`. */
 function provider(token: (sent: Sent) => Response = () => json(200, TOKENS), metadata: object = METADATA) {

@@ -13,6 +13,7 @@ import {
   SHAREPOINT_PRINCIPAL,
   sharepointAcsDialect,
 } from '../../src/lib/providers/sharepoint-acs.js';
+import { jsonResponse as json, type SentRequest as Sent, stubFetch } from '../support/fetch.js';
 
 const REALM = '3f4b2a10-8c7d-4e6f-9a1b-2c3d4e5f6a7b';
 const CLIENT_ID = 'a1b2c3d4-0000-4000-8000-000000000001';
@@ -29,32 +30,6 @@ const ACS_SUCCESS = {
   expires_on: '1779569999',
   resource: `${SHAREPOINT_PRINCIPAL}/city.example.org@${REALM}`,
 };
-
-interface Sent {
-  method: string;
-  url: string;
-  headers: Headers;
-  form: URLSearchParams;
-}
-
-/** A `fetch` answering from `route`, recording every request. */
-function stubFetch(route: (sent: Sent) => Response) {
-  const sent: Sent[] = [];
-  const fetchStub = (async (input: string | URL | Request, init?: RequestInit) => {
-    const request: Sent = {
-      method: init?.method ?? 'GET',
-      url: String(input),
-      headers: new Headers(init?.headers),
-      form: new URLSearchParams(typeof init?.body === 'string' ? init.body : ''),
-    };
-    sent.push(request);
-    return route(request);
-  }) as typeof fetch;
-  return { fetch: fetchStub, sent };
-}
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
 
 /** A site that challenges with the realm and an ACS that answers `token`. */
 function site(token: (sent: Sent) => Response) {

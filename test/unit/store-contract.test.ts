@@ -5,11 +5,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { type KeyVaultFake, startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
+import { MemorySecretStore } from '../fakes/memory-store.js';
 
 /**
  * The `SecretStore` port's contract, run against both implementations: the embedded file store and
- * the Key Vault store (real `SecretClient` → the simulator over HTTPS). Times are whole seconds, the
- * resolution Key Vault keeps.
+ * the Key Vault store (real `SecretClient` → the simulator over HTTPS), and against the in-memory
+ * fake the service tests use. Times are whole seconds, the resolution Key Vault keeps.
  */
 let clock = Date.UTC(2026, 0, 1);
 const now = () => clock;
@@ -58,7 +59,20 @@ function keyVaultStore(): StoreUnderTest {
   };
 }
 
-describe.each([fileStore(), keyVaultStore()])('SecretStore contract: $name', (subject) => {
+/** The service tests' fake (test/fakes/memory-store.ts): it must keep the same promises. */
+function memoryStore(): StoreUnderTest {
+  return {
+    name: 'memory',
+    async setup() {},
+    async open() {
+      return new MemorySecretStore(now);
+    },
+    async teardown() {},
+    async dispose() {},
+  };
+}
+
+describe.each([fileStore(), keyVaultStore(), memoryStore()])('SecretStore contract: $name', (subject) => {
   let store: SecretStore;
 
   beforeAll(() => subject.setup());

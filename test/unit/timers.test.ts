@@ -2,6 +2,7 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TimerRoute } from '../../src/functions/route-types.js';
 import { type RunningTimers, startTimers } from '../../src/local/timers.js';
+import { memoryLogger } from '../support/logs.js';
 
 /** A hand-driven clock and timer queue: the scheduler sees only what these return. */
 class FakeScheduler {
@@ -43,20 +44,6 @@ class FakeScheduler {
 
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
-}
-
-interface LogLine {
-  level: string;
-  event: string;
-  fields?: Record<string, unknown>;
-}
-
-function memoryLogger() {
-  const lines: LogLine[] = [];
-  const log = (level: string) => (event: string, fields?: Record<string, unknown>) => {
-    lines.push({ level, event, fields });
-  };
-  return { lines, logger: { info: log('info'), warn: log('warn'), error: log('error') } };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../src/lib/errors.js';
 import {
   DEFAULT_EXPIRES_IN_S,
   decodeJwtClaims,
@@ -8,6 +7,7 @@ import {
   processTokenResponse,
 } from '../../src/lib/oauth/index.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
+import { catchError as thrown } from '../support/errors.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 // The recorded bodies are Entra's and ACS's; errors are classified as the Entra dialect does.
@@ -19,16 +19,6 @@ const json = new Headers({ 'content-type': 'application/json; charset=utf-8' });
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const jwt = (claims: unknown) =>
   `${b64({ typ: 'JWT', alg: 'RS256', kid: 'k1' })}.${b64(claims)}.c2lnbmF0dXJl`;
-
-function thrown(fn: () => unknown): BrokerError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BrokerError);
-    return err as BrokerError;
-  }
-  throw new Error('expected a BrokerError');
-}
 
 // Recorded from the Microsoft identity platform (values replaced).
 const ENTRA_SUCCESS = JSON.stringify({

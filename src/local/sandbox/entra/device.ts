@@ -3,12 +3,9 @@
  * user code, a person answers at `/devicelogin`, and the device polls the token endpoint.
  */
 import { randomBytes } from 'node:crypto';
-import { EntraError, missingParam } from './errors.js';
+import { EntraError } from './errors.js';
 import type { Grant } from './grant.js';
 import type { GrantStore } from './grants.js';
-import { type Answer, jsonAnswer } from './http.js';
-import { accountError, deviceDonePage, deviceLoginPage } from './pages.js';
-import { resolveScopes, splitScopes } from './scopes.js';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Entra's user codes: 9 letters and digits; this alphabet has no vowels (no words) and no 0/O, 1/I. */
