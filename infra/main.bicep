@@ -4,7 +4,7 @@
 // setting or an output: every service is reached with the app's managed identity.
 targetScope = 'subscription'
 
-import { connectionsFileType, emailReceiverType } from './types.bicep'
+import { connectionsFileType } from './types.bicep'
 
 @minLength(1)
 @maxLength(64)
@@ -125,8 +125,8 @@ param connectionAppScopes string[] = [
 @description('ALERT_WEBHOOK_URL: where state-change events are POSTed (https). Empty: log lines (and the alert rules) only.')
 param alertWebhookUrl string = ''
 
-@description('E-mail receivers of the alerts action group. Empty: the alert rules still fire (Azure Monitor shows them) but mail nobody.')
-param alertEmailReceivers emailReceiverType[] = []
+@description('E-mail addresses the alerts action group mails. Empty: the alert rules still fire (Azure Monitor shows them) but mail nobody.')
+param alertEmailAddresses string[] = []
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -281,7 +281,7 @@ module alerts './modules/alerts.bicep' = {
     location: location
     tags: tags
     applicationInsightsName: applicationInsightsName
-    emailReceivers: alertEmailReceivers
+    emailAddresses: alertEmailAddresses
   }
   dependsOn: [
     monitoring

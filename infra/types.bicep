@@ -20,10 +20,3 @@ type connectionsFileType = {
   }?
 }
 
-@export()
-@description('An e-mail receiver of the alerts action group.')
-type emailReceiverType = {
-  @description('Shown in the action group; unique within it.')
-  name: string
-  emailAddress: string
-}

@@ -3,7 +3,7 @@
 // (src/lib/logger.ts: {"level", "event", ...fields}); the Functions host stores each line in the
 // `traces` table with the JSON as `message`, so every query parses `message`. docs/alerts.md shows
 // each rule, its query and how to test it.
-import { emailReceiverType, tagsType } from '../types.bicep'
+import { tagsType } from '../types.bicep'
 
 @description('Base of the action group and rule names.')
 param name string
@@ -11,8 +11,8 @@ param location string
 param tags tagsType = {}
 param applicationInsightsName string
 
-@description('Who is mailed when a rule fires.')
-param emailReceivers emailReceiverType[] = []
+@description('E-mail addresses mailed when a rule fires.')
+param emailAddresses string[] = []
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -27,9 +27,9 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
     groupShortName: 'tokenbroker'
     enabled: true
     emailReceivers: [
-      for r in emailReceivers: {
-        name: r.name
-        emailAddress: r.emailAddress
+      for (address, i) in emailAddresses: {
+        name: 'email-${i}'
+        emailAddress: address
         useCommonAlertSchema: true
       }
     ]
