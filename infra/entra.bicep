@@ -164,6 +164,6 @@ resource connectionSp 'Microsoft.Graph/servicePrincipals@v1.0' = if (createConne
 output BROKER_API_CLIENT_ID string = brokerApp.appId
 output BROKER_API_URI string = brokerApp.identifierUris[0]
 output BROKER_TENANT_ID string = tenantId
-output BROKER_TOKEN_REQUEST_ROLE_ID string = tokenRequestRoleId
+output BROKER_CALLER_ROLE_ID string = tokenRequestRoleId
 output BROKER_CONNECTION_APP_CLIENT_ID string = createConnectionApp ? connectionApp!.appId : ''
 output BROKER_CONNECTION_APP_SP_ID string = createConnectionApp ? connectionSp!.id : ''

@@ -36,9 +36,8 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
-// Every line of the broker as columns: `e` is the parsed JSON line.
-var lines = 'traces | extend e = parse_json(message) | where isnotempty(tostring(e.event))'
-
+// Each query starts the same way: `e` is the broker's JSON line, parsed from the trace's message.
+// Plain strings, not interpolated, so the compiled template (and its test) carries the queries as text.
 var rules = [
   {
     key: 'needs-consent'
@@ -47,7 +46,7 @@ var rules = [
     severity: 1
     frequency: 'PT5M'
     window: 'PT15M'
-    query: '${lines} | where tostring(e.event) == "connection.state_changed" and tostring(e.to) == "needs_consent" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "connection.state_changed" and tostring(e.to) == "needs_consent" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
     operator: 'GreaterThan'
     threshold: 0
   }
@@ -58,7 +57,7 @@ var rules = [
     severity: 1
     frequency: 'PT5M'
     window: 'PT15M'
-    query: '${lines} | where tostring(e.event) == "connection.state_changed" and tostring(e.to) == "client_misconfigured" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "connection.state_changed" and tostring(e.to) == "client_misconfigured" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
     operator: 'GreaterThan'
     threshold: 0
   }
@@ -69,7 +68,7 @@ var rules = [
     severity: 2
     frequency: 'PT1H'
     window: 'PT1H'
-    query: '${lines} | where tostring(e.event) == "deadline.approaching" | summarize count() by connection = tostring(e.connection), kind = tostring(e.kind)'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "deadline.approaching" | summarize count() by connection = tostring(e.connection), kind = tostring(e.kind)'
     operator: 'GreaterThan'
     threshold: 0
   }
@@ -80,7 +79,7 @@ var rules = [
     severity: 2
     frequency: 'PT15M'
     window: 'PT1H'
-    query: '${lines} | where tostring(e.event) == "rotation.pass" | summarize passes = count(), failing = countif(toint(e.transient) > 0) | where passes > 0 and failing == passes'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "rotation.pass" | summarize passes = count(), failing = countif(toint(e.transient) > 0) | where passes > 0 and failing == passes'
     operator: 'GreaterThan'
     threshold: 0
   }
@@ -91,7 +90,7 @@ var rules = [
     severity: 1
     frequency: 'PT5M'
     window: 'PT15M'
-    query: '${lines} | where tostring(e.event) == "lock.lease_lost" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "lock.lease_lost" | summarize count() by connection = tostring(e.connection), reason = tostring(e.reason)'
     operator: 'GreaterThan'
     threshold: 0
   }
@@ -102,7 +101,7 @@ var rules = [
     severity: 1
     frequency: 'PT10M'
     window: 'PT30M'
-    query: '${lines} | where tostring(e.event) == "rotation.pass"'
+    query: 'traces | extend e = parse_json(message) | where tostring(e.event) == "rotation.pass"'
     operator: 'LessThan'
     threshold: 1
   }

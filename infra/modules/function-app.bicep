@@ -83,27 +83,6 @@ param alertWebhookUrl string = ''
 var loginEndpoint = environment().authentication.loginEndpoint
 var authority = endsWith(loginEndpoint, '/') ? take(loginEndpoint, length(loginEndpoint) - 1) : loginEndpoint
 
-// Settings only a mode reads, absent (not empty) otherwise: the broker treats an empty setting as set.
-var callerSettings = callerAuth == 'entra' || adminAuth == 'easyauth'
-  ? {
-      BROKER_TENANT_ID: brokerTenantId
-      BROKER_API_CLIENT_ID: brokerApiClientId
-      BROKER_API_URI: brokerApiUri
-      BROKER_AUTHORITY: authority
-    }
-  : {}
-var adminSettings = adminAuth == 'easyauth'
-  ? {
-      // The app role entra.bicep defines for people (allowedMemberTypes User).
-      ADMIN_ROLE: 'Broker.Admin'
-    }
-  : {}
-var webhookSettings = empty(alertWebhookUrl)
-  ? {}
-  : {
-      ALERT_WEBHOOK_URL: alertWebhookUrl
-    }
-
 resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
@@ -197,29 +176,33 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(
-    {
-      AzureWebJobsStorage__accountName: storage.name
-      AzureWebJobsStorage__credential: 'managedidentity'
-      AzureWebJobsStorage__clientId: identityClientId
-      APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
-      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
-      AZURE_CLIENT_ID: identityClientId
-      KEY_VAULT_URL: keyVaultUri
-      BROKER_PUBLIC_URL: 'https://${site.properties.defaultHostName}'
-      BROKER_CONNECTIONS: empty(brokerConnections) ? '' : string(brokerConnections)
-      ROTATION_SCHEDULE: rotationSchedule
-      REFRESH_AHEAD: refreshAhead
-      ROTATION_CONCURRENCY: string(rotationConcurrency)
-      WARN_BEFORE: warnBefore
-      REFRESH_LOCK: refreshLock
-      CALLER_AUTH: callerAuth
-      ADMIN_AUTH: adminAuth
-    },
-    callerSettings,
-    adminSettings,
-    webhookSettings
-  )
+  properties: {
+    AzureWebJobsStorage__accountName: storage.name
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+    AZURE_CLIENT_ID: identityClientId
+    KEY_VAULT_URL: keyVaultUri
+    BROKER_PUBLIC_URL: 'https://${site.properties.defaultHostName}'
+    BROKER_CONNECTIONS: empty(brokerConnections) ? '' : string(brokerConnections)
+    ROTATION_SCHEDULE: rotationSchedule
+    REFRESH_AHEAD: refreshAhead
+    ROTATION_CONCURRENCY: string(rotationConcurrency)
+    WARN_BEFORE: warnBefore
+    REFRESH_LOCK: refreshLock
+    // Who may ask (DESIGN.md). An empty setting counts as unset (src/lib/config/settings.ts), so the
+    // entra/easyauth settings are empty in key modes and ALERT_WEBHOOK_URL is empty without a webhook.
+    CALLER_AUTH: callerAuth
+    ADMIN_AUTH: adminAuth
+    BROKER_TENANT_ID: brokerTenantId
+    BROKER_API_CLIENT_ID: brokerApiClientId
+    BROKER_API_URI: brokerApiUri
+    BROKER_AUTHORITY: authority
+    // The app role entra.bicep defines for people (allowedMemberTypes User).
+    ADMIN_ROLE: 'Broker.Admin'
+    ALERT_WEBHOOK_URL: alertWebhookUrl
+  }
   dependsOn: [
     scmPublishing
   ]
