@@ -225,7 +225,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       for (const name of Object.keys(NOT_FOR_AZURE)) expect(settings, name).not.toHaveProperty(name);
     });
 
-    it('points the settings at the identity, the vault and the site itself', () => {
+    it('points the settings at the identity, the vault, the site and the broker app registration', () => {
       expect(settings).toMatchObject({
         AZURE_CLIENT_ID: "[parameters('identityClientId')]",
         AzureWebJobsStorage__clientId: "[parameters('identityClientId')]",
@@ -236,14 +236,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         APPLICATIONINSIGHTS_CONNECTION_STRING: "[reference('applicationInsights').ConnectionString]",
         KEY_VAULT_URL: "[parameters('keyVaultUri')]",
         BROKER_PUBLIC_URL: "[format('https://{0}', reference('site').defaultHostName)]",
-      });
-      const params = main.resources.functionApp.properties.parameters;
-      expect(params.identityClientId.value).toBe("[reference('identity').outputs.clientId.value]");
-      expect(params.keyVaultUri.value).toBe("[reference('keyVault').outputs.uri.value]");
-    });
-
-    it('sets the Who may ask settings from the entra.bicep outputs, falling back to key without them', () => {
-      expect(settings).toMatchObject({
+        // Who may ask: the entra.bicep outputs, through main's parameters.
         CALLER_AUTH: "[parameters('callerAuth')]",
         ADMIN_AUTH: "[parameters('adminAuth')]",
         BROKER_TENANT_ID: "[parameters('brokerTenantId')]",
@@ -253,6 +246,12 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         ADMIN_ROLE: 'Broker.Admin',
         ALERT_WEBHOOK_URL: "[parameters('alertWebhookUrl')]",
       });
+      const params = main.resources.functionApp.properties.parameters;
+      expect(params.identityClientId.value).toBe("[reference('identity').outputs.clientId.value]");
+      expect(params.keyVaultUri.value).toBe("[reference('keyVault').outputs.uri.value]");
+    });
+
+    it('falls back to key modes without the broker app registration', () => {
       const params = main.resources.functionApp.properties.parameters;
       expect(params.callerAuth.value).toBe("[variables('effectiveCallerAuth')]");
       expect(params.adminAuth.value).toBe("[variables('effectiveAdminAuth')]");
@@ -327,28 +326,21 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         condition: a.condition,
       });
       const scope = (type: string, param: string) => `[resourceId('${type}', parameters('${param}'))]`;
+      const identityRole = (role: string, type: string, param: string) => ({
+        role,
+        scope: scope(type, param),
+        principal: 'identity',
+        principalType: 'ServicePrincipal',
+        condition: undefined,
+      });
       expect(assignments.map(describeAssignment)).toEqual([
-        {
-          role: 'storageBlobDataOwner',
-          scope: scope('Microsoft.Storage/storageAccounts', 'storageAccountName'),
-          principal: 'identity',
-          principalType: 'ServicePrincipal',
-          condition: undefined,
-        },
-        {
-          role: 'keyVaultSecretsOfficer',
-          scope: scope('Microsoft.KeyVault/vaults', 'keyVaultName'),
-          principal: 'identity',
-          principalType: 'ServicePrincipal',
-          condition: undefined,
-        },
-        {
-          role: 'monitoringMetricsPublisher',
-          scope: scope('Microsoft.Insights/components', 'applicationInsightsName'),
-          principal: 'identity',
-          principalType: 'ServicePrincipal',
-          condition: undefined,
-        },
+        identityRole('storageBlobDataOwner', 'Microsoft.Storage/storageAccounts', 'storageAccountName'),
+        identityRole('keyVaultSecretsOfficer', 'Microsoft.KeyVault/vaults', 'keyVaultName'),
+        identityRole(
+          'monitoringMetricsPublisher',
+          'Microsoft.Insights/components',
+          'applicationInsightsName',
+        ),
         {
           role: 'keyVaultSecretsOfficer',
           scope: scope('Microsoft.KeyVault/vaults', 'keyVaultName'),
@@ -422,15 +414,48 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       for (const p of policies) expect(p.properties).toEqual({ allow: false });
     });
 
-    it('keeps the host storage Entra-only: no shared keys, no public blobs, TLS 1.2', () => {
-      const storage = only(inModule('storage'), 'Microsoft.Storage/storageAccounts');
-      expect(storage.properties).toMatchObject({
-        allowSharedKeyAccess: false,
-        allowBlobPublicAccess: false,
-        defaultToOAuthAuthentication: true,
-        minimumTlsVersion: 'TLS1_2',
-        supportsHttpsTrafficOnly: true,
-      });
+    it.each([
+      [
+        'the host storage: Entra only, no public blobs, TLS 1.2',
+        'storage',
+        'Microsoft.Storage/storageAccounts',
+        {
+          allowSharedKeyAccess: false,
+          allowBlobPublicAccess: false,
+          defaultToOAuthAuthentication: true,
+          minimumTlsVersion: 'TLS1_2',
+          supportsHttpsTrafficOnly: true,
+        },
+      ],
+      [
+        'the vault: RBAC only, soft delete, purge protection',
+        'keyVault',
+        'Microsoft.KeyVault/vaults',
+        {
+          enableRbacAuthorization: true,
+          enableSoftDelete: true,
+          enablePurgeProtection: true,
+          enabledForDeployment: false,
+          enabledForTemplateDeployment: false,
+        },
+      ],
+      [
+        'Application Insights: no local auth',
+        'monitoring',
+        'Microsoft.Insights/components',
+        { DisableLocalAuth: true },
+      ],
+      [
+        'Log Analytics: no local auth',
+        'monitoring',
+        'Microsoft.OperationalInsights/workspaces',
+        { features: { disableLocalAuth: true } },
+      ],
+    ])('hardens %s', (_what, module, type, expected) => {
+      expect(only(inModule(module), type).properties).toMatchObject(expected);
+    });
+
+    it('creates private containers, the package one and broker-locks, and no vault access policy', () => {
       const containers = only(
         inModule('storage'),
         'Microsoft.Storage/storageAccounts/blobServices/containers',
@@ -440,26 +465,9 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         "[variables('deploymentContainerName')]",
         'broker-locks',
       ]);
-    });
-
-    it('makes the vault RBAC-only with soft delete and purge protection', () => {
-      const vault = only(inModule('keyVault'), 'Microsoft.KeyVault/vaults');
-      expect(vault.properties).toMatchObject({
-        enableRbacAuthorization: true,
-        enableSoftDelete: true,
-        enablePurgeProtection: true,
-        enabledForDeployment: false,
-        enabledForTemplateDeployment: false,
-      });
-      expect(vault.properties).not.toHaveProperty('accessPolicies');
-    });
-
-    it('turns local authentication off for Application Insights and Log Analytics', () => {
-      const monitoring = inModule('monitoring');
-      expect(only(monitoring, 'Microsoft.Insights/components').properties.DisableLocalAuth).toBe(true);
-      expect(only(monitoring, 'Microsoft.OperationalInsights/workspaces').properties.features).toEqual({
-        disableLocalAuth: true,
-      });
+      expect(only(inModule('keyVault'), 'Microsoft.KeyVault/vaults').properties).not.toHaveProperty(
+        'accessPolicies',
+      );
     });
 
     it('has no key listing and no secure parameter anywhere', () => {
