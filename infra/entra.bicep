@@ -1,5 +1,5 @@
 // The broker's Microsoft Entra objects (DESIGN.md, Who may ask and credential managedIdentity), with
-// the Microsoft Graph Bicep extension. Deployed by scripts/entra-deploy.sh, which azure.yaml runs as
+// the Microsoft Graph Bicep extension. Deployed by scripts/entra-deploy.mjs, which azure.yaml runs as
 // the preprovision hook (before main.bicep: its outputs become main's parameters through azd
 // environment values) and again as the postprovision hook (once main.bicep has created the Function
 // App and its identity: the redirect URIs and the federated credential need them). Every resource is

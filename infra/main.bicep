@@ -87,7 +87,7 @@ param refreshLock string = 'lease'
 param rotationConcurrency int = 8
 
 // Who may ask (DESIGN.md): the broker's own app registration comes from infra/entra.bicep, which the
-// azd preprovision hook deploys first (scripts/entra-deploy.sh) and whose outputs it stores as the azd
+// azd preprovision hook deploys first (scripts/entra-deploy.mjs) and whose outputs it stores as the azd
 // environment values below. Without them (no Graph permissions, or az deployment of main alone) both
 // modes fall back to `key`: the function key, as before.
 
@@ -146,7 +146,7 @@ var applicationInsightsName = 'appi-${resourceToken}'
 var effectiveCallerAuth = !empty(brokerApiClientId) && !empty(brokerTenantId) ? callerAuth : 'key'
 var effectiveAdminAuth = !empty(brokerApiClientId) && !empty(brokerTenantId) ? adminAuth : 'key'
 
-// The example connection over the secretless connection app (entra.bicep, connectionApp = true): its
+// The example connection over the secretless connection app (entra.bicep with createConnectionApp = true): its
 // client assertion is a token of the broker's user-assigned identity, trusted by a federated credential.
 var exampleConnection = empty(connectionAppClientId)
   ? {}

@@ -220,7 +220,8 @@ function main(): number {
     );
     return 1;
   }
-  console.log(`infra:check passed: ${compile.length} template(s), no errors, no warnings`);
+  const checked = compile.length + (graphConfig ? skipped.length : 0);
+  console.log(`infra:check passed: ${checked} template(s), no errors, no warnings`);
   return 0;
 }
 
