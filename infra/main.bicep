@@ -4,6 +4,8 @@
 // setting or an output: every service is reached with the app's managed identity.
 targetScope = 'subscription'
 
+import { connectionsFileType } from './types.bicep'
+
 @minLength(1)
 @maxLength(64)
 @description('Name of the azd environment; used for the resource group name and a unique suffix for every resource.')
@@ -60,7 +62,7 @@ param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
 
 @description('Connections: the content of connections.json as an object (azd fills it from the BROKER_CONNECTIONS environment value, see docs/deploy.md). Empty: no connections.')
-param brokerConnections object = {}
+param brokerConnections connectionsFileType = {}
 
 @description('NCRONTAB (6 fields, UTC) of the rotation timer.')
 param rotationSchedule string = '0 */5 * * * *'
@@ -84,14 +86,86 @@ param refreshLock string = 'lease'
 @maxValue(256)
 param rotationConcurrency int = 8
 
+// Who may ask (DESIGN.md): the broker's own app registration comes from infra/entra.bicep, which the
+// azd preprovision hook deploys first (scripts/entra-deploy.mjs) and whose outputs it stores as the azd
+// environment values below. Without them (no Graph permissions, or az deployment of main alone) both
+// modes fall back to `key`: the function key, as before.
+
+@description('CALLER_AUTH: how services calling /api/token prove who they are. entra needs brokerApiClientId and brokerTenantId; without them the app runs with key.')
+@allowed([
+  'entra'
+  'key'
+])
+param callerAuth string = 'entra'
+
+@description('ADMIN_AUTH: how people reach /api/start and /api/status. easyauth turns on App Service authentication with the broker app registration; without it the app runs with key.')
+@allowed([
+  'easyauth'
+  'key'
+])
+param adminAuth string = 'easyauth'
+
+@description('Application (client) id of the broker\'s app registration (entra.bicep output BROKER_API_CLIENT_ID). Empty: key modes.')
+param brokerApiClientId string = ''
+
+@description('Application ID URI of the broker\'s app registration (entra.bicep output BROKER_API_URI).')
+param brokerApiUri string = ''
+
+@description('Tenant (GUID) whose tokens identify callers and people (entra.bicep output BROKER_TENANT_ID). Empty: key modes.')
+param brokerTenantId string = ''
+
+@description('Client id of the optional connection app registration entra.bicep creates (BROKER_CONNECTION_APP_CLIENT_ID). Set: an example connection `graph` using it with the managed-identity credential is added to the connections, unless they already have one of that id.')
+param connectionAppClientId string = ''
+
+@description('Delegated scopes of the example connection (the connection app\'s requiredResourceAccess asks for them).')
+param connectionAppScopes string[] = [
+  'https://graph.microsoft.com/User.Read'
+]
+
+@description('ALERT_WEBHOOK_URL: where state-change events are POSTed (https). Empty: log lines (and the alert rules) only.')
+param alertWebhookUrl string = ''
+
+@description('E-mail addresses the alerts action group mails. Empty: the alert rules still fire (Azure Monitor shows them) but mail nobody.')
+param alertEmailAddresses string[] = []
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
 }
 var functionAppName = 'func-broker-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+// Names are fixed here, not read back from module outputs, so What-If can predict every resource
+// (bicepconfig.json raises what-if-short-circuiting); modules that use them depend on their creators.
+var identityName = 'id-broker-${resourceToken}'
+var storageAccountName = 'st${resourceToken}'
+var keyVaultName = 'kv-${resourceToken}'
+var logAnalyticsName = 'log-${resourceToken}'
+var applicationInsightsName = 'appi-${resourceToken}'
 
-resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
+// The entra modes need the broker app registration; without it both fall back to the function key.
+var effectiveCallerAuth = !empty(brokerApiClientId) && !empty(brokerTenantId) ? callerAuth : 'key'
+var effectiveAdminAuth = !empty(brokerApiClientId) && !empty(brokerTenantId) ? adminAuth : 'key'
+
+// The example connection over the secretless connection app (entra.bicep with createConnectionApp = true): its
+// client assertion is a token of the broker's user-assigned identity, trusted by a federated credential.
+var exampleConnection = empty(connectionAppClientId)
+  ? {}
+  : {
+      graph: {
+        provider: 'entra'
+        tenant: brokerTenantId
+        clientId: connectionAppClientId
+        credential: {
+          type: 'managedIdentity'
+        }
+        scopes: connectionAppScopes
+      }
+    }
+var connections = empty(exampleConnection)
+  ? brokerConnections
+  : union(brokerConnections, { connections: union(exampleConnection, brokerConnections.?connections ?? {}) })
+
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
   location: location
   tags: tags
@@ -101,7 +175,7 @@ module identity './modules/identity.bicep' = {
   name: 'identity'
   scope: rg
   params: {
-    name: 'id-broker-${resourceToken}'
+    name: identityName
     location: location
     tags: tags
   }
@@ -111,8 +185,8 @@ module monitoring './modules/monitoring.bicep' = {
   name: 'monitoring'
   scope: rg
   params: {
-    logAnalyticsName: 'log-${resourceToken}'
-    applicationInsightsName: 'appi-${resourceToken}'
+    logAnalyticsName: logAnalyticsName
+    applicationInsightsName: applicationInsightsName
     location: location
     tags: tags
   }
@@ -122,7 +196,7 @@ module storage './modules/storage.bicep' = {
   name: 'storage'
   scope: rg
   params: {
-    name: 'st${resourceToken}'
+    name: storageAccountName
     location: location
     tags: tags
     containerNames: [
@@ -136,7 +210,7 @@ module keyVault './modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
-    name: 'kv-${resourceToken}'
+    name: keyVaultName
     location: location
     tags: tags
     publicNetworkAccess: keyVaultPublicNetworkAccess
@@ -148,13 +222,19 @@ module roles './modules/role-assignments.bicep' = {
   name: 'role-assignments'
   scope: rg
   params: {
-    storageAccountName: storage.outputs.name
-    keyVaultName: keyVault.outputs.name
-    applicationInsightsName: monitoring.outputs.applicationInsightsName
-    identityPrincipalId: identity.outputs.principalId
+    storageAccountName: storageAccountName
+    keyVaultName: keyVaultName
+    applicationInsightsName: applicationInsightsName
+    identityName: identityName
     deployerPrincipalId: grantDeployerSecretsOfficer ? principalId : ''
     deployerPrincipalType: principalType
   }
+  dependsOn: [
+    identity
+    storage
+    keyVault
+    monitoring
+  ]
 }
 
 module functionApp './modules/function-app.bicep' = {
@@ -168,22 +248,43 @@ module functionApp './modules/function-app.bicep' = {
     serviceName: 'api'
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    storageAccountName: storage.outputs.name
+    storageAccountName: storageAccountName
     deploymentContainerName: deploymentContainerName
-    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    applicationInsightsName: applicationInsightsName
     keyVaultUri: keyVault.outputs.uri
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
-    brokerConnections: brokerConnections
+    brokerConnections: connections
     rotationSchedule: rotationSchedule
     refreshAhead: refreshAhead
     rotationConcurrency: rotationConcurrency
     warnBefore: warnBefore
     refreshLock: refreshLock
+    callerAuth: effectiveCallerAuth
+    adminAuth: effectiveAdminAuth
+    brokerTenantId: brokerTenantId
+    brokerApiClientId: brokerApiClientId
+    brokerApiUri: brokerApiUri
+    alertWebhookUrl: alertWebhookUrl
   }
   // The host reads its storage and the package container with the identity from its first start.
   dependsOn: [
     roles
+  ]
+}
+
+module alerts './modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    name: 'broker-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsName: applicationInsightsName
+    emailAddresses: alertEmailAddresses
+  }
+  dependsOn: [
+    monitoring
   ]
 }
 
@@ -198,3 +299,8 @@ output BROKER_STATUS_URL string = '${functionApp.outputs.url}/api/status'
 output KEY_VAULT_NAME string = keyVault.outputs.name
 output KEY_VAULT_URL string = keyVault.outputs.uri
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The identity's object id: the subject of the connection app's federated credential (postprovision).
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output CALLER_AUTH string = effectiveCallerAuth
+output ADMIN_AUTH string = effectiveAdminAuth
+output ALERTS_ACTION_GROUP_ID string = alerts.outputs.actionGroupId

@@ -1,10 +1,13 @@
 // The broker: a Linux Function App on a Flex Consumption plan (FC1), Node 22, running as a
 // user-assigned identity. HTTPS only, TLS 1.2, FTP and basic (SCM) publishing credentials off;
-// the deployment package is read from a blob container with the identity.
+// the deployment package is read from a blob container with the identity. With ADMIN_AUTH=easyauth,
+// App Service authentication (Entra provider) signs people in and lets every request through.
+import { connectionsFileType, tagsType } from '../types.bicep'
+
 param name string
 param planName string
 param location string
-param tags object = {}
+param tags tagsType = {}
 
 @description('azd service name (azure.yaml); the site carries it as the azd-service-name tag.')
 param serviceName string = 'api'
@@ -33,7 +36,7 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-param brokerConnections object = {}
+param brokerConnections connectionsFileType = {}
 param rotationSchedule string = '0 */5 * * * *'
 param refreshAhead string = 'PT5M'
 param warnBefore string = 'P14D'
@@ -50,7 +53,37 @@ param refreshLock string = 'lease'
 @maxValue(256)
 param rotationConcurrency int = 8
 
-resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
+@description('CALLER_AUTH (DESIGN.md, Who may ask). main.bicep passes key unless the broker app registration is known.')
+@allowed([
+  'entra'
+  'key'
+])
+param callerAuth string = 'key'
+
+@description('ADMIN_AUTH. easyauth also configures App Service authentication (authsettingsV2) below.')
+@allowed([
+  'easyauth'
+  'key'
+])
+param adminAuth string = 'key'
+
+@description('BROKER_TENANT_ID: tenant (GUID) of callers and people. Required by entra and easyauth.')
+param brokerTenantId string = ''
+
+@description('BROKER_API_CLIENT_ID: the broker app registration\'s client id. Required by entra and easyauth.')
+param brokerApiClientId string = ''
+
+@description('BROKER_API_URI: the broker app registration\'s Application ID URI.')
+param brokerApiUri string = ''
+
+@description('ALERT_WEBHOOK_URL: where state-change events are POSTed. Empty: not set.')
+param alertWebhookUrl string = ''
+
+// Login endpoint of this cloud without its trailing slash (https://login.microsoftonline.com in Azure).
+var loginEndpoint = environment().authentication.loginEndpoint
+var authority = endsWith(loginEndpoint, '/') ? take(loginEndpoint, length(loginEndpoint) - 1) : loginEndpoint
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
@@ -58,7 +91,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
   tags: tags
@@ -72,7 +105,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2025-03-01' = {
   name: name
   location: location
   tags: union(tags, {
@@ -118,7 +151,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // Basic-auth publishing off: azd and az deploy with Entra ID tokens.
-resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
   parent: site
   name: 'ftp'
   properties: {
@@ -126,7 +159,7 @@ resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   }
 }
 
-resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
   parent: site
   name: 'scm'
   properties: {
@@ -140,7 +173,7 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 // Every setting the broker reads in Azure. No secret here: storage, Key Vault and Application
 // Insights are reached with the identity (AZURE_CLIENT_ID selects it for DefaultAzureCredential).
 // A separate resource, so BROKER_PUBLIC_URL can use the site's own host name without a cycle.
-resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: {
@@ -158,9 +191,62 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     ROTATION_CONCURRENCY: string(rotationConcurrency)
     WARN_BEFORE: warnBefore
     REFRESH_LOCK: refreshLock
+    // Who may ask (DESIGN.md). An empty setting counts as unset (src/lib/config/settings.ts), so the
+    // entra/easyauth settings are empty in key modes and ALERT_WEBHOOK_URL is empty without a webhook.
+    CALLER_AUTH: callerAuth
+    ADMIN_AUTH: adminAuth
+    BROKER_TENANT_ID: brokerTenantId
+    BROKER_API_CLIENT_ID: brokerApiClientId
+    BROKER_API_URI: brokerApiUri
+    BROKER_AUTHORITY: authority
+    // The app role entra.bicep defines for people (allowedMemberTypes User).
+    ADMIN_ROLE: 'Broker.Admin'
+    ALERT_WEBHOOK_URL: alertWebhookUrl
   }
   dependsOn: [
     scmPublishing
+  ]
+}
+
+// ADMIN_AUTH=easyauth: App Service authentication with the broker's own app registration. People sign
+// in with OpenID Connect (an id_token only: no client secret, nothing to rotate), the platform passes
+// X-MS-CLIENT-PRINCIPAL with their app roles, and unauthenticated requests go through to the broker,
+// which decides per route (DESIGN.md, Who may ask): /api/token checks caller tokens itself, /api/callback
+// stays anonymous. The token store is off: the broker never needs the people's tokens.
+resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (adminAuth == 'easyauth') {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: brokerApiClientId
+          openIdIssuer: '${authority}/${brokerTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: filter([brokerApiClientId, brokerApiUri], a => !empty(a))
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
+  dependsOn: [
+    appSettings
   ]
 }
 

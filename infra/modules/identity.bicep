@@ -1,9 +1,11 @@
 // The broker's user-assigned managed identity: the only principal the app runs as.
+import { tagsType } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags tagsType = {}
 
-resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
   name: name
   location: location
   tags: tags

@@ -1,8 +1,10 @@
 // The broker's secret store: refresh tokens (rt-{connectionId}), broker-seal-key and client secrets.
 // Azure RBAC only (no access policies), soft delete and purge protection on.
+import { tagsType } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags tagsType = {}
 
 @allowed([
   'Enabled'
@@ -14,7 +16,7 @@ param publicNetworkAccess string = 'Enabled'
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
   name: name
   location: location
   tags: tags

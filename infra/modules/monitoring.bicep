@@ -1,15 +1,17 @@
 // Log Analytics + workspace-based Application Insights, both with local (key) authentication off:
 // telemetry is ingested with the app's managed identity (Monitoring Metrics Publisher).
+import { tagsType } from '../types.bicep'
+
 param logAnalyticsName string
 param applicationInsightsName string
 param location string
-param tags object = {}
+param tags tagsType = {}
 
 @minValue(30)
 @maxValue(730)
 param retentionInDays int = 30
 
-resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
   name: logAnalyticsName
   location: location
   tags: tags

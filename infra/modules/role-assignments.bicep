@@ -1,11 +1,13 @@
 // Least privilege: the app's identity gets exactly three data-plane roles, each scoped to one
 // resource; the deployer optionally gets Key Vault Secrets Officer on the vault (to set client secrets).
+// Assignment names are guid(scope id, identity resource id, role id): known before the deployment runs,
+// so What-If predicts them (the principal id exists only once the identity does).
 param storageAccountName string
 param keyVaultName string
 param applicationInsightsName string
 
-@description('Principal (object) id of the user-assigned identity the app runs as.')
-param identityPrincipalId string
+@description('Name of the user-assigned identity the app runs as (in this resource group).')
+param identityName string
 
 @description('Object id of the deployer; empty: no deployer role assignment.')
 param deployerPrincipalId string = ''
@@ -26,11 +28,15 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' existing = {
+  name: identityName
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: keyVaultName
 }
 
@@ -39,33 +45,33 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 }
 
 resource identityStorageBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identityPrincipalId, roles.storageBlobDataOwner)
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
-    principalId: identityPrincipalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Token broker: host storage, deployment package, locks'
   }
 }
 
 resource identityKeyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsOfficer)
+  name: guid(vault.id, identity.id, roles.keyVaultSecretsOfficer)
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
-    principalId: identityPrincipalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Token broker: refresh tokens, seal key, client secrets'
   }
 }
 
 resource identityMonitoringMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(applicationInsights.id, identityPrincipalId, roles.monitoringMetricsPublisher)
+  name: guid(applicationInsights.id, identity.id, roles.monitoringMetricsPublisher)
   scope: applicationInsights
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
-    principalId: identityPrincipalId
+    principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Token broker: Application Insights ingestion with Entra ID'
   }

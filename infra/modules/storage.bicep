@@ -1,13 +1,15 @@
 // Host storage (AzureWebJobsStorage, deployment package, timer and per-connection locks).
 // Entra ID only: shared keys off, no anonymous blob access, TLS 1.2, HTTPS only.
+import { tagsType } from '../types.bicep'
+
 param name string
 param location string
-param tags object = {}
+param tags tagsType = {}
 
 @description('Blob containers to create: the deployment package container and broker-locks.')
-param containerNames array
+param containerNames string[]
 
-resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
@@ -32,12 +34,12 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' = {
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
   parent: storage
   name: 'default'
 }
 
-resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' = [
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = [
   for containerName in containerNames: {
     parent: blobService
     name: containerName
