@@ -1,21 +1,15 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { launchChromium, skipBrowser, skippedTitle } from '../support/browser.js';
 import { findLeaks, startStack } from './harness.js';
 
-/** Debian's Chromium, as `.ci/run` installs it; never a browser downloaded by Playwright. */
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 
-/**
- * Honest skip rule: a developer machine without Chromium skips (and says so in the test's name);
- * under CI (`CI` set, as `.ci/run` does) the test always runs, so a missing browser fails it.
- */
-const skip = !existsSync(CHROMIUM) && !process.env.CI;
+const skip = skipBrowser;
 const title = skip
-  ? `SKIPPED: ${CHROMIUM} is missing (apt-get install chromium; with CI set this test fails instead)`
+  ? skippedTitle
   : 'status page → Connect → sign-in form → success page → Connected, with JavaScript off';
 
 /** Everything the page did that a person would call broken: console errors, failed or bad loads. */
@@ -48,19 +42,7 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
     const stack = await startStack({ connections: { mailbox: {}, uploader: {} } });
     let browser: Browser | undefined;
     try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          '--disable-quic',
-        ],
-      });
+      browser = await launchChromium();
       // The page must work without script: the whole flow runs with JavaScript disabled.
       const context = await browser.newContext({
         javaScriptEnabled: false,
