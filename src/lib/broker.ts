@@ -4,6 +4,8 @@ import type { Connection } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
+import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.js';
+import { ConnectionEvents } from './events/connection-events.js';
 import { StatusService } from './health/status-service.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
@@ -28,6 +30,8 @@ export interface Broker {
   consent: ConsentService;
   rotation: RotationService;
   status: StatusService;
+  /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
+  events: ConnectionEvents;
 }
 
 export interface BrokerOptions {
@@ -41,6 +45,8 @@ export interface BrokerOptions {
   lock?: RefreshLock;
   providerTimeoutMs?: number;
   providerMaxRetries?: number;
+  /** The webhook sender's `fetch`, timeout and backoff (tests); the URL is `ALERT_WEBHOOK_URL`. */
+  alerts?: Omit<AlertWebhookOptions, 'url' | 'logger'>;
 }
 
 /** The composition root: settings in, services out. */
@@ -60,12 +66,27 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     timeoutMs: options.providerTimeoutMs,
     maxRetries: options.providerMaxRetries,
   });
+  const events = new ConnectionEvents({
+    publicUrl: settings.publicUrl,
+    clock,
+    logger,
+    webhook: settings.alertWebhookUrl
+      ? new AlertWebhook({
+          url: settings.alertWebhookUrl,
+          logger,
+          fetch: options.fetch,
+          ...options.alerts,
+        })
+      : undefined,
+  });
   const grants = new GrantService({
     grants: grantStore,
     lock: options.lock ?? (await openLock(settings, logger)),
     dialect,
     clock,
     logger,
+    events,
+    publicUrl: settings.publicUrl,
   });
   const tokens = new TokenService({
     catalog: connections,
@@ -88,6 +109,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     store,
     clock,
     warnBeforeMs: settings.warnBeforeMs,
+    publicUrl: settings.publicUrl,
   });
   const rotation = new RotationService({
     catalog: connections,
@@ -96,7 +118,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     tokens,
     clock,
     logger,
+    events,
     concurrency: settings.rotationConcurrency,
   });
-  return { settings, connections, store, clock, logger, grants, tokens, consent, rotation, status };
+  return { settings, connections, store, clock, logger, grants, tokens, consent, rotation, status, events };
 }

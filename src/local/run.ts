@@ -1,5 +1,5 @@
 import { routeTable } from '../functions/routes.js';
-import { type Broker, createBroker } from '../lib/broker.js';
+import { type Broker, type BrokerOptions, createBroker } from '../lib/broker.js';
 import type { Clock } from '../lib/clock.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
@@ -32,6 +32,9 @@ export interface RunLocalOptions {
   fetch?: typeof fetch;
   providerTimeoutMs?: number;
   providerMaxRetries?: number;
+  /** Tests: the refresh lock (e.g. one shared by two brokers) and the webhook sender's timing. */
+  lock?: BrokerOptions['lock'];
+  alerts?: BrokerOptions['alerts'];
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -76,6 +79,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     fetch: options.fetch,
     providerTimeoutMs: options.providerTimeoutMs,
     providerMaxRetries: options.providerMaxRetries,
+    lock: options.lock,
+    alerts: options.alerts,
   });
   let broker: Broker;
   try {

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BrokerOptions } from '../../src/lib/broker.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
@@ -59,6 +60,10 @@ export interface StackOptions {
   store?: 'file' | 'keyvault';
   /** Key Vault store timing for `store: 'keyvault'`. */
   keyVault?: KeyVaultSecretStoreOptions;
+  /** The refresh lock (e.g. one shared with a second broker on the same store). */
+  lock?: BrokerOptions['lock'];
+  /** The webhook sender's timing (`ALERT_WEBHOOK_URL` goes in `env`). */
+  alerts?: BrokerOptions['alerts'];
 }
 
 /**
@@ -133,6 +138,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       timers: false,
       fetch: options.fetch,
       providerTimeoutMs: options.providerTimeoutMs ?? 2000,
+      lock: options.lock,
+      alerts: options.alerts,
     });
   let local = await launch();
   const stack: Stack = {

@@ -313,6 +313,9 @@ const NOT_FOR_AZURE: Record<string, string> = {
   BROKER_DATA_DIR: 'embedded file store only; Azure uses Key Vault',
   BROKER_CONNECTIONS_FILE: 'the package ships no connections file; BROKER_CONNECTIONS is used',
   WEBSITE_HOSTNAME: 'set by the platform',
+  // Optional, and a credential (a Teams or Slack webhook URL is one): set per deployment, e.g. as a Key
+  // Vault reference, not in the template (issue 16; infra/ belongs to the alert-rules work).
+  ALERT_WEBHOOK_URL: 'optional credential, set per deployment',
 };
 /** Platform settings the template must set for an identity-only Function App. */
 const PLATFORM_SETTINGS = [

@@ -14,6 +14,13 @@ const settingsSchema = z.object({
       const problem = v === undefined ? undefined : endpointProblem(v);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
+  ALERT_WEBHOOK_URL: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      const problem = v === undefined ? undefined : endpointProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   BROKER_CONNECTIONS_FILE: z.string().min(1).optional(),
   BROKER_CONNECTIONS: z.string().min(1).optional(),
   ROTATION_SCHEDULE: z
@@ -82,6 +89,8 @@ export interface Settings {
   refreshLock: RefreshLockMode;
   /** From `AzureWebJobsStorage` / `AzureWebJobsStorage__*`; absent = none configured. */
   hostStorage?: HostStorage;
+  /** `ALERT_WEBHOOK_URL`: where state-change events are POSTed; absent = log lines only. */
+  alertWebhookUrl?: string;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv): Settings {
@@ -110,6 +119,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     functionKey: s.BROKER_FUNCTION_KEY,
     refreshLock: s.REFRESH_LOCK,
     hostStorage: hostStorage(s),
+    alertWebhookUrl: s.ALERT_WEBHOOK_URL,
   };
 }
 
