@@ -15,5 +15,9 @@ export const statusHandler = (source: BrokerSource) =>
       return { status: 200, headers: { 'Cache-Control': 'no-store' }, jsonBody: { connections } };
     }
     // Opened with ?code=, the page's links carry the same key so they work in the same browser.
-    return statusPage(connections, { key: q.code, now: broker.clock.now() });
+    return statusPage(connections, {
+      key: q.code,
+      now: broker.clock.now(),
+      catalog: broker.connections.all(),
+    });
   });
