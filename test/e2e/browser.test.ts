@@ -183,11 +183,14 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
         const statusUrl = `${stack.url}/api/status?code=${encodeURIComponent(key)}`;
         await page.goto(statusUrl);
 
+        /** The header's count, then the section headings in page order. */
+        const headings = async () => [
+          await page.locator('p.warn').textContent(),
+          ...(await page.locator('h2').allTextContents()),
+        ];
         // The header counts them; the section that needs a person comes first.
-        await expect(page.locator('p.warn').textContent()).resolves.toBe(
+        expect(await headings()).toEqual([
           '2 of 3 connections need attention.',
-        );
-        await expect(page.locator('h2').allTextContents()).resolves.toEqual([
           'Needs a person (2)',
           'Healthy (1)',
         ]);
@@ -228,10 +231,8 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
         ]);
         await expect(page.locator('h1').textContent()).resolves.toBe('Connected');
         await page.goto(statusUrl);
-        await expect(page.locator('p.warn').textContent()).resolves.toBe(
+        expect(await headings()).toEqual([
           '1 of 3 connections needs attention.',
-        );
-        await expect(page.locator('h2').allTextContents()).resolves.toEqual([
           'Needs a person (1)',
           'Healthy (2)',
         ]);

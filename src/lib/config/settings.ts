@@ -3,24 +3,21 @@ import { ConfigError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem, trimSlash } from './urls.js';
 
+/** An optional URL setting: https, or plain http on a loopback host only. */
+const endpointSetting = z
+  .string()
+  .optional()
+  .superRefine((v, ctx) => {
+    const problem = v === undefined ? undefined : endpointProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 /** App settings (environment) of DESIGN.md, validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
   BROKER_DATA_DIR: z.string().min(1).default('.broker'),
-  BROKER_PUBLIC_URL: z
-    .string()
-    .optional()
-    .superRefine((v, ctx) => {
-      const problem = v === undefined ? undefined : endpointProblem(v);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-  ALERT_WEBHOOK_URL: z
-    .string()
-    .optional()
-    .superRefine((v, ctx) => {
-      const problem = v === undefined ? undefined : endpointProblem(v);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
+  BROKER_PUBLIC_URL: endpointSetting,
+  ALERT_WEBHOOK_URL: endpointSetting,
   BROKER_CONNECTIONS_FILE: z.string().min(1).optional(),
   BROKER_CONNECTIONS: z.string().min(1).optional(),
   ROTATION_SCHEDULE: z
