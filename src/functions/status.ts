@@ -18,7 +18,7 @@ export const statusHandler = (source: BrokerSource) =>
       }
       // Opened with ?code=, the page's links carry the same key so they work in the same browser.
       const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
-      return statusPage(connections, { key, now: broker.clock.now() });
+      return statusPage(connections, { key, now: broker.clock.now(), catalog: broker.connections.all() });
     },
     { people: true },
   );

@@ -6,6 +6,8 @@ import type { Connection } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
+import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.js';
+import { ConnectionEvents } from './events/connection-events.js';
 import { CallerActivity } from './health/caller-activity.js';
 import { StatusService } from './health/status-service.js';
 import type { RefreshLock } from './lock/lock.js';
@@ -36,6 +38,8 @@ export interface Broker {
   callerActivity: CallerActivity;
   /** Who may open the human routes. */
   people: PersonAuth;
+  /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
+  events: ConnectionEvents;
 }
 
 export interface BrokerOptions {
@@ -51,6 +55,8 @@ export interface BrokerOptions {
   providerMaxRetries?: number;
   /** How soon an unknown `kid` may refetch the tenant's keys (default 30 s); tests of a key rollover shorten it. */
   callerKeysCooldownMs?: number;
+  /** The webhook sender's `fetch`, timeout and backoff (tests); the URL is `ALERT_WEBHOOK_URL`. */
+  alerts?: Omit<AlertWebhookOptions, 'url' | 'logger'>;
 }
 
 /** The composition root: settings in, services out. */
@@ -70,12 +76,27 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     timeoutMs: options.providerTimeoutMs,
     maxRetries: options.providerMaxRetries,
   });
+  const events = new ConnectionEvents({
+    publicUrl: settings.publicUrl,
+    clock,
+    logger,
+    webhook: settings.alertWebhookUrl
+      ? new AlertWebhook({
+          url: settings.alertWebhookUrl,
+          logger,
+          fetch: options.fetch,
+          ...options.alerts,
+        })
+      : undefined,
+  });
   const grants = new GrantService({
     grants: grantStore,
     lock: options.lock ?? (await openLock(settings, logger)),
     dialect,
     clock,
     logger,
+    events,
+    publicUrl: settings.publicUrl,
   });
   const tokens = new TokenService({
     catalog: connections,
@@ -100,6 +121,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     warnBeforeMs: settings.warnBeforeMs,
     callerActivity,
+    publicUrl: settings.publicUrl,
   });
   const rotation = new RotationService({
     catalog: connections,
@@ -108,6 +130,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     tokens,
     clock,
     logger,
+    events,
     concurrency: settings.rotationConcurrency,
   });
   return {
@@ -127,5 +150,6 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     }),
     callerActivity,
     people: new PersonAuth(settings.adminAuth),
+    events,
   };
 }

@@ -46,6 +46,26 @@ export interface ProviderErrorInfo {
   status?: number;
 }
 
+/**
+ * What a person does about a connection that is not healthy (DESIGN.md, "Telling people what to
+ * do"). The table from provider errors to remedies is `health/remedies.ts`.
+ */
+export type RemedyKind =
+  | 'reconnect'
+  | 'mfa_then_reconnect'
+  | 'conditional_access'
+  | 'admin_consent'
+  | 'new_client_secret'
+  | 'fix_app_registration'
+  | 'wait'
+  | 'renew_before_deadline';
+
+/** `text`: plain words naming the connection, the account and the one action; never a token. */
+export interface Remedy {
+  kind: RemedyKind;
+  text: string;
+}
+
 export interface BrokerErrorOptions {
   connectionId?: string;
   providerError?: ProviderErrorInfo;
@@ -66,6 +86,8 @@ export class BrokerError extends Error {
   readonly providerError?: ProviderErrorInfo;
   readonly retryAfter?: number;
   readonly challenge?: string;
+  /** Attached by whoever knows the connection (the grant service); shown as the problem's `remedy`. */
+  remedy?: Remedy;
 
   constructor(code: ErrorCode, detail: string, options: BrokerErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });

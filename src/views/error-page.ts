@@ -15,13 +15,16 @@ export function errorPage(
   const provider = p.providerError
     ? `<p class="muted">Provider said: <code>${escapeHtml(p.providerError.error)}</code>${p.providerError.aadsts ? ` (AADSTS${escapeHtml(p.providerError.aadsts)})` : ''}</p>`
     : '';
+  const remedy = p.remedy
+    ? `<p class="remedy"><strong>What to do:</strong> ${escapeHtml(p.remedy.text)}</p>`
+    : '';
   const action = options.action
     ? `<p><a class="button" href="${escapeHtml(options.action.href)}">${escapeHtml(options.action.label)}</a></p>`
     : '';
   return htmlPage(
     p.status,
     p.title,
-    `<h1>${escapeHtml(p.title)}</h1><p>${escapeHtml(p.detail)}</p>${provider}${action}<p class="muted">Status ${p.status}, code <code>${escapeHtml(p.code)}</code></p>`,
+    `<h1>${escapeHtml(p.title)}</h1><p>${escapeHtml(p.detail)}</p>${remedy}${provider}${action}<p class="muted">Status ${p.status}, code <code>${escapeHtml(p.code)}</code></p>`,
     problemHeaders(err),
   );
 }

@@ -32,7 +32,8 @@ const PAGE_HEADERS = {
 const STYLE = `
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}
 main{max-width:68rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002;overflow-x:auto}
-h1{font-size:1.4rem;margin-top:0}
+h1{font-size:1.4rem;margin-top:0}h2{font-size:1.1rem;margin:1.5rem 0 .3rem}
+.remedy{margin:.4rem 0 0;max-width:32rem;font-size:.9rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.5rem;border-bottom:1px solid #e3e6ea;vertical-align:top}
 code{background:#eef0f3;padding:.1rem .3rem;border-radius:3px}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:999px;font-weight:600;font-size:.9rem}

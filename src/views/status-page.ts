@@ -1,3 +1,4 @@
+import type { Connection } from '../lib/config/connections.js';
 import type { Deadline } from '../lib/health/deadlines.js';
 import type { ConnectionHealth } from '../lib/health/status-service.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
@@ -29,35 +30,81 @@ function time(at: string | null, now: number): string {
     : '—';
 }
 
-function row(c: ConnectionHealth, key: string | undefined, now: number): string {
-  const href = startPath(c.id, key);
-  const action = c.status === 'connected' ? 'Reconnect' : 'Connect';
+/** The one thing to click for a remedy: sign in again, or the app registration to fix. */
+function actionOf(c: ConnectionHealth, connection: Connection | undefined, key: string | undefined) {
+  const start = { href: startPath(c.id, key), label: c.status === 'not_connected' ? 'Connect' : 'Reconnect' };
+  const kind = c.remedy?.kind;
+  if (kind === 'wait') return undefined;
+  const renewSecret = kind === 'renew_before_deadline' && c.nextDeadline?.kind === 'client_secret_expiry';
+  if (kind === 'new_client_secret' || kind === 'fix_app_registration' || renewSecret) {
+    const portal = appRegistrationUrl(
+      connection,
+      kind === 'fix_app_registration' ? 'Overview' : 'Credentials',
+    );
+    return portal ? { href: portal, label: 'Open app registration' } : undefined;
+  }
+  return start;
+}
+
+/** The Entra admin center's page of the connection's app (public cloud only), else none. */
+function appRegistrationUrl(
+  c: Connection | undefined,
+  blade: 'Overview' | 'Credentials',
+): string | undefined {
+  if (c?.provider !== 'entra' || new URL(c.authority).host !== 'login.microsoftonline.com') return undefined;
+  return `https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/${blade}/appId/${encodeURIComponent(c.clientId)}`;
+}
+
+function row(
+  c: ConnectionHealth,
+  connection: Connection | undefined,
+  key: string | undefined,
+  now: number,
+): string {
+  const act = actionOf(c, connection, key);
   const deadline = c.nextDeadline
     ? `<span class="${c.warning ? 'warn' : ''}">${DEADLINE_WORDS[c.nextDeadline.kind]} ${time(c.nextDeadline.at, now)}</span>`
     : '—';
+  const remedy = c.remedy
+    ? `<p class="remedy" data-kind="${escapeHtml(c.remedy.kind)}"><strong>What to do:</strong> ${escapeHtml(c.remedy.text)}</p>`
+    : '';
   // data-label names each cell where a narrow window shows the rows as cards (see the page style).
   return `<tr>
 <td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span></td>
-<td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}</td>
+<td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}${remedy}</td>
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td><a class="button" href="${escapeHtml(href)}">${action}</a></td>
+<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}</td>
 </tr>`;
 }
 
-/** The status page (no script): a row per connection, with a Connect / Reconnect link each. */
+const HEAD =
+  '<thead><tr><th>Connection</th><th>Status</th><th>Account</th><th>Last refresh</th><th>Next deadline</th><th></th></tr></thead>';
+
+/**
+ * The status page (no script): the connections that need a person first, each with its remedy in
+ * words and its one action, then the healthy ones with a Reconnect link each.
+ */
 export function statusPage(
   connections: ConnectionHealth[],
-  options: { key: string | undefined; now: number },
+  options: { key: string | undefined; now: number; catalog?: Connection[] },
 ): HttpAnswer {
-  const rows = connections.map((c) => row(c, options.key, options.now)).join('\n');
-  const attention = connections.filter((c) => c.status !== 'connected' || c.warning).length;
-  const summary = attention
-    ? `<p class="warn">${attention} of ${connections.length} connection${connections.length === 1 ? '' : 's'} need${attention === 1 ? 's' : ''} attention.</p>`
-    : `<p class="ok">All ${connections.length} connection${connections.length === 1 ? ' is' : 's are'} healthy.</p>`;
-  const table = connections.length
-    ? `${summary}<table><thead><tr><th>Connection</th><th>Status</th><th>Account</th><th>Last refresh</th><th>Next deadline</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
+  const config = new Map((options.catalog ?? []).map((c) => [c.id, c]));
+  const table = (list: ConnectionHealth[]) =>
+    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now)).join('\n')}</tbody></table>`;
+  const attention = connections.filter((c) => c.remedy !== null);
+  const healthy = connections.filter((c) => c.remedy === null);
+  const n = connections.length;
+  const summary = attention.length
+    ? `<p class="warn">${attention.length} of ${n} connection${n === 1 ? '' : 's'} need${attention.length === 1 ? 's' : ''} attention.</p>`
+    : `<p class="ok">All ${n} connection${n === 1 ? ' is' : 's are'} healthy.</p>`;
+  const sections = [
+    attention.length ? `<h2>Needs a person (${attention.length})</h2>${table(attention)}` : '',
+    healthy.length ? `<h2>Healthy (${healthy.length})</h2>${table(healthy)}` : '',
+  ].join('');
+  const body = n
+    ? `${summary}${sections}`
     : '<p>No connections are configured. Add them to <code>connections.json</code>.</p>';
-  return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${table}`);
+  return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
 }

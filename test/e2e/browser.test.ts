@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { consent } from '../fakes/consent-client.js';
 import { launchChromium, skipBrowser, skippedTitle } from '../support/browser.js';
 import { findLeaks, startStack } from './harness.js';
 
@@ -124,4 +125,105 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
       await stack.close();
     }
   });
+
+  it.skipIf(skip)(
+    skip
+      ? title
+      : 'status page: the two connections that need a person first, each remedy in words with its action',
+    { timeout: 30_000 },
+    async () => {
+      const stack = await startStack({
+        connections: {
+          mailbox: {},
+          revoked: { expectedAccount: 'revoked@contoso.com' },
+          mfa: { expectedAccount: 'mfa@contoso.com' },
+        },
+      });
+      let browser: Browser | undefined;
+      try {
+        const key = stack.local.functionKey;
+        for (const id of ['mailbox', 'revoked', 'mfa']) {
+          expect((await consent(stack.url, key, id, { account: `${id}@contoso.com` })).status).toBe(200);
+          stack.local.broker.tokens.invalidate(id);
+        }
+        // Two real upstream conditions: a password change revoked one grant, MFA is now required on another.
+        stack.sim.revokeGrants('revoked@contoso.com');
+        stack.sim.requireMfa('mfa@contoso.com');
+        expect((await stack.api('/api/token?connection=revoked')).status).toBe(409);
+        expect((await stack.api('/api/token?connection=mfa')).status).toBe(409);
+
+        browser = await launchChromium();
+        const context = await browser.newContext({
+          javaScriptEnabled: false,
+          viewport: { width: 1280, height: 900 },
+        });
+        const page = await context.newPage();
+        const { problems } = watch(page, [stack.url, new URL(stack.simUrl).origin]);
+        const statusUrl = `${stack.url}/api/status?code=${encodeURIComponent(key)}`;
+        await page.goto(statusUrl);
+
+        /** The header's count, then the section headings in page order. */
+        const headings = async () => [
+          await page.locator('p.warn').textContent(),
+          ...(await page.locator('h2').allTextContents()),
+        ];
+        // The header counts them; the section that needs a person comes first.
+        expect(await headings()).toEqual([
+          '2 of 3 connections need attention.',
+          'Needs a person (2)',
+          'Healthy (1)',
+        ]);
+        const firstTable = page.locator('table').first();
+        await expect(firstTable.locator('tbody td:first-child code').allTextContents()).resolves.toEqual([
+          'revoked',
+          'mfa',
+        ]);
+        await expect(
+          page.locator('table').nth(1).locator('tbody td:first-child code').allTextContents(),
+        ).resolves.toEqual(['mailbox']);
+
+        // Each remedy reads as a sentence a person can act on, with the link and the account.
+        const start = (id: string) => `${stack.url}/api/start?connection=${id}`;
+        await expect(rowOf(page, 'revoked').locator('.remedy').textContent()).resolves.toBe(
+          `What to do: Connection revoked: the grant was revoked, usually because the account's password was changed. Open ${start('revoked')} and sign in as revoked@contoso.com again.`,
+        );
+        await expect(rowOf(page, 'mfa').locator('.remedy').textContent()).resolves.toBe(
+          `What to do: Connection mfa: multi-factor authentication is required. Open ${start('mfa')}, sign in as mfa@contoso.com and complete the multi-factor authentication it asks for (register a method first if there is none).`,
+        );
+        expect(await rowOf(page, 'mailbox').locator('.remedy').count()).toBe(0);
+        for (const id of ['revoked', 'mfa', 'mailbox']) {
+          const button = rowOf(page, id).locator('a.button');
+          await expect(button.textContent()).resolves.toBe('Reconnect');
+          await expect(button.getAttribute('href')).resolves.toBe(
+            `/api/start?connection=${id}&code=${encodeURIComponent(key)}`,
+          );
+        }
+        await page.screenshot({ path: `${RESULTS}status-page-remedies.png`, fullPage: true });
+
+        // The one action works: Reconnect, sign in as the named account, and the row moves to Healthy.
+        await rowOf(page, 'revoked').locator('a.button').click();
+        await page.waitForURL((url) => url.origin === new URL(stack.simUrl).origin);
+        await page.locator('#account').fill('revoked@contoso.com');
+        await Promise.all([
+          page.waitForURL((url) => url.origin === stack.url && url.pathname === '/api/callback'),
+          page.locator('#signin').click(),
+        ]);
+        await expect(page.locator('h1').textContent()).resolves.toBe('Connected');
+        await page.goto(statusUrl);
+        expect(await headings()).toEqual([
+          '1 of 3 connections needs attention.',
+          'Needs a person (1)',
+          'Healthy (2)',
+        ]);
+        await expect(rowOf(page, 'revoked').locator('.badge').textContent()).resolves.toBe('Connected');
+
+        expect(problems).toEqual([]);
+        expect(await findLeaks(stack)).toEqual([]);
+        await context.close();
+      } finally {
+        await browser?.close();
+        await stack.close();
+      }
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BrokerOptions } from '../../src/lib/broker.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
@@ -56,6 +57,10 @@ export interface StackOptions {
   store?: 'file' | 'keyvault';
   /** Key Vault store timing for `store: 'keyvault'`. */
   keyVault?: KeyVaultSecretStoreOptions;
+  /** The refresh lock (e.g. one shared with a second broker on the same store). */
+  lock?: BrokerOptions['lock'];
+  /** The webhook sender's timing (`ALERT_WEBHOOK_URL` goes in `env`). */
+  alerts?: BrokerOptions['alerts'];
 }
 
 /**
@@ -132,6 +137,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       fetch: options.fetch,
       providerTimeoutMs: options.providerTimeoutMs ?? 2000,
       callerKeysCooldownMs: options.callerKeysCooldownMs,
+      lock: options.lock,
+      alerts: options.alerts,
     });
   let local = await launch();
   const stack: Stack = {

@@ -64,6 +64,7 @@ export function services(connections: Connection[], options: ServiceOptions = {}
     store,
     clock,
     warnBeforeMs: options.warnBeforeMs ?? 14 * DAY_MS,
+    publicUrl: 'https://broker.example',
   });
   const rotation = new RotationService({
     catalog,

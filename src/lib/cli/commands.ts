@@ -96,13 +96,14 @@ export async function runCli(
       return results.some((r) => r.outcome !== 'rotated' && r.outcome !== 'skipped') ? 1 : 0;
     }
     case 'status': {
-      const broker = await openBroker();
+      const broker = await (deps.openBroker ?? openBroker)();
       for (const c of await broker.status.health()) {
         out(
           [c.id, c.status, c.account ?? '-', `refreshed ${c.refreshedAt ?? '-'}`, c.lastError ?? '']
             .join('\t')
             .trimEnd(),
         );
+        if (c.remedy) out(`  ${c.remedy.kind}: ${c.remedy.text}`);
       }
       return 0;
     }

@@ -4,18 +4,21 @@ import { parseDuration } from './duration.js';
 import { endpointProblem, trimSlash } from './urls.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** An optional URL setting: https, or plain http on a loopback host only. */
+const endpointSetting = z
+  .string()
+  .optional()
+  .superRefine((v, ctx) => {
+    const problem = v === undefined ? undefined : endpointProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 /** App settings (environment) of DESIGN.md, validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
   BROKER_DATA_DIR: z.string().min(1).default('.broker'),
-  BROKER_PUBLIC_URL: z
-    .string()
-    .optional()
-    .superRefine((v, ctx) => {
-      const problem = v === undefined ? undefined : endpointProblem(v);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
+  BROKER_PUBLIC_URL: endpointSetting,
+  ALERT_WEBHOOK_URL: endpointSetting,
   BROKER_CONNECTIONS_FILE: z.string().min(1).optional(),
   BROKER_CONNECTIONS: z.string().min(1).optional(),
   ROTATION_SCHEDULE: z
@@ -106,6 +109,8 @@ export interface Settings {
   callerAuth: CallerAuthSettings;
   /** How people reach `/api/start`, `/api/start/poll` and `/api/status`. */
   adminAuth: AdminAuthSettings;
+  /** `ALERT_WEBHOOK_URL`: where state-change events are POSTed; absent = log lines only. */
+  alertWebhookUrl?: string;
 }
 
 export type CallerAuthSettings =
@@ -155,6 +160,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     functionKey: s.BROKER_FUNCTION_KEY,
     refreshLock: s.REFRESH_LOCK,
     hostStorage: hostStorage(s),
+    alertWebhookUrl: s.ALERT_WEBHOOK_URL,
     callerAuth: callerAuth(s),
     adminAuth: adminAuth(s),
   };

@@ -1,10 +1,12 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
+import type { Remedy } from '../errors.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
 import type { CallerActivity, CallerUse } from './caller-activity.js';
 import { type Deadline, forecastDeadlines } from './deadlines.js';
+import { remedyFor } from './remedies.js';
 
 export type ConnectionStatus = 'connected' | 'needs_consent' | 'not_connected';
 
@@ -25,6 +27,8 @@ export interface ConnectionHealth {
   warning: boolean;
   /** Who got this connection's tokens from this instance lately, newest first. */
   callers: CallerUse[];
+  /** What a person does about it; null when nothing is wrong (DESIGN.md, "Telling people what to do"). */
+  remedy: Remedy | null;
 }
 
 /** Everything health needs, from one list call on the store (tags and expiry dates, never values). */
@@ -54,6 +58,8 @@ export class StatusService {
       clock: Clock;
       warnBeforeMs: number;
       callerActivity?: CallerActivity;
+      /** `BROKER_PUBLIC_URL`, for the links in remedies. */
+      publicUrl: string;
     },
   ) {}
 
@@ -70,6 +76,7 @@ export class StatusService {
     const secretName = c.credential?.secretName.toLowerCase();
     const deadlines = forecastDeadlines(c, tags, secretName ? expiries.get(secretName) : undefined);
     const nextDeadline = deadlines[0] ?? null;
+    const now = this.deps.clock.now();
     const health: ConnectionHealth = {
       id: c.id,
       provider: c.provider,
@@ -81,9 +88,12 @@ export class StatusService {
       lastError: tags?.lastError ?? null,
       deadlines,
       nextDeadline,
-      warning:
-        nextDeadline !== null &&
-        Date.parse(nextDeadline.at) - this.deps.clock.now() <= this.deps.warnBeforeMs,
+      warning: nextDeadline !== null && Date.parse(nextDeadline.at) - now <= this.deps.warnBeforeMs,
+      remedy: remedyFor(
+        { tags, deadlines },
+        { connection: c, publicUrl: this.deps.publicUrl, account: tags?.account },
+        { now, warnBeforeMs: this.deps.warnBeforeMs },
+      ),
       callers: this.deps.callerActivity?.of(c.id) ?? [],
     };
     if (tags?.hardExpiresAt) health.hardExpiresAt = tags.hardExpiresAt;

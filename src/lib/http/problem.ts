@@ -1,4 +1,4 @@
-import { BrokerError, ERROR_TABLE } from '../errors.js';
+import { BrokerError, ERROR_TABLE, type Remedy } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HttpAnswer } from './answer.js';
 
@@ -16,6 +16,8 @@ export interface Problem {
   connection?: string;
   consentUrl?: string;
   providerError?: { error: string; aadsts?: number };
+  /** What a person does about it, when the failure is the connection's (DESIGN.md, "Telling people what to do"). */
+  remedy?: Remedy;
 }
 
 /** `upstream_unavailable` without a provider's own `Retry-After`. */
@@ -37,6 +39,7 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
     problem.providerError = { error: known.providerError.error };
     if (known.providerError.aadsts) problem.providerError.aadsts = known.providerError.aadsts;
   }
+  if (known.remedy) problem.remedy = known.remedy;
   return problem;
 }
 

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
+import type { ConnectionEvents } from '../events/connection-events.js';
 import { readSnapshot, type StatusService } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
@@ -52,6 +53,8 @@ export class RotationService {
       tokens: TokenService;
       clock: Clock;
       logger: Logger;
+      /** A deadline warning is also a `deadline.approaching` event, at most once a day like the line. */
+      events?: ConnectionEvents;
       concurrency: number;
       jitterMs?: number;
       random?: () => number;
@@ -158,6 +161,7 @@ export class RotationService {
         daysLeft: Math.floor(left / 86_400_000),
         passed: left <= 0,
       });
+      this.deps.events?.deadlineApproaching(connection, d, tags);
     }
   }
 }

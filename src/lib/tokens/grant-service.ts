@@ -2,6 +2,8 @@ import type { Person } from '../auth/person-auth.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
 import { BrokerError, isBrokerError } from '../errors.js';
+import type { ConnectionEvents } from '../events/connection-events.js';
+import { explain, remedyFor } from '../health/remedies.js';
 import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
@@ -61,33 +63,71 @@ export class GrantService {
       dialect: DialectLookup;
       clock: Clock;
       logger: Logger;
+      /** Told of every tag write that changes a connection's state (this is the only writer). */
+      events?: ConnectionEvents;
+      /** `BROKER_PUBLIC_URL`, for the links in the remedies attached to thrown errors. */
+      publicUrl?: string;
     },
   ) {}
 
-  /** Redeems the stored refresh token (for `scopes`, or the connection's own) and stores the rotated one first. */
-  redeem(connection: Connection, scopes?: string[]): Promise<{ tokens: TokenSet; tags: GrantTags }> {
-    return this.deps.lock.withLock(connection.id, async () => {
-      // Another instance may have rotated the token a moment ago: read the store, not the read cache.
-      if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connection.id);
-      const grant = await this.deps.grants.read(connection.id);
-      if (!grant)
-        throw consentRequired(connection.id, `Connection "${connection.id}" has never been connected.`);
-      if (grant.tags.status === 'needs_consent') {
-        throw consentRequired(
-          connection.id,
-          `Connection "${connection.id}" needs a new consent${grant.tags.lastError ? ` (${grant.tags.lastError})` : ''}.`,
-        );
+  /**
+   * Redeems the stored refresh token (for `scopes`, or the connection's own) and stores the rotated one
+   * first. A failure carries its `remedy`, naming the connected account.
+   */
+  async redeem(connection: Connection, scopes?: string[]): Promise<{ tokens: TokenSet; tags: GrantTags }> {
+    let read: GrantTags | undefined;
+    try {
+      return await this.deps.lock.withLock(connection.id, async () => {
+        const grant = await this.readLatest(connection.id);
+        read = grant?.tags;
+        return this.redeemLocked(connection, grant, scopes);
+      });
+    } catch (err) {
+      const context = { connection, publicUrl: this.deps.publicUrl ?? '', account: read?.account };
+      // Refused without asking the provider (never connected, or stored dead): the stored tags say why.
+      if (isBrokerError(err, 'consent_required') && !err.providerError) {
+        err.remedy ??=
+          remedyFor({ tags: read, deadlines: [] }, context, { now: 0, warnBeforeMs: 0 }) ?? undefined;
       }
-      const tokens = await this.refreshOrClassify(connection, grant, scopes);
-      const tags: GrantTags = {
-        ...grant.tags,
-        refreshedAt: this.nowIso(),
-        status: 'connected',
-        lastError: undefined,
-      };
-      await this.persist(connection.id, grant, tokens, tags);
-      return { tokens, tags };
-    });
+      throw explain(err, context);
+    }
+  }
+
+  private async redeemLocked(
+    connection: Connection,
+    grant: StoredGrant | undefined,
+    scopes?: string[],
+  ): Promise<{ tokens: TokenSet; tags: GrantTags }> {
+    if (!grant)
+      throw consentRequired(connection.id, `Connection "${connection.id}" has never been connected.`);
+    if (grant.tags.status === 'needs_consent') {
+      throw consentRequired(
+        connection.id,
+        `Connection "${connection.id}" needs a new consent${grant.tags.lastError ? ` (${grant.tags.lastError})` : ''}.`,
+      );
+    }
+    const tokens = await this.refreshOrClassify(connection, grant, scopes);
+    const tags: GrantTags = {
+      ...grant.tags,
+      refreshedAt: this.nowIso(),
+      status: 'connected',
+      lastError: undefined,
+    };
+    await this.persist(connection.id, grant, tokens, tags);
+    this.deps.events?.grantChanged(connection, grant.tags, tags);
+    return { tokens, tags };
+  }
+
+  /** Under the lock: another instance may have written a moment ago, so read the store, not the read cache. */
+  private readLatest(connectionId: string): Promise<StoredGrant | undefined> {
+    if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connectionId);
+    return this.deps.grants.read(connectionId);
+  }
+
+  /** The grant before a consent or import replaces it, only to tell what changed; unreadable = unknown. */
+  private async readBefore(connectionId: string): Promise<GrantTags | undefined> {
+    const grant = await this.readLatest(connectionId).catch(() => undefined);
+    return grant?.tags;
   }
 
   /** Stores the refresh token of a fresh consent after the account check; clears any `needs_consent`. */
@@ -108,8 +148,10 @@ export class GrantService {
     }
     const refreshToken = tokens.refreshToken;
     return this.deps.lock.withLock(connection.id, async () => {
+      const before = await this.readBefore(connection.id);
       const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
+      this.deps.events?.grantChanged(connection, before, tags);
       this.deps.logger.info('consent.stored', {
         connection: connection.id,
         account: account.account,
@@ -133,8 +175,10 @@ export class GrantService {
       // An imported token is a consent too: someone else's mailbox is refused here as well.
       checkExpectedAccount(connection, account.account, this.deps.logger);
       // The original consent date is unknown, so no fixed lifetime is forecast.
+      const before = await this.readBefore(connection.id);
       const tags = this.consentTags(connection, tokens, account, undefined);
       await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
+      this.deps.events?.grantChanged(connection, before, tags);
       this.deps.logger.info('grant.imported', { connection: connection.id, account: account.account });
       return tags;
     });
@@ -152,11 +196,9 @@ export class GrantService {
       // A scope the grant cannot give says nothing about the grant itself.
       if (err.code === 'invalid_request') throw err;
       if (err.code === 'consent_required') {
-        await this.deps.grants.updateTags(grant, connection.id, {
-          ...grant.tags,
-          status: 'needs_consent',
-          lastError: errorTag(err),
-        });
+        const dead: GrantTags = { ...grant.tags, status: 'needs_consent', lastError: errorTag(err) };
+        await this.deps.grants.updateTags(grant, connection.id, dead);
+        this.deps.events?.grantChanged(connection, grant.tags, dead);
         this.deps.logger.warn('grant.needs_consent', { connection: connection.id, lastError: errorTag(err) });
         throw new BrokerError('consent_required', err.message, {
           connectionId: connection.id,
@@ -165,7 +207,9 @@ export class GrantService {
         });
       }
       if (err.code === 'client_misconfigured' && grant.tags.lastError !== errorTag(err)) {
-        await this.deps.grants.updateTags(grant, connection.id, { ...grant.tags, lastError: errorTag(err) });
+        const rejected: GrantTags = { ...grant.tags, lastError: errorTag(err) };
+        await this.deps.grants.updateTags(grant, connection.id, rejected);
+        this.deps.events?.grantChanged(connection, grant.tags, rejected);
       }
       throw err;
     }

@@ -1,0 +1,107 @@
+import type { Clock } from '../clock.js';
+import type { Connection } from '../config/connections.js';
+import type { Remedy } from '../errors.js';
+import type { Deadline } from '../health/deadlines.js';
+import { remedyFor, remedyForDeadline } from '../health/remedies.js';
+import type { Logger } from '../logger.js';
+import type { GrantTags } from '../tokens/grant-store.js';
+import type { AlertEvent, AlertWebhook } from './alert-webhook.js';
+
+/** A connection's state as events see it: a rejected client is a state of its own. */
+export type ConnectionState = 'not_connected' | 'connected' | 'needs_consent' | 'client_misconfigured';
+
+/** Only two writes leave a `lastError`: a dead grant (`needs_consent`) and a rejected client. */
+export function stateOf(tags: GrantTags | undefined): ConnectionState {
+  if (!tags) return 'not_connected';
+  if (tags.status === 'needs_consent') return 'needs_consent';
+  return tags.lastError ? 'client_misconfigured' : 'connected';
+}
+
+const TYPE_OF: Partial<Record<ConnectionState, AlertEvent['type']>> = {
+  needs_consent: 'connection.needs_consent',
+  client_misconfigured: 'connection.client_misconfigured',
+};
+
+/**
+ * Tells people first (DESIGN.md, "Events"): one `connection.state_changed` line per change of a
+ * connection's state and, with `ALERT_WEBHOOK_URL`, one POSTed event. Only the code that writes the
+ * new status tag calls `grantChanged` (the grant service, under the connection's lock, after the
+ * write), so a transition is announced once however many callers or instances saw it fail.
+ */
+export class ConnectionEvents {
+  constructor(
+    private readonly deps: {
+      publicUrl: string;
+      clock: Clock;
+      logger: Logger;
+      webhook?: AlertWebhook;
+    },
+  ) {}
+
+  /** After a write of a grant's tags: announces the change of state, if there is one. */
+  grantChanged(connection: Connection, before: GrantTags | undefined, after: GrantTags): void {
+    const from = stateOf(before);
+    const to = stateOf(after);
+    if (from === to) return;
+    const remedy = remedyFor(
+      { tags: after, deadlines: [] },
+      { connection, publicUrl: this.deps.publicUrl, account: after.account },
+      { now: this.deps.clock.now(), warnBeforeMs: 0 },
+    );
+    this.deps.logger.info('connection.state_changed', {
+      connection: connection.id,
+      from,
+      to,
+      reason: after.lastError ?? null,
+      remedy: remedy?.kind ?? null,
+    });
+    const type =
+      TYPE_OF[to] ?? (to === 'connected' && from !== 'not_connected' ? 'connection.recovered' : undefined);
+    if (!type) return;
+    const text =
+      type === 'connection.recovered'
+        ? `Token broker: connection ${connection.id} is connected again${after.account ? ` as ${after.account}` : ''}; nothing to do.`
+        : `Token broker: ${type === 'connection.needs_consent' ? 'needs a new consent' : 'client rejected'}. ${remedy?.text ?? ''}`.trimEnd();
+    this.send(type, connection, after, remedy, text);
+  }
+
+  /** From the rotation pass, which already repeats a deadline warning at most once a day. */
+  deadlineApproaching(connection: Connection, deadline: Deadline, tags: GrantTags | undefined): void {
+    const remedy = remedyForDeadline(
+      deadline,
+      { connection, publicUrl: this.deps.publicUrl, account: tags?.account },
+      this.deps.clock.now(),
+    );
+    this.send(
+      'deadline.approaching',
+      connection,
+      tags,
+      remedy,
+      `Token broker: deadline approaching. ${remedy.text}`,
+    );
+  }
+
+  /** Waits for every webhook delivery under way (tests; shutdown). */
+  drain(): Promise<void> {
+    return this.deps.webhook?.drain() ?? Promise.resolve();
+  }
+
+  private send(
+    type: AlertEvent['type'],
+    connection: Connection,
+    tags: GrantTags | undefined,
+    remedy: Remedy | null,
+    text: string,
+  ): void {
+    this.deps.webhook?.send({
+      type,
+      connection: connection.id,
+      at: new Date(this.deps.clock.now()).toISOString(),
+      status: tags ? tags.status : 'not_connected',
+      lastError: tags?.lastError ?? null,
+      remedy,
+      statusUrl: `${this.deps.publicUrl}/api/status`,
+      text,
+    });
+  }
+}
