@@ -25,6 +25,13 @@ export function testConnection(
     clientId: '00000000-0000-4000-8000-000000000001',
     credential: { type: 'secret', secretName: 'app-secret' },
     scopes: ['https://graph.microsoft.com/Mail.Read'],
+    // Other resources the unit tests mint tokens for (DESIGN.md, `allowedScopes`).
+    allowedScopes: [
+      'https://outlook.office.com/IMAP.AccessAsUser.All',
+      'https://example.com/other',
+      'a',
+      'b',
+    ],
     ...config,
   });
   return resolved(id, parsed, rotateAfterMs);
