@@ -68,9 +68,16 @@ function row(
   const remedy = c.remedy
     ? `<p class="remedy" data-kind="${escapeHtml(c.remedy.kind)}"><strong>What to do:</strong> ${escapeHtml(c.remedy.text)}</p>`
     : '';
+  // Who got its tokens lately, as this instance saw it (another instance's callers are on its page).
+  const callers = c.callers.length
+    ? `<br><span class="muted callers">used by ${c.callers
+        .slice(0, 3)
+        .map((u) => `${escapeHtml(u.name)} ${time(u.at, now)}`)
+        .join(', ')}</span>`
+    : '';
   // data-label names each cell where a narrow window shows the rows as cards (see the page style).
   return `<tr>
-<td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span></td>
+<td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span>${callers}</td>
 <td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}${remedy}</td>
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>

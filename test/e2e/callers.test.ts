@@ -116,6 +116,17 @@ describe('callers prove who they are (CALLER_AUTH=entra)', () => {
     });
   });
 
+  it('the status page shows which callers used a connection lately (this instance)', async () => {
+    const res = await stack.api('/api/status', { headers: { accept: 'text/html' } });
+    expect(await res.text()).toMatch(/used by ticket-engine <time/);
+    const json = (await (await stack.api('/api/status')).json()) as {
+      connections: { id: string; callers: { name: string; at: string }[] }[];
+    };
+    expect(json.connections.find((c) => c.id === 'support')?.callers.map((u) => u.name)).toEqual([
+      'ticket-engine',
+    ]);
+  });
+
   it('a v1 token (identifier URI as audience, sts.windows.net issuer) is accepted too', async () => {
     stack.sim.registerApi({ appId: API_ID, identifierUri: API_URI, accessTokenVersion: 1 });
     try {
