@@ -6,9 +6,8 @@
 //   node scripts/check-lock.mjs --fix    write the regenerated lock over package-lock.json
 //
 // Both steps run on copies of package.json and package-lock.json in a temporary folder with no
-// node_modules, so they neither read nor touch the installed tree (an existing node_modules can
-// hide missing lock entries: that is how a lock without other platforms' optional packages was
-// committed once):
+// node_modules, so the installed tree neither sways the verdict nor gets touched (the lock must hold
+// every platform's optional packages, not only those installed here):
 //   1. `npm ci --dry-run`: does npm ci accept the lock at all ("Missing: … from lock file")?
 //   2. `npm install --package-lock-only`: is the lock what npm install writes for it? Compared entry
 //      by entry (not as text, and without the `resolved` URLs), this catches what npm ci forgives:
