@@ -11,6 +11,10 @@ import { StatusService } from './health/status-service.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
+import {
+  type ManagedIdentityCredentialFactory,
+  ManagedIdentityTokens,
+} from './providers/managed-identity.js';
 import { assertProvidersSupported, createDialectLookup } from './providers/registry.js';
 import { RotationService } from './rotation/rotation-service.js';
 import { openStore } from './store/open-store.js';
@@ -51,6 +55,10 @@ export interface BrokerOptions {
   providerMaxRetries?: number;
   /** How soon an unknown `kid` may refetch the tenant's keys (default 30 s); tests of a key rollover shorten it. */
   callerKeysCooldownMs?: number;
+  /** The credential of `managedIdentity` connections; default the SDK's `ManagedIdentityCredential`. */
+  managedIdentityCredential?: ManagedIdentityCredentialFactory;
+  /** How long getting a managed identity token may take (default 5 s). */
+  managedIdentityTimeoutMs?: number;
 }
 
 /** The composition root: settings in, services out. */
@@ -62,6 +70,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const logger = options.logger ?? createLogger();
   const store = options.store ?? (await openStore(settings));
   const grantStore = new GrantStore(store, { clock });
+  const certificateExpiries = new Map<string, Date>();
   const dialect = createDialectLookup({
     store,
     fetch: options.fetch ?? globalThis.fetch,
@@ -69,6 +78,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     logger,
     timeoutMs: options.providerTimeoutMs,
     maxRetries: options.providerMaxRetries,
+    managedIdentity: new ManagedIdentityTokens({
+      factory: options.managedIdentityCredential,
+      clock,
+      timeoutMs: options.managedIdentityTimeoutMs,
+    }),
+    certificateExpiries,
   });
   const grants = new GrantService({
     grants: grantStore,
@@ -100,6 +115,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     warnBeforeMs: settings.warnBeforeMs,
     callerActivity,
+    certificateExpiries,
   });
   const rotation = new RotationService({
     catalog: connections,

@@ -1,5 +1,5 @@
 import { routeTable } from '../functions/routes.js';
-import { type Broker, createBroker } from '../lib/broker.js';
+import { type Broker, type BrokerOptions, createBroker } from '../lib/broker.js';
 import type { Clock } from '../lib/clock.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
@@ -34,6 +34,9 @@ export interface RunLocalOptions {
   providerMaxRetries?: number;
   /** See `BrokerOptions.callerKeysCooldownMs`. */
   callerKeysCooldownMs?: number;
+  /** See `BrokerOptions.managedIdentityCredential` / `managedIdentityTimeoutMs`. */
+  managedIdentityCredential?: BrokerOptions['managedIdentityCredential'];
+  managedIdentityTimeoutMs?: number;
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -79,6 +82,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     providerTimeoutMs: options.providerTimeoutMs,
     providerMaxRetries: options.providerMaxRetries,
     callerKeysCooldownMs: options.callerKeysCooldownMs,
+    managedIdentityCredential: options.managedIdentityCredential,
+    managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
   });
   let broker: Broker;
   try {

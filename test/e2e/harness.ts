@@ -56,6 +56,8 @@ export interface StackOptions {
   store?: 'file' | 'keyvault';
   /** Key Vault store timing for `store: 'keyvault'`. */
   keyVault?: KeyVaultSecretStoreOptions;
+  /** See `BrokerOptions.managedIdentityTimeoutMs`. */
+  managedIdentityTimeoutMs?: number;
 }
 
 /**
@@ -132,6 +134,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       fetch: options.fetch,
       providerTimeoutMs: options.providerTimeoutMs ?? 2000,
       callerKeysCooldownMs: options.callerKeysCooldownMs,
+      managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
     });
   let local = await launch();
   const stack: Stack = {

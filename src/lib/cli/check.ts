@@ -1,4 +1,4 @@
-import type { Connection } from '../config/connections.js';
+import { type Connection, credentialSecretName } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
 import { loadConnections } from '../config/load.js';
 import { loadSettings, type Settings } from '../config/settings.js';
@@ -113,7 +113,7 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
 
   const byName = new Map(listed.map((p) => [p.name.toLowerCase(), p]));
   for (const c of connections.values()) {
-    const name = c.credential?.secretName;
+    const name = credentialSecretName(c.credential);
     if (!name) continue;
     const what = `connection ${c.id}: client secret ${name}`;
     const secret = byName.get(name.toLowerCase());
