@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCheck } from '../../src/lib/cli/check.js';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
 import { runLocal } from '../../src/local/run.js';
 import { consent } from '../fakes/consent-client.js';
@@ -239,6 +240,32 @@ describe('secretless credentials: managed identity and certificate', () => {
       code: 'client_misconfigured',
       providerError: { aadsts: 7000215 },
     });
+  });
+
+  it('broker check reports each credential: secret, certificate (subject, thumbprint, notAfter), managed identity', async () => {
+    const lines: string[] = [];
+    const code = await runCheck({
+      env: stack.env,
+      out: (l) => lines.push(l),
+      openStore: async () => stack.local.broker.store,
+      now: () => stack.clock.now(),
+    });
+    const text = lines.join('\n');
+    const x509 = new X509Certificate(cert.cert);
+    const day = new Date(x509.validTo).toISOString().slice(0, 10);
+    expect(text).toContain(
+      `ok    connection cert: certificate cert-bundle present (subject CN=broker secretless test, thumbprint ${x509.fingerprint.replace(/:/g, '')}), expires on ${day}`,
+    );
+    // The real SDK, against the endpoint simulator, for the exchange audience.
+    expect(text).toContain(
+      `ok    connection mi-a: managed identity ${MI_A} can get a token for ${EXCHANGE} now`,
+    );
+    expect(text).toContain(
+      'FAIL  connection cert-bad: certificate bad-bundle has a private key that matches none of its certificates',
+    );
+    expect(text).toContain('ok    connection secret-to-cert-app: client secret app-secret present');
+    expect(text).not.toContain('PRIVATE KEY');
+    expect(code).toBe(1);
   });
 
   it('leaks no MI token, assertion or key into logs or files', async () => {

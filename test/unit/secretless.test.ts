@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { runCheck } from '../../src/lib/cli/check.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { parseConnections } from '../../src/lib/config/load.js';
 import { BrokerError } from '../../src/lib/errors.js';
@@ -11,6 +12,7 @@ import {
 } from '../../src/lib/providers/certificate.js';
 import { classifyEntraError } from '../../src/lib/providers/entra-errors.js';
 import { ManagedIdentityTokens, tokenExchangeAudience } from '../../src/lib/providers/managed-identity.js';
+import { MemorySecretStore } from '../fakes/memory-store.js';
 import { testCertificate } from '../fakes/tls.js';
 
 const settings = { publicUrl: 'https://broker.example.com' };
@@ -240,6 +242,55 @@ describe('assertion errors from Entra', () => {
     expect(err.message).not.toMatch(/broker secrets set/);
     expect(classifyEntraError(failure(700027), { credentialType: 'certificate' }).message).toMatch(
       /upload the certificate/,
+    );
+  });
+});
+
+describe('broker check of secretless credentials', () => {
+  const soon = testCertificate({ days: 10 });
+  const check = async (credential: Record<string, unknown>, factoryFails = false) => {
+    const store = new MemorySecretStore();
+    await store.setSecret('soon-cert', soon.bundle);
+    const lines: string[] = [];
+    const code = await runCheck({
+      env: {
+        BROKER_DATA_DIR: '/nonexistent',
+        BROKER_CONNECTIONS: JSON.stringify({
+          connections: { c: { ...entra, tenant: 'organizations', credential } },
+        }),
+      },
+      out: (l) => lines.push(l),
+      openStore: async () => store,
+      managedIdentityCredential: () => ({
+        getToken: async () => {
+          if (factoryFails) throw new Error('unreachable');
+          return { token: 't', expiresOnTimestamp: Date.now() + 3600_000 };
+        },
+      }),
+    });
+    return { code, text: lines.join('\n') };
+  };
+
+  it('warns of a certificate that expires within 14 days', async () => {
+    const { code, text } = await check({ type: 'certificate', secretName: 'soon-cert' });
+    expect(text).toMatch(
+      /warn {2}connection c: certificate soon-cert expires on \d{4}-\d\d-\d\d \(in (10|11) days\)/,
+    );
+    expect(code).toBe(0);
+  });
+
+  it('fails a managed identity that cannot get a token, and passes one that can', async () => {
+    const bad = await check(
+      { type: 'managedIdentity', clientId: '6731de76-14a6-49ae-97bc-6eba6914391e' },
+      true,
+    );
+    expect(bad.text).toMatch(
+      /FAIL {2}connection c: managed identity 6731de76-.* cannot get a token for api:\/\/AzureADTokenExchange: /,
+    );
+    expect(bad.code).toBe(1);
+    const good = await check({ type: 'managedIdentity' });
+    expect(good.text).toContain(
+      'ok    connection c: managed identity AZURE_CLIENT_ID can get a token for api://AzureADTokenExchange now',
     );
   });
 });
