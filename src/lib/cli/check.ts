@@ -1,4 +1,4 @@
-import { type Connection, credentialSecretName } from '../config/connections.js';
+import type { Connection } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
 import { loadConnections } from '../config/load.js';
 import { loadSettings, type Settings } from '../config/settings.js';
