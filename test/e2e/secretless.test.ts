@@ -48,6 +48,23 @@ describe('secretless credentials: managed identity and certificate', () => {
     return body.connections.find((c) => c.id === id)!;
   };
   const issuedBy = (clientId: string) => mi.requests.filter((r) => r.client_id === clientId).length;
+  /** consent → token → refresh (another scope) → a rotation pass, all through the broker's HTTP surface. */
+  const lifecycle = async (id: string, advanceMs: number) => {
+    expect((await consent(stack.url, stack.local.functionKey, id)).status).toBe(200);
+    expect((await token(id)).status).toBe(200);
+    expect((await token(id, OTHER_SCOPE)).status).toBe(200);
+    stack.clock.advance(advanceMs);
+    const results = await stack.local.broker.rotation.rotationPass();
+    expect(results.find((r) => r.connection === id)).toMatchObject({ outcome: 'rotated' });
+  };
+  /** The token requests of `clientId` that carried an assertion: at least 3, none with a secret. */
+  const assertionForms = (clientId: string) => {
+    const forms = formsOf(clientId).filter((f) => f.form.client_assertion);
+    expect(forms.length).toBeGreaterThanOrEqual(3);
+    expect(formsOf(clientId).every((f) => f.form.client_secret === undefined && !f.basicAuth)).toBe(true);
+    for (const { form } of forms) expect(form.client_assertion_type).toBe(JWT_BEARER);
+    return forms.map((f) => f.form);
+  };
 
   beforeAll(async () => {
     const startedAt = Date.now();
@@ -141,23 +158,10 @@ describe('secretless credentials: managed identity and certificate', () => {
   });
 
   it('managed identity: consent, token, refresh and rotation with a cached MI token as the assertion', async () => {
-    expect((await consent(stack.url, stack.local.functionKey, 'mi-a')).status).toBe(200);
-    expect((await token('mi-a')).status).toBe(200);
-    expect((await token('mi-a', OTHER_SCOPE)).status).toBe(200);
-    stack.clock.advance(2 * 60_000);
-    const results = await stack.local.broker.rotation.rotationPass();
-    expect(results.find((r) => r.connection === 'mi-a')).toMatchObject({ outcome: 'rotated' });
+    await lifecycle('mi-a', 2 * 60_000);
     // One MI token served all of it: the SDK's cache and the broker's.
     expect(issuedBy(MI_A)).toBe(1);
-
-    const forms = formsOf(MI_APP);
-    expect(forms.length).toBeGreaterThanOrEqual(3);
-    for (const { form, basicAuth } of forms) {
-      expect(form.client_secret).toBeUndefined();
-      expect(basicAuth).toBe(false);
-      expect(form.client_assertion_type).toBe(JWT_BEARER);
-      expect(mi.issued).toContain(form.client_assertion);
-    }
+    for (const form of assertionForms(MI_APP)) expect(mi.issued).toContain(form.client_assertion);
     // What the SDK asked the endpoint for: the exchange audience, for the configured identity.
     expect(mi.requests.find((r) => r.client_id === MI_A)).toMatchObject({
       resource: EXCHANGE,
@@ -166,20 +170,10 @@ describe('secretless credentials: managed identity and certificate', () => {
   });
 
   it('certificate: consent, token, refresh and rotation with fresh private_key_jwt assertions', async () => {
-    expect((await consent(stack.url, stack.local.functionKey, 'cert')).status).toBe(200);
-    expect((await token('cert')).status).toBe(200);
-    expect((await token('cert', OTHER_SCOPE)).status).toBe(200);
-    stack.clock.advance(25 * 3600_000);
-    const results = await stack.local.broker.rotation.rotationPass();
-    expect(results.find((r) => r.connection === 'cert')).toMatchObject({ outcome: 'rotated' });
-
-    const forms = formsOf(CERT_APP).filter((f) => f.form.client_assertion);
-    expect(forms.length).toBeGreaterThanOrEqual(3);
+    await lifecycle('cert', 25 * 3600_000);
+    const forms = assertionForms(CERT_APP);
     const jtis = new Set<string>();
-    for (const { form, basicAuth } of forms) {
-      expect(form.client_secret).toBeUndefined();
-      expect(basicAuth).toBe(false);
-      expect(form.client_assertion_type).toBe(JWT_BEARER);
+    for (const form of forms) {
       const [header, payload] = form
         .client_assertion!.split('.')
         .slice(0, 2)
