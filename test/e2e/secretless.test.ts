@@ -17,6 +17,7 @@ import { findLeaks, type Stack, startStack } from './harness.js';
 
 const MI_APP = '1b2a5c1e-8f7d-4d51-9d0e-2c6a3c0c7a11';
 const CERT_APP = '7d0c2b3a-5e4f-4a8b-9c1d-0e2f3a4b5c6d';
+const WRONG_SUBJECT_APP = '9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a';
 /** Three user-assigned identities: the SDK caches per identity, so each scenario has its own. */
 const IDENTITIES: Record<string, string> = {
   'a0000000-0000-4000-8000-00000000000a': 'a1111111-1111-4111-8111-11111111111a',
@@ -83,6 +84,10 @@ describe('secretless credentials: managed identity and certificate', () => {
         cert: { clientId: CERT_APP, credential: { type: 'certificate', secretName: 'cert-bundle' } },
         'cert-bad': { clientId: CERT_APP, credential: { type: 'certificate', secretName: 'bad-bundle' } },
         'secret-to-cert-app': { clientId: CERT_APP },
+        // The secret-only app of the harness, and an app whose federated credential names another subject.
+        'mi-to-secret-app': mis(MI_A),
+        'cert-to-secret-app': { credential: { type: 'certificate', secretName: 'cert-bundle' } },
+        'mi-wrong-subject': { clientId: WRONG_SUBJECT_APP, ...mis(MI_A) },
       },
       managedIdentityTimeoutMs: 3000,
     });
@@ -100,6 +105,13 @@ describe('secretless credentials: managed identity and certificate', () => {
       })),
     });
     stack.sim.registerClient({ clientId: CERT_APP, redirectUris, certificates: [cert.cert] });
+    stack.sim.registerClient({
+      clientId: WRONG_SUBJECT_APP,
+      redirectUris,
+      federatedCredentials: [
+        { issuer: mi.issuer, subject: 'not-the-broker', audience: EXCHANGE, publicKeys: [mi.publicKey] },
+      ],
+    });
     await stack.local.broker.store.setSecret('cert-bundle', cert.bundle);
     await stack.local.broker.store.setSecret('bad-bundle', mismatched);
   });
@@ -167,6 +179,39 @@ describe('secretless credentials: managed identity and certificate', () => {
       resource: EXCHANGE,
       'api-version': '2019-08-01',
     });
+  });
+
+  it('assertions the provider refuses: client_misconfigured with the fix named; 70021 transient for a managed identity', async () => {
+    const problem = async (id: string) => {
+      const outcome = await consent(stack.url, stack.local.functionKey, id, { accept: 'application/json' });
+      return { status: outcome.status, body: JSON.parse(outcome.body) as { detail: string } };
+    };
+    // An app with only a client secret: no federated credential at all (AADSTS70021), which may be
+    // propagation right after creation, so it is retried rather than called a dead client.
+    const propagating = await problem('mi-to-secret-app');
+    expect(propagating.status).toBe(503);
+    expect(propagating.body).toMatchObject({
+      code: 'upstream_unavailable',
+      providerError: { aadsts: 70021 },
+    });
+    expect(propagating.body.detail).toMatch(/docs\/secretless\.md/);
+    // A certificate the app does not know (AADSTS700027).
+    const unknownCert = await problem('cert-to-secret-app');
+    expect(unknownCert.status).toBe(502);
+    expect(unknownCert.body).toMatchObject({
+      code: 'client_misconfigured',
+      providerError: { aadsts: 700027 },
+    });
+    expect(unknownCert.body.detail).toMatch(/upload the certificate/);
+    expect(unknownCert.body.detail).not.toMatch(/broker secrets set/);
+    // A federated credential naming another subject (AADSTS700213).
+    const wrongSubject = await problem('mi-wrong-subject');
+    expect(wrongSubject.status).toBe(502);
+    expect(wrongSubject.body).toMatchObject({
+      code: 'client_misconfigured',
+      providerError: { aadsts: 700213 },
+    });
+    expect(wrongSubject.body.detail).toMatch(/object id/);
   });
 
   it('certificate: consent, token, refresh and rotation with fresh private_key_jwt assertions', async () => {
