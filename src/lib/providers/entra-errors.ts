@@ -68,7 +68,6 @@ const BY_AADSTS: Readonly<Record<number, Rule>> = {
     'the client assertion failed signature validation: upload the certificate to the app registration',
   ],
   700024: ['client', 'the client assertion is not within its valid time range: check the clock of the host'],
-  700023: ['client', 'the client assertion has the wrong audience: it must be the token endpoint'],
   50013: ['client', 'the client assertion is invalid'],
   70021: [
     'client',
