@@ -88,6 +88,12 @@ describe('secretless credentials: managed identity and certificate', () => {
         'mi-to-secret-app': mis(MI_A),
         'cert-to-secret-app': { credential: { type: 'certificate', secretName: 'cert-bundle' } },
         'mi-wrong-subject': { clientId: WRONG_SUBJECT_APP, ...mis(MI_A) },
+        'mi-device': { clientId: MI_APP, flow: 'device_code', ...mis(MI_A) },
+        'cert-device': {
+          clientId: CERT_APP,
+          flow: 'device_code',
+          credential: { type: 'certificate', secretName: 'cert-bundle' },
+        },
       },
       managedIdentityTimeoutMs: 3000,
     });
@@ -179,6 +185,30 @@ describe('secretless credentials: managed identity and certificate', () => {
       resource: EXCHANGE,
       'api-version': '2019-08-01',
     });
+  });
+
+  it('device code: the poll authenticates with the assertion, never a secret', async () => {
+    for (const [id, app] of [
+      ['mi-device', MI_APP],
+      ['cert-device', CERT_APP],
+    ] as const) {
+      const res = await stack.api(`/api/start?connection=${id}`, { headers: { accept: 'application/json' } });
+      expect(res.status).toBe(200);
+      const started = (await res.json()) as { userCode: string; pollUrl: string };
+      stack.sim.approveDevice(started.userCode, `${id}@contoso.com`);
+      stack.clock.advance(5000);
+      const url = new URL(started.pollUrl);
+      const polled = await stack.api(`${url.pathname}${url.search}`, {
+        headers: { accept: 'application/json' },
+      });
+      expect(await polled.json()).toEqual({ status: 'connected', account: `${id}@contoso.com` });
+      const poll = formsOf(app)
+        .filter((f) => f.form.grant_type === 'urn:ietf:params:oauth:grant-type:device_code')
+        .at(-1)!;
+      expect(poll.form).toMatchObject({ client_assertion_type: JWT_BEARER });
+      expect(poll.form.client_secret).toBeUndefined();
+      expect(poll.basicAuth).toBe(false);
+    }
   });
 
   it('assertions the provider refuses: client_misconfigured with the fix named; 70021 transient for a managed identity', async () => {
