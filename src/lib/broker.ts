@@ -13,6 +13,10 @@ import { StatusService } from './health/status-service.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
+import {
+  type ManagedIdentityCredentialFactory,
+  ManagedIdentityTokens,
+} from './providers/managed-identity.js';
 import { assertProvidersSupported, createDialectLookup } from './providers/registry.js';
 import { RotationService } from './rotation/rotation-service.js';
 import { openStore } from './store/open-store.js';
@@ -57,6 +61,10 @@ export interface BrokerOptions {
   callerKeysCooldownMs?: number;
   /** The webhook sender's `fetch`, timeout and backoff (tests); the URL is `ALERT_WEBHOOK_URL`. */
   alerts?: Omit<AlertWebhookOptions, 'url' | 'logger'>;
+  /** The credential of `managedIdentity` connections; default the SDK's `ManagedIdentityCredential`. */
+  managedIdentityCredential?: ManagedIdentityCredentialFactory;
+  /** How long getting a managed identity token may take (default 5 s). */
+  managedIdentityTimeoutMs?: number;
 }
 
 /** The composition root: settings in, services out. */
@@ -68,6 +76,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const logger = options.logger ?? createLogger();
   const store = options.store ?? (await openStore(settings));
   const grantStore = new GrantStore(store, { clock });
+  const certificateExpiries = new Map<string, Date>();
   const dialect = createDialectLookup({
     store,
     fetch: options.fetch ?? globalThis.fetch,
@@ -75,6 +84,12 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     logger,
     timeoutMs: options.providerTimeoutMs,
     maxRetries: options.providerMaxRetries,
+    managedIdentity: new ManagedIdentityTokens({
+      factory: options.managedIdentityCredential,
+      clock,
+      timeoutMs: options.managedIdentityTimeoutMs,
+    }),
+    certificateExpiries,
   });
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
@@ -122,6 +137,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     warnBeforeMs: settings.warnBeforeMs,
     callerActivity,
     publicUrl: settings.publicUrl,
+    certificateExpiries,
   });
   const rotation = new RotationService({
     catalog: connections,

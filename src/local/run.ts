@@ -37,6 +37,9 @@ export interface RunLocalOptions {
   /** Tests: the refresh lock (e.g. one shared by two brokers) and the webhook sender's timing. */
   lock?: BrokerOptions['lock'];
   alerts?: BrokerOptions['alerts'];
+  /** See `BrokerOptions.managedIdentityCredential` / `managedIdentityTimeoutMs`. */
+  managedIdentityCredential?: BrokerOptions['managedIdentityCredential'];
+  managedIdentityTimeoutMs?: number;
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -84,6 +87,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     callerKeysCooldownMs: options.callerKeysCooldownMs,
     lock: options.lock,
     alerts: options.alerts,
+    managedIdentityCredential: options.managedIdentityCredential,
+    managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
   });
   let broker: Broker;
   try {

@@ -15,6 +15,7 @@ const DEADLINE_WORDS: Record<Deadline['kind'], string> = {
   refresh_token_inactivity: 'refresh token idle limit',
   hard_expiry: 'consent expires',
   client_secret_expiry: 'client secret expires',
+  client_certificate_expiry: 'client certificate expires',
 };
 
 /** "in 12 days" / "3 days ago": what a person reads first; the exact time is in the title. */

@@ -61,6 +61,8 @@ export interface StackOptions {
   lock?: BrokerOptions['lock'];
   /** The webhook sender's timing (`ALERT_WEBHOOK_URL` goes in `env`). */
   alerts?: BrokerOptions['alerts'];
+  /** See `BrokerOptions.managedIdentityTimeoutMs`. */
+  managedIdentityTimeoutMs?: number;
 }
 
 /**
@@ -139,6 +141,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       callerKeysCooldownMs: options.callerKeysCooldownMs,
       lock: options.lock,
       alerts: options.alerts,
+      managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
     });
   let local = await launch();
   const stack: Stack = {

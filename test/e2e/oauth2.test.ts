@@ -1,7 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
 import { approveDeviceCode, oidcConsent } from '../fakes/oidc-consent.js';
 import { type OidcFake, startOidcProvider } from '../fakes/oidc-provider.js';
+import { testCertificate } from '../fakes/tls.js';
 import type { Problem, TokenBody } from '../support/http-types.js';
 import { freePort } from '../support/net.js';
 import { CLIENT_ID, findLeaks, type Stack, startStack } from './harness.js';
@@ -46,12 +48,22 @@ describe('oauth2 against oidc-provider', () => {
     fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${accessToken}` } });
   const refreshGrants = () => op.stats.grants.refresh_token ?? 0;
 
+  const cert = testCertificate({ cn: 'oauth2 client' });
+
   beforeAll(async () => {
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     stack = await startStack({
       connections: {
         generic: { provider: 'oauth2', issuer, scopes: ['openid', 'email', 'api.read'], rotateAfter: 'PT1H' },
+        certified: {
+          provider: 'oauth2',
+          issuer,
+          clientId: 'cert-client',
+          credential: { type: 'certificate', secretName: 'oauth2-cert' },
+          scopes: ['openid', 'api.read'],
+          rotateAfter: 'PT1S',
+        },
         posted: {
           provider: 'oauth2',
           issuer,
@@ -69,12 +81,25 @@ describe('oauth2 against oidc-provider', () => {
         victim: { provider: 'oauth2', issuer, scopes: ['openid', 'api.read'] },
       },
     });
+    await stack.local.broker.store.setSecret('oauth2-cert', cert.bundle);
     const redirectUris = [`${stack.url}/api/callback`];
     op = await startOidcProvider({
       port,
       scopes: ['api.read', 'api.write'],
       clients: [
         { clientId: CLIENT_ID, clientSecret: stack.clientSecret, redirectUris },
+        {
+          clientId: 'cert-client',
+          redirectUris,
+          tokenEndpointAuthMethod: 'private_key_jwt',
+          jwks: [
+            {
+              ...new X509Certificate(cert.cert).publicKey.export({ format: 'jwk' }),
+              alg: 'RS256',
+              use: 'sig',
+            },
+          ],
+        },
         {
           clientId: 'post-client',
           clientSecret: stack.clientSecret,
@@ -107,6 +132,24 @@ describe('oauth2 against oidc-provider', () => {
       account: 'alice@example.com',
     });
     await storedRefreshToken('generic');
+  });
+
+  // Early: the provider checks assertion times by the real clock, before the injected one runs ahead.
+  it('authenticates with private_key_jwt for a certificate credential', async () => {
+    const outcome = await oidcConsent(stack.url, stack.local.functionKey, 'certified', {
+      login: 'frank@example.com',
+    });
+    expect(outcome.status).toBe(200);
+    const { status, body } = await token('certified');
+    expect(status).toBe(200);
+    expect((await userinfo(body.access_token)).status).toBe(200);
+    // A refresh too; the provider checks the assertion's times by the real clock, so the injected
+    // one moves just past rotateAfter (PT1S).
+    stack.clock.advance(1500);
+    const results = await stack.local.broker.rotation.rotationPass();
+    expect(results.find((r) => r.connection === 'certified')).toMatchObject({ outcome: 'rotated' });
+    expect(op.stats.grants.refresh_token).toBeGreaterThan(0);
+    expect(op.stats.errors).toEqual([]);
   });
 
   it('vends a token the provider accepts, with the granted scope', async () => {

@@ -71,6 +71,8 @@ export class TestEntraSimulator extends EntraSimulator {
     earlyPolls: 0,
     keyRequests: 0,
   };
+  /** Every token request's form and whether it carried an `Authorization` header, in order. */
+  readonly tokenRequests: Array<{ form: Record<string, string>; basicAuth: boolean }> = [];
   private readonly issued: string[] = [];
   private readonly faults = perEndpoint<InjectedResponse>();
   private readonly hangs = perEndpoint<number>();
@@ -153,6 +155,10 @@ export class TestEntraSimulator extends EntraSimulator {
     if (request.endpoint === 'keys') this.stats.keyRequests++;
     if (request.endpoint === 'token') {
       this.stats.tokenRequests++;
+      this.tokenRequests.push({
+        form: Object.fromEntries(request.form),
+        basicAuth: request.headers.authorization !== undefined,
+      });
       const grantType = request.form.get('grant_type');
       if (grantType) this.stats.byGrant[grantType] = (this.stats.byGrant[grantType] ?? 0) + 1;
     }

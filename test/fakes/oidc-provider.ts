@@ -15,7 +15,9 @@ export interface OidcClient {
   clientId: string;
   clientSecret?: string;
   redirectUris: string[];
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** Public keys (JWK) of a `private_key_jwt` client. */
+  jwks?: object[];
 }
 
 export interface OidcProviderOptions {
@@ -60,6 +62,7 @@ function toMetadata(client: OidcClient): ClientMetadata {
       client.tokenEndpointAuthMethod ?? (client.clientSecret ? 'client_secret_basic' : 'none'),
   };
   if (client.clientSecret) metadata.client_secret = client.clientSecret;
+  if (client.jwks) metadata.jwks = { keys: client.jwks } as ClientMetadata['jwks'];
   return metadata;
 }
 

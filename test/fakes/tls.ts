@@ -18,7 +18,8 @@ export interface TestTls {
 
 let cached: TestTls | undefined;
 
-function openssl(args: string[], cwd: string): void {
+/** Runs the `openssl` command in `cwd` (throws a clear error when it is not installed). */
+export function openssl(args: string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
@@ -96,6 +97,45 @@ export function testTls(): TestTls {
       cert: readFileSync(join(dir, 'server.pem'), 'utf8'),
     };
     return cached;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface TestCertificate {
+  /** PKCS#8 PEM private key (RSA 2048). */
+  key: string;
+  /** PEM self-signed certificate. */
+  cert: string;
+  /** Key then certificate: what Key Vault serves as a PEM certificate's secret. */
+  bundle: string;
+}
+
+/** A self-signed RSA certificate for a certificate credential (`days` of validity from now). */
+export function testCertificate(options: { cn?: string; days?: number } = {}): TestCertificate {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-cert-'));
+  try {
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        String(options.days ?? 365),
+        '-subj',
+        `/CN=${options.cn ?? 'broker test client'}`,
+      ],
+      dir,
+    );
+    const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    return { key, cert, bundle: `${key}${cert}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

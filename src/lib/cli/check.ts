@@ -3,6 +3,16 @@ import { DAY_MS } from '../config/duration.js';
 import { loadConnections } from '../config/load.js';
 import { loadSettings, type Settings } from '../config/settings.js';
 import { BrokerError, ConfigError } from '../errors.js';
+import {
+  type CertificateBundle,
+  CertificateBundleError,
+  parseCertificateBundle,
+} from '../providers/certificate.js';
+import {
+  type ManagedIdentityCredentialFactory,
+  ManagedIdentityTokens,
+  tokenExchangeAudience,
+} from '../providers/managed-identity.js';
 import { assertProvidersSupported } from '../providers/registry.js';
 import { openStore } from '../store/open-store.js';
 import type { SecretProperties, SecretStore } from '../store/secret-store.js';
@@ -10,6 +20,7 @@ import type { SecretProperties, SecretStore } from '../store/secret-store.js';
 /** The secret `broker check` writes (a new version each run; its value is a timestamp, nothing secret). */
 export const CHECK_SECRET = 'broker-check';
 const WARN_BEFORE_MS = 14 * DAY_MS;
+const MANAGED_IDENTITY_TIMEOUT_MS = 5000;
 
 export interface CheckOptions {
   /** Default `process.env`. */
@@ -20,6 +31,44 @@ export interface CheckOptions {
   openStore?: (settings: Settings) => Promise<SecretStore>;
   /** Epoch ms, for client secret expiry; default `Date.now`. */
   now?: () => number;
+  /** The credential of `managedIdentity` connections; default the SDK's `ManagedIdentityCredential`. */
+  managedIdentityCredential?: ManagedIdentityCredentialFactory;
+  /** How long the one managed identity `getToken` may take (default 5 s). */
+  managedIdentityTimeoutMs?: number;
+}
+
+/**
+ * A certificate credential: its PEM bundle parses and its key matches (subject, the SHA-1
+ * thumbprint as Entra shows it, notAfter), and it is not about to expire. Never prints the bundle.
+ */
+async function checkCertificate(
+  store: SecretStore,
+  what: string,
+  name: string,
+  expiresOn: Date | undefined,
+  report: {
+    fail: (what: string, err?: unknown) => void;
+    expiry: (what: string, expiresOn: Date, present: string, renew: string) => void;
+  },
+): Promise<void> {
+  let bundle: CertificateBundle;
+  try {
+    const pem = (await store.getSecret(name))?.value ?? '';
+    bundle = parseCertificateBundle(pem);
+  } catch (err) {
+    const why = err instanceof CertificateBundleError ? err.message : 'cannot be read';
+    report.fail(
+      `${what} ${why}; store the PEM bundle (private key and certificate) with "broker secrets set ${name}"`,
+    );
+    return;
+  }
+  const notAfter = expiresOn && expiresOn < bundle.notAfter ? expiresOn : bundle.notAfter;
+  report.expiry(
+    what,
+    notAfter,
+    `present (subject ${bundle.subject}, thumbprint ${bundle.thumbprint})`,
+    'create a new certificate, upload it to the app registration and store its PEM bundle',
+  );
 }
 
 /** Messages of errors that are written to be shown; anything else only by its name. */
@@ -39,8 +88,9 @@ function describe(err: unknown): string[] {
 
 /**
  * `broker check`: verifies the app settings, the connections, and that the secret store is reachable
- * (list), writable and readable (writes `broker-check`, reads it back), and that every client secret a
- * connection names is in the store and not about to expire. One line per finding: `ok`, `warn` or
+ * (list), writable and readable (writes `broker-check`, reads it back), and each connection's
+ * credential: a client secret or certificate is in the store and not about to expire (a certificate
+ * also parses, its key matching), a managed identity can get a token for the exchange audience now. One line per finding: `ok`, `warn` or
  * `FAIL`; exit code 1 when anything failed. Never prints a secret value.
  */
 export async function runCheck(options: CheckOptions = {}): Promise<number> {
@@ -112,10 +162,38 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
   }
 
   const byName = new Map(listed.map((p) => [p.name.toLowerCase(), p]));
+  const identities = new ManagedIdentityTokens({
+    factory: options.managedIdentityCredential,
+    clock: { now },
+    timeoutMs: options.managedIdentityTimeoutMs ?? MANAGED_IDENTITY_TIMEOUT_MS,
+  });
+  const expiry = (what: string, expiresOn: Date, present: string, renew: string) => {
+    const left = expiresOn.getTime() - now();
+    const day = expiresOn.toISOString().slice(0, 10);
+    if (left <= 0) fail(`${what} expired on ${day}: ${renew}`);
+    else if (left <= WARN_BEFORE_MS)
+      warn(`${what} expires on ${day} (in ${Math.ceil(left / DAY_MS)} days): ${renew}`);
+    else ok(`${what} ${present}, expires on ${day}`);
+  };
   for (const c of connections.values()) {
-    const name = c.credential?.secretName;
-    if (!name) continue;
-    const what = `connection ${c.id}: client secret ${name}`;
+    const credential = c.credential;
+    if (!credential) continue;
+    if (credential.type === 'managedIdentity') {
+      const authority = c.provider === 'entra' ? c.authority : 'https://login.microsoftonline.com';
+      const audience = tokenExchangeAudience(authority);
+      const identity = credential.clientId ?? 'AZURE_CLIENT_ID';
+      const what = `connection ${c.id}: managed identity ${identity}`;
+      try {
+        await identities.probe(credential.clientId, audience);
+        ok(`${what} can get a token for ${audience} now`);
+      } catch (err) {
+        fail(`${what} cannot get a token for ${audience}`, err);
+      }
+      continue;
+    }
+    const name = credential.secretName;
+    const isCertificate = credential.type === 'certificate';
+    const what = `connection ${c.id}: ${isCertificate ? 'certificate' : 'client secret'} ${name}`;
     const secret = byName.get(name.toLowerCase());
     if (!secret) {
       fail(`${what} is not in the store; add it with "broker secrets set ${name}"`);
@@ -125,16 +203,15 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
       fail(`${what} is disabled in the store`);
       continue;
     }
+    if (isCertificate) {
+      await checkCertificate(store, what, name, secret.expiresOn, { fail, expiry });
+      continue;
+    }
     if (!secret.expiresOn) {
       ok(`${what} present (no expiry date recorded)`);
       continue;
     }
-    const left = secret.expiresOn.getTime() - now();
-    const day = secret.expiresOn.toISOString().slice(0, 10);
-    if (left <= 0) fail(`${what} expired on ${day}: create a new one and store it`);
-    else if (left <= WARN_BEFORE_MS)
-      warn(`${what} expires on ${day} (in ${Math.ceil(left / DAY_MS)} days): create a new one and store it`);
-    else ok(`${what} present, expires on ${day}`);
+    expiry(what, secret.expiresOn, 'present', 'create a new one and store it');
   }
   return failed ? 1 : 0;
 }

@@ -20,16 +20,57 @@ const duration = z
   .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT24H or P7D')
   .describe('ISO-8601 duration (weeks, days, hours, minutes, seconds)');
 
-const credential = z
+/** Secret names the broker keeps for itself (DESIGN.md): `rt-{connection}`, `broker-seal-key`, `broker-check`. */
+const RESERVED_SECRET_PREFIXES = ['rt-', 'broker-'];
+
+const secretName = (what: string) =>
+  z
+    .string()
+    .regex(SECRET_NAME, 'must be a Key Vault secret name (letters, digits, dashes)')
+    .refine(
+      (name) => !RESERVED_SECRET_PREFIXES.some((prefix) => name.toLowerCase().startsWith(prefix)),
+      'names beginning "rt-" or "broker-" are reserved for the broker\'s own secrets (refresh tokens, its seal key); choose another name',
+    )
+    .describe(`name of the secret in the store that holds ${what}`);
+
+const secretCredential = z
+  .object({ type: z.literal('secret'), secretName: secretName('the client secret') })
+  .strict();
+
+const managedIdentityCredential = z
   .object({
-    type: z.literal('secret'),
-    secretName: z
+    type: z.literal('managedIdentity'),
+    clientId: z
       .string()
-      .regex(SECRET_NAME, 'must be a Key Vault secret name (letters, digits, dashes)')
-      .describe('name of the secret in the store that holds the client secret'),
+      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a client id (GUID)')
+      .optional()
+      .describe("the user-assigned managed identity's client id; default AZURE_CLIENT_ID"),
   })
   .strict()
+  .describe(
+    "entra only: the broker's managed identity is a federated credential of the app registration; no secret to expire",
+  );
+
+const certificateCredential = z
+  .object({
+    type: z.literal('certificate'),
+    secretName: secretName(
+      'a PEM bundle: private key and certificate chain (as Key Vault serves a PEM certificate)',
+    ),
+  })
+  .strict()
+  .describe('entra, or oauth2 with tokenEndpointAuthMethod private_key_jwt: an RS256 client assertion');
+
+const credential = z
+  .discriminatedUnion('type', [secretCredential, managedIdentityCredential, certificateCredential])
   .describe('absent = public client');
+
+export type CredentialConfig = z.output<typeof credential>;
+
+/** The store secret a credential reads (a client secret or a PEM bundle); none for a managed identity. */
+export function credentialSecretName(credential: CredentialConfig | undefined): string | undefined {
+  return credential && credential.type !== 'managedIdentity' ? credential.secretName : undefined;
+}
 
 const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces')).min(1);
 
@@ -85,7 +126,12 @@ export const entraConnection = z
       .default('common'),
     ...common,
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.credential?.type === 'managedIdentity' && c.tenant.toLowerCase() === 'consumers'), {
+    message:
+      'a managedIdentity credential cannot serve tenant "consumers": federated credentials do not work for personal Microsoft accounts. Use a certificate or a secret credential for this connection',
+    path: ['credential'],
+  });
 
 export const sharepointAcsConnection = z
   .object({
@@ -95,7 +141,7 @@ export const sharepointAcsConnection = z
     ),
     accessControlUrl: endpoint.default('https://accounts.accesscontrol.windows.net'),
     ...common,
-    credential: credential.describe("the add-in's client secret (appregnew.aspx); required"),
+    credential: secretCredential.describe("the add-in's client secret (appregnew.aspx); required"),
   })
   .strict();
 
@@ -108,14 +154,27 @@ export const oauth2Connection = z
     tokenEndpoint: endpoint.optional(),
     deviceAuthorizationEndpoint: endpoint.optional(),
     tokenEndpointAuthMethod: z
-      .enum(['client_secret_basic', 'client_secret_post'])
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
       .optional()
       .describe(
-        'how the client secret is sent (RFC 6749 §2.3.1); default: per discovery, client_secret_basic when it names both or nothing',
+        'how the client authenticates (RFC 6749 §2.3.1; private_key_jwt: OpenID Connect Core §9, with a certificate credential); default: private_key_jwt for a certificate, else per discovery, client_secret_basic when it names both or nothing',
       ),
     ...common,
   })
   .strict()
+  .refine((c) => c.credential?.type !== 'managedIdentity', {
+    message: 'managedIdentity is for entra connections only; use a secret or a certificate credential',
+    path: ['credential'],
+  })
+  .refine(
+    (c) =>
+      c.tokenEndpointAuthMethod === undefined ||
+      (c.credential?.type === 'certificate') === (c.tokenEndpointAuthMethod === 'private_key_jwt'),
+    {
+      message: 'private_key_jwt goes with a certificate credential, client_secret_* with a secret credential',
+      path: ['tokenEndpointAuthMethod'],
+    },
+  )
   .refine((c) => c.issuer !== undefined || c.tokenEndpoint !== undefined, {
     message: 'needs issuer (discovery) or tokenEndpoint',
     path: ['issuer'],

@@ -5,9 +5,13 @@ import type { GrantTags } from '../tokens/grant-store.js';
 /**
  * The slow failures the broker exists to prevent, forecast per connection (DESIGN.md, "Token vending
  * and rotation"): an Entra refresh token unused for 90 days, a provider's fixed lifetime (ACS: consent
- * + 6 months), and the client secret's own expiry.
+ * + 6 months), and the client secret's (or certificate's) own expiry.
  */
-export type DeadlineKind = 'refresh_token_inactivity' | 'hard_expiry' | 'client_secret_expiry';
+export type DeadlineKind =
+  | 'refresh_token_inactivity'
+  | 'hard_expiry'
+  | 'client_secret_expiry'
+  | 'client_certificate_expiry';
 
 export interface Deadline {
   kind: DeadlineKind;
@@ -34,7 +38,10 @@ export function forecastDeadlines(
     }
     if (tags.hardExpiresAt) deadlines.push({ kind: 'hard_expiry', at: tags.hardExpiresAt });
   }
-  if (clientSecretExpiresOn)
-    deadlines.push({ kind: 'client_secret_expiry', at: clientSecretExpiresOn.toISOString() });
+  if (clientSecretExpiresOn) {
+    const kind =
+      connection.credential?.type === 'certificate' ? 'client_certificate_expiry' : 'client_secret_expiry';
+    deadlines.push({ kind, at: clientSecretExpiresOn.toISOString() });
+  }
   return deadlines.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
 }

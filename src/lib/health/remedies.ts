@@ -1,4 +1,4 @@
-import type { Connection } from '../config/connections.js';
+import { type Connection, credentialSecretName } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
 import { BrokerError, type Remedy, type RemedyKind } from '../errors.js';
 import type { GrantTags } from '../tokens/grant-store.js';
@@ -162,8 +162,11 @@ function app(c: Connection): string {
 }
 
 function storeSecret(c: Connection): string {
-  return c.credential
-    ? `store it with: broker secrets set ${c.credential.secretName} (with its expiry date)`
+  const name = credentialSecretName(c.credential);
+  if (c.credential?.type === 'certificate')
+    return `store its PEM bundle (key and certificate) as the secret ${name} (Key Vault: import the certificate under that name)`;
+  return name
+    ? `store it with: broker secrets set ${name} (with its expiry date)`
     : 'store it under the secret named by the connection\'s "credential"';
 }
 
@@ -266,6 +269,7 @@ const DEADLINE_WORDS: Record<Deadline['kind'], string> = {
   refresh_token_inactivity: 'the refresh token expires through inactivity',
   hard_expiry: 'the consent expires',
   client_secret_expiry: 'the client secret expires',
+  client_certificate_expiry: 'the client certificate expires',
 };
 
 /** A deadline inside `WARN_BEFORE` (or passed): which one, when, and what renews it. */
@@ -274,10 +278,11 @@ export function remedyForDeadline(deadline: Deadline, ctx: RemedyContext, now: n
   const at = Date.parse(deadline.at);
   const day = deadline.at.slice(0, 10);
   if (at <= now) {
-    if (deadline.kind === 'client_secret_expiry') {
+    if (deadline.kind === 'client_secret_expiry' || deadline.kind === 'client_certificate_expiry') {
+      const what = deadline.kind === 'client_secret_expiry' ? 'client secret' : 'client certificate';
       return {
         kind: 'new_client_secret',
-        text: `Connection ${c.id}: the client secret expired on ${day}. ${action('new_client_secret', ctx, undefined)}`,
+        text: `Connection ${c.id}: the ${what} expired on ${day}. ${action('new_client_secret', ctx, undefined)}`,
       };
     }
     return {
@@ -290,6 +295,8 @@ export function remedyForDeadline(deadline: Deadline, ctx: RemedyContext, now: n
   let renew: string;
   if (deadline.kind === 'client_secret_expiry') {
     renew = `Before then, create a new client secret for ${app(c)} (Certificates & secrets) and ${storeSecret(c)}.`;
+  } else if (deadline.kind === 'client_certificate_expiry') {
+    renew = `Before then, upload a new certificate to ${app(c)} (Certificates & secrets) and ${storeSecret(c)}.`;
   } else if (deadline.kind === 'refresh_token_inactivity') {
     renew = `The rotation pass renews it (rotateAfter ${Math.round(c.rotateAfterMs / 3_600_000)} h): check that the rotate timer runs, or open ${startLink(ctx)} and sign in as ${who(ctx)} again.`;
   } else {

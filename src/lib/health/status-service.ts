@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
-import type { Connection } from '../config/connections.js';
+import { type Connection, credentialSecretName } from '../config/connections.js';
 import type { Remedy } from '../errors.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
@@ -60,6 +60,8 @@ export class StatusService {
       callerActivity?: CallerActivity;
       /** `BROKER_PUBLIC_URL`, for the links in remedies. */
       publicUrl: string;
+      /** Certificate `notAfter` by secret name (lowercase), for stores whose secret carries no `expires`. */
+      certificateExpiries?: Map<string, Date>;
     },
   ) {}
 
@@ -73,8 +75,11 @@ export class StatusService {
   }
 
   healthOf(c: Connection, tags: GrantTags | undefined, expiries: Map<string, Date>): ConnectionHealth {
-    const secretName = c.credential?.secretName.toLowerCase();
-    const deadlines = forecastDeadlines(c, tags, secretName ? expiries.get(secretName) : undefined);
+    const secretName = credentialSecretName(c.credential)?.toLowerCase();
+    const expiresOn = secretName
+      ? (expiries.get(secretName) ?? this.deps.certificateExpiries?.get(secretName))
+      : undefined;
+    const deadlines = forecastDeadlines(c, tags, expiresOn);
     const nextDeadline = deadlines[0] ?? null;
     const now = this.deps.clock.now();
     const health: ConnectionHealth = {

@@ -39,13 +39,16 @@ export { type HttpDeps, jsonBody, send } from './http.js';
 export { decodeJwtClaims, firstString, idTokenClaims } from './id-token.js';
 export {
   authorizationUrl,
+  type ClientAuth,
   type ClientAuthMethod,
   chooseClientAuthMethod,
+  clientAssertionAuthentication,
   clientAuthentication,
   DEVICE_CODE_GRANT,
   deviceAuthorizationRequest,
   devicePollRequest,
   getRequest,
+  JWT_BEARER_ASSERTION,
   mergeScopes,
   type OAuthRequest,
   tokenRequest,

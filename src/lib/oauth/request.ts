@@ -30,8 +30,14 @@ export interface OAuthRequest {
   connectionId?: string;
 }
 
-/** RFC 6749 §2.3.1 client authentication at the token endpoint; `none` is a public client (§2.1). */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+/**
+ * RFC 6749 §2.3.1 client authentication at the token endpoint; `none` is a public client (§2.1);
+ * `private_key_jwt` a signed client assertion (RFC 7523 §2.2, OpenID Connect Core §9).
+ */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+
+/** RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion. */
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** What client authentication adds to a request: form fields, or an `Authorization` header. */
 export interface ClientAuth {
@@ -56,6 +62,8 @@ export function clientAuthentication(
   secret?: string,
 ): ClientAuth {
   if (method === 'none') return { form: { client_id: clientId }, headers: {} };
+  if (method === 'private_key_jwt')
+    throw new TypeError('private_key_jwt needs clientAssertionAuthentication');
   if (secret === undefined) throw new TypeError(`${method} needs the client secret`);
   if (method === 'client_secret_post')
     return { form: { client_id: clientId, client_secret: secret }, headers: {} };
@@ -64,16 +72,28 @@ export function clientAuthentication(
 }
 
 /**
- * RFC 6749 §2.3.1: the configured method; else the first the provider supports of
+ * RFC 7521 §4.2 / RFC 7523 §2.2: the client authenticates with a JWT (signed by its own key, or a
+ * federated token such as a managed identity's) in the body, with its `client_id`.
+ */
+export function clientAssertionAuthentication(clientId: string, assertion: string): ClientAuth {
+  return {
+    form: { client_id: clientId, client_assertion_type: JWT_BEARER_ASSERTION, client_assertion: assertion },
+    headers: {},
+  };
+}
+
+/**
+ * RFC 6749 §2.3.1: the configured method; a certificate credential signs a `private_key_jwt`; else the first the provider supports of
  * `client_secret_basic` (every server must support it) and `client_secret_post`; a public client
  * (no credential) authenticates with `none` (its `client_id` alone, RFC 6749 §2.1).
  */
 export function chooseClientAuthMethod(
-  client: { credential?: object; tokenEndpointAuthMethod?: ClientAuthMethod; id?: string },
+  client: { credential?: { type: string }; tokenEndpointAuthMethod?: ClientAuthMethod; id?: string },
   supported: readonly string[] | undefined,
 ): ClientAuthMethod {
   if (client.credential === undefined) return 'none';
   if (client.tokenEndpointAuthMethod) return client.tokenEndpointAuthMethod;
+  if (client.credential.type === 'certificate') return 'private_key_jwt';
   if (!supported || supported.length === 0 || supported.includes('client_secret_basic')) {
     return 'client_secret_basic';
   }

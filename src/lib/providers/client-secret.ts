@@ -1,4 +1,4 @@
-import type { Connection } from '../config/connections.js';
+import { type Connection, credentialSecretName } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
 import type { DialectDeps } from './provider.js';
 
@@ -6,7 +6,7 @@ import type { DialectDeps } from './provider.js';
 export async function requireClientSecret(deps: DialectDeps, connection: Connection): Promise<string> {
   const secret = await deps.clientSecret();
   if (secret) return secret;
-  const name = connection.credential?.secretName ?? '<credential.secretName>';
+  const name = credentialSecretName(connection.credential) ?? '<credential.secretName>';
   throw new BrokerError(
     'client_misconfigured',
     `The client secret "${name}" of connection ${connection.id} is not in the secret store. ` +

@@ -62,6 +62,29 @@ const BY_AADSTS: Readonly<Record<number, Rule>> = {
   28003: ['scope', 'the scope is empty or not valid'],
   650053: ['scope', 'the scope does not exist on the resource'],
   500011: ['scope', 'the resource does not exist in the tenant'],
+  // Client assertions: a certificate (700027, 700024) or a federated managed identity token (7002xx, 70021).
+  700027: [
+    'client',
+    'the client assertion failed signature validation: upload the certificate to the app registration',
+  ],
+  700024: ['client', 'the client assertion is not within its valid time range: check the clock of the host'],
+  50013: ['client', 'the client assertion is invalid'],
+  70021: [
+    'client',
+    "no federated credential of the app matches the managed identity's token: add one (issuer, subject = the identity's object id, audience api://AzureADTokenExchange), see docs/secretless.md",
+  ],
+  700211: [
+    'client',
+    "no federated credential of the app has the token's issuer: check the tenant in its issuer",
+  ],
+  700212: [
+    'client',
+    "no federated credential of the app has the token's audience (api://AzureADTokenExchange)",
+  ],
+  700213: [
+    'client',
+    "no federated credential of the app has the managed identity's object id as its subject",
+  ],
   50196: ['transient', 'the provider detected a request loop and is throttling'],
   50000: ['transient', 'the provider had an internal error'],
 };
@@ -77,11 +100,24 @@ export interface ClassifyContext {
   otherScope?: boolean;
   /** `credential.secretName`, named in the advice when the secret is wrong or expired. */
   secretName?: string;
+  /** `credential.type`: a managed identity's AADSTS70021 is transient, and no secret advice for assertions. */
+  credentialType?: 'secret' | 'managedIdentity' | 'certificate';
 }
 
+/**
+ * A federated credential takes a while to reach every Entra node after it is created: AADSTS70021
+ * for a managed identity's token then means "not yet", not "wrong", and the next pass succeeds. A
+ * federated credential that is truly missing keeps answering it, and the status page shows it.
+ */
+const PROPAGATING: Rule = [
+  'transient',
+  'the federated credential of the app does not match the managed identity yet (AADSTS70021: just created, still propagating, or missing; see docs/secretless.md)',
+];
+
 /** Entra's own knowledge, consulted before the RFC 6749 codes of `classifyOAuthError`. */
-function entraRule(failure: TokenEndpointFailure): Rule | undefined {
+function entraRule(failure: TokenEndpointFailure, context: ClassifyContext): Rule | undefined {
   const { status, oauthError } = failure;
+  if (oauthError?.aadsts === 70021 && context.credentialType === 'managedIdentity') return PROPAGATING;
   if (oauthError?.aadsts !== undefined) {
     const byCode = BY_AADSTS[oauthError.aadsts];
     if (byCode) return byCode;
@@ -110,10 +146,12 @@ export function classifyEntraError(
   const aadsts = failure.oauthError?.aadsts;
   return classifyOAuthError(failure, {
     ...context,
-    rule: entraRule,
+    rule: (f) => entraRule(f, context),
     errorNumber: aadsts === undefined ? undefined : `AADSTS${aadsts}`,
     otherScopeConsent: (f) => SCOPE_CONSENT_AADSTS.has(f.oauthError?.aadsts ?? 0),
-    secretRejected: (f) => SECRET_AADSTS.has(f.oauthError?.aadsts ?? 0),
+    // Only a secret can be put right with `broker secrets set`; an assertion's fix is in its reason.
+    secretRejected: (f) =>
+      (context.credentialType ?? 'secret') === 'secret' && SECRET_AADSTS.has(f.oauthError?.aadsts ?? 0),
     clientFields: 'app registration and its clientId, tenant, redirectUri and credential',
   });
 }

@@ -1,6 +1,9 @@
+import { credentialSecretName } from '../config/connections.js';
 import {
   authorizationUrl,
   authorizeDevice,
+  type ClientAuth,
+  clientAssertionAuthentication,
   clientAuthentication,
   deviceAuthorizationRequest,
   devicePollRequest,
@@ -12,8 +15,10 @@ import {
   type TokenEndpointFailure,
   tokenRequest,
 } from '../oauth/index.js';
+import { certificateAuthentication } from './certificate.js';
 import { requireClientSecret } from './client-secret.js';
 import { type ClassifyContext, classifyEntraError } from './entra-errors.js';
+import { tokenExchangeAudience } from './managed-identity.js';
 import type { AccountInfo, DialectFactory } from './provider.js';
 
 /** Added to every Entra request (DESIGN.md): a refresh token, and an id_token naming the account. */
@@ -36,18 +41,30 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   const tokenEndpoint = `${base}/token`;
   const deviceEndpoint = `${base}/devicecode`;
   const defaultScopes = mergeScopes([connection.scopes, ALWAYS_SCOPES], scopeKey);
-  const secretName = connection.credential?.secretName;
+  const { credential, authority } = connection;
+  const secretName = credentialSecretName(credential);
   const connectionId = connection.id;
 
-  /** RFC 6749 §2.3.1 `client_secret_post`; a public client (§2.1) sends its client_id alone. */
-  async function auth() {
-    if (secretName === undefined) return clientAuthentication('none', connection.clientId);
+  /**
+   * RFC 6749 §2.3.1 `client_secret_post`; a public client (§2.1) sends its client_id alone; a
+   * certificate or a managed identity sends a JWT client assertion (RFC 7523 §2.2), built afresh
+   * for every request (a new `jti`; a managed identity token renewed before it expires).
+   */
+  async function auth(): Promise<ClientAuth> {
+    if (credential === undefined) return clientAuthentication('none', connection.clientId);
+    if (credential.type === 'certificate') return certificateAuthentication(deps, connection, tokenEndpoint);
+    if (credential.type === 'managedIdentity') {
+      if (!deps.managedIdentityToken) throw new TypeError('entraDialect needs managedIdentityToken');
+      const audience = tokenExchangeAudience(authority);
+      const token = await deps.managedIdentityToken(credential.clientId, audience);
+      return clientAssertionAuthentication(connection.clientId, token);
+    }
     const secret = await requireClientSecret(deps, connection);
     return clientAuthentication('client_secret_post', connection.clientId, secret);
   }
 
   const classify = (context: ClassifyContext) => (failure: TokenEndpointFailure) =>
-    classifyEntraError(failure, { connectionId, secretName, ...context });
+    classifyEntraError(failure, { connectionId, secretName, credentialType: credential?.type, ...context });
 
   return {
     defaultScopes,

@@ -1,3 +1,4 @@
+import { credentialSecretName } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
 import {
   authorizationUrl,
@@ -21,6 +22,7 @@ import {
   type TokenEndpointFailure,
   tokenRequest,
 } from '../oauth/index.js';
+import { certificateAuthentication } from './certificate.js';
 import { requireClientSecret } from './client-secret.js';
 import type { AccountInfo, DialectFactory } from './provider.js';
 
@@ -42,7 +44,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
   const connectionId = connection.id;
   const defaultScopes = mergeScopes([connection.scopes, ['offline_access']]);
   const openid = defaultScopes.includes('openid');
-  const secretName = connection.credential?.secretName;
+  const secretName = credentialSecretName(connection.credential);
   const explicit: Endpoints = {
     authorizationEndpoint: connection.authorizationEndpoint,
     tokenEndpoint: connection.tokenEndpoint,
@@ -86,6 +88,11 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     const meta = await endpoints();
     const endpoint = pick(meta);
     const method = chooseClientAuthMethod(connection, meta.tokenEndpointAuthMethods);
+    if (method === 'private_key_jwt') {
+      // RFC 7523 §3: the audience is the token endpoint (what the assertion is presented to).
+      const auth = await certificateAuthentication(deps, connection, tokenEndpoint(meta));
+      return { endpoint, options: { auth, connectionId } };
+    }
     const secret = method === 'none' ? undefined : await requireClientSecret(deps, connection);
     return {
       endpoint,

@@ -61,8 +61,15 @@ export interface ProviderDialect {
  * simulators over real HTTP), and the client secret.
  */
 export interface DialectDeps extends HttpDeps {
-  /** The client secret from the store (`credential.secretName`), or undefined for a public client. */
+  /**
+   * The value of the store secret `credential.secretName` (a client secret, or a certificate's PEM
+   * bundle), or undefined for a public client or a managed identity.
+   */
   clientSecret: () => Promise<string | undefined>;
+  /** A token of the managed identity `clientId` for `audience` (a `managedIdentity` credential). */
+  managedIdentityToken?: (clientId: string | undefined, audience: string) => Promise<string>;
+  /** Told the `notAfter` of a certificate credential whenever one is loaded (status deadlines). */
+  certificateLoaded?: (secretName: string, notAfter: Date) => void;
 }
 
 export type DialectFactory = (connection: Connection, deps: DialectDeps) => ProviderDialect;

@@ -1,9 +1,10 @@
 import type { Clock } from '../clock.js';
-import type { Connection } from '../config/connections.js';
+import { type Connection, credentialSecretName } from '../config/connections.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { entraDialect } from './entra.js';
+import type { ManagedIdentityTokens } from './managed-identity.js';
 import { oauth2Dialect } from './oauth2.js';
 import type { DialectFactory, ProviderDialect } from './provider.js';
 import { sharepointAcsDialect } from './sharepoint-acs.js';
@@ -24,6 +25,10 @@ export interface DialectRegistryDeps {
   logger: Logger;
   timeoutMs?: number;
   maxRetries?: number;
+  /** Managed identity tokens for `managedIdentity` credentials. */
+  managedIdentity?: ManagedIdentityTokens;
+  /** Certificate `notAfter` by secret name (lowercase), learned when a dialect loads one. */
+  certificateExpiries?: Map<string, Date>;
 }
 
 export function assertProvidersSupported(connections: Iterable<Connection>): void {
@@ -46,7 +51,8 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
       const factory = FACTORIES[connection.provider];
       if (!factory)
         throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
-      const secretName = connection.credential?.secretName;
+      const secretName = credentialSecretName(connection.credential);
+      const { managedIdentity, certificateExpiries } = deps;
       dialect = factory(connection, {
         fetch: deps.fetch,
         clock: deps.clock,
@@ -54,6 +60,10 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
         timeoutMs: deps.timeoutMs,
         maxRetries: deps.maxRetries,
         clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
+        managedIdentityToken: managedIdentity
+          ? (clientId, audience) => managedIdentity.token(clientId, audience, connection.id)
+          : undefined,
+        certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
       });
       dialects.set(connection.id, dialect);
     }

@@ -27,7 +27,13 @@ import type { SimulatorPersistence } from './entra/state-file.js';
 import { token } from './entra/token.js';
 import { TokenIssuer } from './entra/tokens.js';
 
-export type { SimulatorApi, SimulatorClient, SimulatorEndpoint, SimulatorRequest } from './entra/context.js';
+export type {
+  SimulatorApi,
+  SimulatorClient,
+  SimulatorEndpoint,
+  SimulatorFederatedCredential,
+  SimulatorRequest,
+} from './entra/context.js';
 export type { Answer } from './entra/http.js';
 
 export interface EntraSimulatorOptions {

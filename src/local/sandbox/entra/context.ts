@@ -1,4 +1,5 @@
 /** What every endpoint of one simulator reads: the request as parsed once, and the shared state. */
+import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { DeviceAuthorizations } from './device.js';
 import { appNotFound } from './errors.js';
@@ -19,6 +20,22 @@ export interface SimulatorClient {
   servicePrincipalId?: string;
   /** App roles assigned to this app's service principal, by the API's app id. */
   appRoles?: Record<string, string[]>;
+  /** Federated credentials: an outside issuer's tokens (a managed identity's) stand in for a secret. */
+  federatedCredentials?: SimulatorFederatedCredential[];
+  /** PEM certificates uploaded to the app: assertions signed by their keys stand in for a secret. */
+  certificates?: string[];
+}
+
+/**
+ * A federated identity credential of an app: tokens from `issuer` with this `subject` and `audience`.
+ * Entra fetches the issuer's signing keys through its discovery document; the simulator is handed
+ * them (`publicKeys`, PEM or KeyObject) instead.
+ */
+export interface SimulatorFederatedCredential {
+  issuer: string;
+  subject: string;
+  audience: string;
+  publicKeys: Array<string | KeyObject>;
 }
 
 /** An app registration that exposes an API (`api://…`) with app roles. */

@@ -5,6 +5,7 @@
  */
 import { pkceChallenge, safeEqual } from '../../../lib/crypto/pkce.js';
 import { clientCredentials } from './app-tokens.js';
+import { authenticateAssertion, hasAssertionCredentials } from './client-assertion.js';
 import {
   registeredClient,
   type SimulatorClient,
@@ -32,13 +33,30 @@ export function token(ctx: SimulatorContext, req: SimulatorRequest, tid: string)
   throw new EntraError('unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
 }
 
-/** Secret in the body (client_secret_post) or in Basic auth (client_secret_basic), as Entra accepts. */
+/**
+ * Secret in the body (client_secret_post) or in Basic auth (client_secret_basic), or a client
+ * assertion (client-assertion.ts), as Entra accepts them. An app with only certificates or
+ * federated credentials refuses a secret, and one with only a secret refuses an assertion.
+ */
 function authenticateClient(ctx: SimulatorContext, req: SimulatorRequest): SimulatorClient {
   const basic = parseBasicAuth(req.headers.authorization);
   const clientId = req.form.get('client_id') ?? basic?.id;
   const secret = req.form.get('client_secret') ?? basic?.secret;
   if (!clientId) throw missingParam('client_id');
   const client = registeredClient(ctx, clientId, req.tenant ?? '');
+  if (req.form.has('client_assertion')) {
+    authenticateAssertion(ctx, req, client);
+    return client;
+  }
+  if (client.secret === undefined && hasAssertionCredentials(client)) {
+    if (!secret) {
+      const message =
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
+      throw new EntraError('invalid_client', 7000218, message, 401);
+    }
+    const message = `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`;
+    throw new EntraError('invalid_client', 7000215, message, 401);
+  }
   if (client.secret === undefined) {
     if (!secret) return client;
     const message = "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.";
