@@ -6,6 +6,7 @@ import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
 import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
+import { isOwnScopes } from './scope-policy.js';
 
 export type DialectLookup = (connection: Connection) => ProviderDialect;
 
@@ -151,6 +152,9 @@ export class GrantService {
       if (!isBrokerError(err)) throw err;
       // A scope the grant cannot give says nothing about the grant itself.
       if (err.code === 'invalid_request') throw err;
+      // Nor does a consent or interaction error for another resource's scope: a caller asking for a
+      // scope the grant was never consented for must not kill the grant for everyone else.
+      if (err.code === 'consent_required' && !isOwnScopes(connection, scopes)) throw err;
       if (err.code === 'consent_required') {
         await this.deps.grants.updateTags(grant, connection.id, {
           ...grant.tags,
