@@ -20,12 +20,26 @@ const duration = z
   .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT24H or P7D')
   .describe('ISO-8601 duration (weeks, days, hours, minutes, seconds)');
 
+/**
+ * Secret names the broker writes itself (`rt-{id}` grants, `broker-seal-key`, …): a connection naming
+ * one as its client secret would read (or, via `broker secrets set`, overwrite) a grant. Key Vault
+ * compares names case-insensitively, so the prefixes are too.
+ */
+const RESERVED_SECRET_PREFIXES = ['rt-', 'broker-'];
+const RESERVED_SECRET_NAME_MESSAGE = 'names beginning rt- or broker- are reserved for the broker';
+
+function notReservedSecretName(name: string): boolean {
+  const lower = name.toLowerCase();
+  return !RESERVED_SECRET_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
 const credential = z
   .object({
     type: z.literal('secret'),
     secretName: z
       .string()
       .regex(SECRET_NAME, 'must be a Key Vault secret name (letters, digits, dashes)')
+      .refine(notReservedSecretName, RESERVED_SECRET_NAME_MESSAGE)
       .describe('name of the secret in the store that holds the client secret'),
   })
   .strict()
@@ -34,6 +48,13 @@ const credential = z
 const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces')).min(1);
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A DNS name: dot-separated labels of letters, digits and inner dashes, at least two, ≤ 253 characters. */
+const DNS_NAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** An Entra tenant: one of the three keywords, a tenant GUID, or a verified domain (a DNS name). */
+const TENANT = new RegExp(`^(?:common|organizations|consumers)$|${GUID.source}|${DNS_NAME.source}`, 'i');
 
 const callers = z
   .array(
@@ -81,7 +102,7 @@ export const entraConnection = z
     authority: endpoint.default('https://login.microsoftonline.com'),
     tenant: z
       .string()
-      .regex(/^[A-Za-z0-9.-]+$/, 'must be common, organizations, consumers, a tenant GUID or a domain')
+      .regex(TENANT, 'must be common, organizations, consumers, a tenant GUID or a domain')
       .default('common'),
     ...common,
   })

@@ -50,5 +50,12 @@ export {
   type OAuthRequest,
   tokenRequest,
 } from './request.js';
-export { DEFAULT_EXPIRES_IN_S, parseOAuthError, parseRetryAfter, processTokenResponse } from './response.js';
+export {
+  aadstsIn,
+  DEFAULT_EXPIRES_IN_S,
+  oauthErrorCode,
+  parseOAuthError,
+  parseRetryAfter,
+  processTokenResponse,
+} from './response.js';
 export type * from './types.js';
