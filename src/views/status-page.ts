@@ -29,6 +29,12 @@ function time(at: string | null, now: number): string {
     : '—';
 }
 
+/** Account pinning: only a consent begun from this link may connect another account. */
+function changeAccount(c: ConnectionHealth, key: string | undefined): string {
+  if (c.status === 'not_connected') return '';
+  return ` <a class="muted" href="${escapeHtml(startPath(c.id, key, true))}">Change account</a>`;
+}
+
 function row(c: ConnectionHealth, key: string | undefined, now: number): string {
   const href = startPath(c.id, key);
   const action = c.status === 'connected' ? 'Reconnect' : 'Connect';
@@ -42,7 +48,7 @@ function row(c: ConnectionHealth, key: string | undefined, now: number): string 
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td><a class="button" href="${escapeHtml(href)}">${action}</a></td>
+<td><a class="button" href="${escapeHtml(href)}">${action}</a>${changeAccount(c, key)}</td>
 </tr>`;
 }
 

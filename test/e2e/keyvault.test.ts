@@ -63,8 +63,9 @@ describe('the broker on Key Vault', () => {
       (await consent(stack.url, stack.local.functionKey, 'support', { account: 'support@contoso.com' }))
         .status,
     ).toBe(200);
-    // First consent of a process: seal key (read, none yet, create, read back), client secret, rt-support.
-    expect(kv.since(before)).toEqual({ get: 3, set: 2 });
+    // First consent of a process: seal key (read, none yet, create, read back), client secret, rt-support
+    // (read for the account pinning, none yet; then written).
+    expect(kv.since(before)).toEqual({ get: 4, set: 2 });
 
     const versions = kv.versionsOf('rt-support')!;
     expect(versions).toHaveLength(1);
@@ -72,7 +73,7 @@ describe('the broker on Key Vault', () => {
     expect(stack.sim.issuedSecrets()).toContain(stored.value);
     expect(stored.tags).toMatchObject({ account: 'support@contoso.com', status: 'connected' });
     expect(Object.keys(stored.tags).sort()).toEqual(
-      ['account', 'consentedAt', 'refreshedAt', 'scopes', 'status', 'tenant'].sort(),
+      ['account', 'accountId', 'consentedAt', 'refreshedAt', 'scopes', 'status', 'tenant'].sort(),
     );
     expect(kv.versionsOf('broker-seal-key')).toHaveLength(1);
 
@@ -82,8 +83,9 @@ describe('the broker on Key Vault', () => {
         (await consent(stack.url, stack.local.functionKey, id, { account: `${id}@contoso.com` })).status,
       ).toBe(200);
     }
-    // Every later consent: one write each; the client secret they share is already cached by name.
-    expect(kv.since(before)).toEqual({ set: 2 });
+    // Every later consent: one read (the pinned account, if any) and one write each; the client secret
+    // they share is already cached by name.
+    expect(kv.since(before)).toEqual({ get: 2, set: 2 });
   });
 
   it('a cache hit on /api/token makes no Key Vault call', async () => {

@@ -24,6 +24,8 @@ interface ConsentState {
   b?: Person;
   /** expiry, epoch ms (the seal's own) */
   x?: number;
+  /** began with `replace=true`: another account may take the connection over */
+  r?: true;
 }
 
 export interface ConsentCookie {
@@ -76,10 +78,10 @@ export class ConsentService {
    * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
    * and the sealed poll state, from the `DeviceService`.
    */
-  async start(connectionId: string, by?: Person): Promise<ConsentStart> {
+  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
     const connection = this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
-      return { flow: 'device_code', device: await this.device.start(connectionId, by) };
+      return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
     }
     const state = randomToken();
     const nonce = randomToken();
@@ -88,6 +90,7 @@ export class ConsentService {
     const expiresAt = this.deps.clock.now() + CONSENT_TTL_MS;
     const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier, x: expiresAt };
     if (by) payload.b = by;
+    if (options.replace) payload.r = true;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -147,7 +150,7 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account, state.b);
+    return completeConsent(this.deps, connection, tokens, account, state.b, state.r === true);
   }
 
   /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */

@@ -33,18 +33,57 @@ export function errorTag(err: BrokerError): string {
  * The one gate every consent passes (both flows and `import`): anyone but `expectedAccount` (compared
  * case-insensitively) is refused, and nothing is stored.
  */
-function checkExpectedAccount(connection: Connection, account: string | undefined, logger: Logger): void {
-  const expected = connection.expectedAccount;
+function checkExpectedAccount(connection: Connection, info: AccountInfo, logger: Logger): void {
+  const expected = connection.expectedAccount?.toLowerCase();
   if (!expected) return;
-  if (account?.toLowerCase() === expected.toLowerCase()) return;
+  const account = info.account;
+  // An e-mail the provider did not verify proves nothing: anyone can type one into their profile.
+  if (info.emailVerified !== false && account?.toLowerCase() === expected) return;
+  if (info.accountId?.toLowerCase() === expected) return;
   logger.warn('consent.account_mismatch', {
     connection: connection.id,
     account,
-    expectedAccount: expected,
+    expectedAccount: connection.expectedAccount,
   });
   throw new BrokerError(
     'account_mismatch',
-    `Connection "${connection.id}" must be connected by ${expected}, but ${account ?? 'an unknown account'} signed in. Nothing was stored; sign in again with ${expected}.`,
+    `Connection "${connection.id}" must be connected by ${connection.expectedAccount}, but ${account ?? 'an unknown account'}${info.emailVerified === false ? ' (an unverified e-mail)' : ''} signed in. Nothing was stored; sign in again with ${connection.expectedAccount}.`,
+    { connectionId: connection.id },
+  );
+}
+
+/** Whether a consent comes from the account a connection is already connected as (Entra: same `oid` and `tid`). */
+function sameAccount(stored: GrantTags, info: AccountInfo): boolean {
+  const eq = (a: string | undefined, b: string | undefined) => a?.toLowerCase() === b?.toLowerCase();
+  // The provider named nobody (ACS when SharePoint's currentuser fails): consent still stands (DESIGN.md).
+  if (info.accountId === undefined && info.account === undefined) return true;
+  if (stored.tenant && info.tenant && !eq(stored.tenant, info.tenant)) return false;
+  if (stored.accountId) return eq(stored.accountId, info.accountId);
+  // Stored before ids were: the account name is what there is.
+  if (stored.account) return eq(stored.account, info.account);
+  return true;
+}
+
+/**
+ * Account pinning (DESIGN.md `account_mismatch`): once connected, a consent by another account is
+ * refused unless it began with `replace=true` (`/api/start?…&replace=true`, `broker import --replace`).
+ */
+function checkPinnedAccount(
+  connection: Connection,
+  stored: GrantTags | undefined,
+  info: AccountInfo,
+  replace: boolean,
+  logger: Logger,
+): void {
+  if (!stored || replace || sameAccount(stored, info)) return;
+  logger.warn('consent.account_mismatch', {
+    connection: connection.id,
+    account: info.account,
+    connectedAccount: stored.account,
+  });
+  throw new BrokerError(
+    'account_mismatch',
+    `Connection "${connection.id}" is connected as ${stored.account ?? 'another account'}, but ${info.account ?? 'an unknown account'} signed in. Nothing was stored. To connect it to another account, start with /api/start?connection=${connection.id}&replace=true ("Change account" on the status page).`,
     { connectionId: connection.id },
   );
 }
@@ -98,8 +137,10 @@ export class GrantService {
     account: AccountInfo,
     /** The signed-in person who began the consent (ADMIN_AUTH=easyauth), for the log. */
     by?: Person,
+    /** The consent began with `replace=true`: another account may take the connection over. */
+    replace = false,
   ): Promise<GrantTags> {
-    checkExpectedAccount(connection, account.account, this.deps.logger);
+    checkExpectedAccount(connection, account, this.deps.logger);
     if (!tokens.refreshToken) {
       throw new BrokerError(
         'consent_failed',
@@ -109,6 +150,13 @@ export class GrantService {
     }
     const refreshToken = tokens.refreshToken;
     return this.deps.lock.withLock(connection.id, async () => {
+      checkPinnedAccount(
+        connection,
+        await this.latestTags(connection.id),
+        account,
+        replace,
+        this.deps.logger,
+      );
       const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.logger.info('consent.stored', {
@@ -126,19 +174,32 @@ export class GrantService {
    * Migration path for tokens made by the old scripts: redeems the given refresh token once (proving it
    * works and learning the account), then stores the rotated one.
    */
-  importRefreshToken(connection: Connection, refreshToken: string): Promise<GrantTags> {
+  importRefreshToken(connection: Connection, refreshToken: string, replace = false): Promise<GrantTags> {
     return this.deps.lock.withLock(connection.id, async () => {
       const dialect = this.deps.dialect(connection);
       const tokens = await dialect.refresh({ refreshToken });
       const account = await dialect.accountOf(tokens);
       // An imported token is a consent too: someone else's mailbox is refused here as well.
-      checkExpectedAccount(connection, account.account, this.deps.logger);
+      checkExpectedAccount(connection, account, this.deps.logger);
+      checkPinnedAccount(
+        connection,
+        await this.latestTags(connection.id),
+        account,
+        replace,
+        this.deps.logger,
+      );
       // The original consent date is unknown, so no fixed lifetime is forecast.
       const tags = this.consentTags(connection, tokens, account, undefined);
       await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
       this.deps.logger.info('grant.imported', { connection: connection.id, account: account.account });
       return tags;
     });
+  }
+
+  /** The stored grant's tags, read from the store itself when another instance may have written them. */
+  private async latestTags(connectionId: string): Promise<GrantTags | undefined> {
+    if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connectionId);
+    return (await this.deps.grants.read(connectionId))?.tags;
   }
 
   private async refreshOrClassify(
@@ -208,6 +269,7 @@ export class GrantService {
     const now = this.nowIso();
     return {
       account: account.account,
+      accountId: account.accountId,
       tenant: account.tenant,
       scopes: tokens.scope ?? connection.scopes.join(' '),
       consentedAt: now,
