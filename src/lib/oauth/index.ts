@@ -35,7 +35,7 @@ export {
   type ProviderMetadata,
   parseProviderMetadata,
 } from './discovery.js';
-export { type HttpDeps, jsonBody, send } from './http.js';
+export { type HttpDeps, jsonBody, MAX_RESPONSE_BYTES, send } from './http.js';
 export { decodeJwtClaims, firstString, idTokenClaims } from './id-token.js';
 export {
   authorizationUrl,
