@@ -244,10 +244,10 @@ if (seed !== undefined) console.log(`fuzz-routes: FUZZ_SEED=${seed}`);
 type Env = Record<string, string> | ((simUrl: string) => Record<string, string>);
 
 describe.each<{ mode: string; runs: number; env: Env }>([
-  { mode: 'CALLER_AUTH=key', runs: 1500, env: {} },
+  { mode: 'CALLER_AUTH=key', runs: 1200, env: {} },
   {
     mode: 'CALLER_AUTH=entra',
-    runs: 800,
+    runs: 600,
     env: (simUrl: string) => ({
       CALLER_AUTH: 'entra',
       BROKER_TENANT_ID: TENANT,
@@ -257,7 +257,7 @@ describe.each<{ mode: string; runs: number; env: Env }>([
   },
   {
     mode: 'ADMIN_AUTH=easyauth',
-    runs: 500,
+    runs: 400,
     env: { ADMIN_AUTH: 'easyauth', BROKER_TENANT_ID: TENANT, WEBSITE_AUTH_ENABLED: 'True' },
   },
 ])('every route under hostile requests ($mode)', ({ mode, runs, env }) => {
