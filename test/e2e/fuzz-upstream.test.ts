@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
 import type { InjectedResponse } from '../fakes/entra.js';
-import { fuzzParams, fuzzRuns } from '../support/fuzz.js';
+import { anyText, fuzzParams, fuzzRuns, jsonField, providerBodies } from '../support/fuzz.js';
 import { FUNCTION_KEY, type Stack, startStack, TEST_ALLOWED_SCOPES } from './harness.js';
 
 /**
@@ -25,15 +25,7 @@ const CLASSIFIED = new Set([
   'invalid_request',
 ]);
 
-const anyText = fc.string({ unit: 'binary', maxLength: 80 });
-const wrong = fc.oneof(
-  anyText,
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.array(fc.nat(), { maxLength: 2 }),
-);
+const wrong = jsonField;
 /** Token/device/discovery-shaped JSON with wrong types. Never a usable token set (see `noToken`). */
 const shaped = fc
   .record(
@@ -74,13 +66,7 @@ function noToken(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 const body = fc.oneof(
-  shaped.map((o) => JSON.stringify(o)),
-  fc.jsonValue().map((v) => JSON.stringify(v)),
-  shaped.chain((o) => {
-    const text = JSON.stringify(o);
-    return fc.nat({ max: Math.max(0, text.length - 1) }).map((n) => text.slice(0, n));
-  }),
-  anyText,
+  providerBodies(shaped, anyText),
   fc.constant(''),
   fc.constant(OVER_1_MIB),
   fc.constant(`{"error":"invalid_grant","error_description":"${OVER_1_MIB}"}`),

@@ -5,21 +5,24 @@ import { testConnection } from '../fakes/connections.js';
 import { services } from '../fakes/services.js';
 import { rejection } from '../support/errors.js';
 
-const settings = { publicUrl: 'https://broker.example.com' };
-const parse = (connections: unknown) =>
-  parseConnections(JSON.stringify({ connections }), 'connections.json', settings);
-const entra = { provider: 'entra', clientId: 'abc', scopes: ['User.Read'] };
+/** Connection `support`: an Entra connection with `fields` on top, as connections.json would have it. */
+function parseSupport(fields: Record<string, unknown>) {
+  const support = { provider: 'entra', clientId: 'abc', scopes: ['User.Read'], ...fields };
+  return parseConnections(JSON.stringify({ connections: { support } }), 'connections.json', {
+    publicUrl: 'https://broker.example.com',
+  });
+}
 
 /** DESIGN.md, "Hostile input rules" and "Configuration": what the broker refuses to take in. */
 describe('configuration', () => {
   it('refuses the secret names the broker keeps for itself (rt-*, broker-*), in any case', () => {
     for (const secretName of ['rt-support', 'broker-seal-key', 'RT-support', 'Broker-x']) {
-      expect(() => parse({ support: { ...entra, credential: { type: 'secret', secretName } } })).toThrow(
+      expect(() => parseSupport({ credential: { type: 'secret', secretName } })).toThrow(
         /connection "support": field "credential.secretName": names beginning rt- or broker- are reserved/,
       );
     }
     expect(
-      parse({ s: { ...entra, credential: { type: 'secret', secretName: 'art-secret' } } }).get('s'),
+      parseSupport({ credential: { type: 'secret', secretName: 'art-secret' } }).get('support'),
     ).toBeTruthy();
   });
 
@@ -34,7 +37,7 @@ describe('configuration', () => {
       'contoso.com',
       'a-b.example.org',
     ];
-    for (const tenant of ok) expect(parse({ s: { ...entra, tenant } }).get('s')).toBeTruthy();
+    for (const tenant of ok) expect(parseSupport({ tenant }).get('support')).toBeTruthy();
     const bad = [
       '..',
       '.',
@@ -50,7 +53,7 @@ describe('configuration', () => {
       '72f988bf86f141af91ab2d7cd011db47x',
     ];
     for (const tenant of bad) {
-      expect(() => parse({ s: { ...entra, tenant } }), tenant).toThrow(/field "tenant": must be common/);
+      expect(() => parseSupport({ tenant }), tenant).toThrow(/field "tenant": must be common/);
     }
   });
 });

@@ -12,7 +12,7 @@ import { parseOAuthError, processTokenResponse } from '../../src/lib/oauth/respo
 import type { ProviderResponse, TokenEndpointFailure } from '../../src/lib/oauth/types.js';
 import { nextOccurrence, parseNcrontab } from '../../src/local/ncrontab.js';
 import { serializeCookie } from '../../src/local/server.js';
-import { fuzzParams } from '../support/fuzz.js';
+import { anyText, fuzzParams, jsonField, providerBodies } from '../support/fuzz.js';
 
 const NOW = Date.UTC(2026, 5, 1);
 
@@ -20,18 +20,7 @@ const NOW = Date.UTC(2026, 5, 1);
 const classify = (failure: TokenEndpointFailure) =>
   new BrokerError('upstream_unavailable', `failed with ${failure.status}`, { retryAfter: 5 });
 
-const anyText = fc.string({ unit: 'binary', maxLength: 200 });
-/** JSON-ish values in the places a token endpoint puts them: right types, wrong types, strings of numbers. */
-const field = fc.oneof(
-  anyText,
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
-  fc.integer({ min: 0, max: 100_000 }).map(String),
-  fc.array(fc.integer(), { maxLength: 3 }),
-  fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
-);
+const field = jsonField;
 const tokenishBody = fc.record(
   {
     access_token: field,
@@ -53,15 +42,7 @@ const tokenishBody = fc.record(
   { requiredKeys: [] },
 );
 /** Bodies a provider may send: token-ish JSON, any JSON, truncated JSON, or any text. */
-const body = fc.oneof(
-  tokenishBody.map((o) => JSON.stringify(o)),
-  fc.jsonValue().map((v) => JSON.stringify(v)),
-  tokenishBody.chain((o) => {
-    const text = JSON.stringify(o);
-    return fc.nat({ max: Math.max(0, text.length - 1) }).map((n) => text.slice(0, n));
-  }),
-  anyText,
-);
+const body = providerBodies(tokenishBody, anyText);
 const response = fc.record({
   status: fc.oneof(fc.constantFrom(200, 400, 401, 302, 429, 500, 503), fc.integer({ min: 100, max: 599 })),
   contentType: fc.constantFrom('application/json', 'text/html', 'application/json; charset=utf-8', ''),

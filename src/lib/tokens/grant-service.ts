@@ -150,13 +150,7 @@ export class GrantService {
     }
     const refreshToken = tokens.refreshToken;
     return this.deps.lock.withLock(connection.id, async () => {
-      checkPinnedAccount(
-        connection,
-        await this.latestTags(connection.id),
-        account,
-        replace,
-        this.deps.logger,
-      );
+      await this.checkPinned(connection, account, replace);
       const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.logger.info('consent.stored', {
@@ -181,13 +175,7 @@ export class GrantService {
       const account = await dialect.accountOf(tokens);
       // An imported token is a consent too: someone else's mailbox is refused here as well.
       checkExpectedAccount(connection, account, this.deps.logger);
-      checkPinnedAccount(
-        connection,
-        await this.latestTags(connection.id),
-        account,
-        replace,
-        this.deps.logger,
-      );
+      await this.checkPinned(connection, account, replace);
       // The original consent date is unknown, so no fixed lifetime is forecast.
       const tags = this.consentTags(connection, tokens, account, undefined);
       await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
@@ -196,10 +184,11 @@ export class GrantService {
     });
   }
 
-  /** The stored grant's tags, read from the store itself when another instance may have written them. */
-  private async latestTags(connectionId: string): Promise<GrantTags | undefined> {
-    if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connectionId);
-    return (await this.deps.grants.read(connectionId))?.tags;
+  /** Account pinning against the stored grant, read from the store itself when another instance may have written it. */
+  private async checkPinned(connection: Connection, account: AccountInfo, replace: boolean): Promise<void> {
+    if (this.deps.lock.crossInstance) this.deps.grants.invalidate(connection.id);
+    const stored = (await this.deps.grants.read(connection.id))?.tags;
+    checkPinnedAccount(connection, stored, account, replace, this.deps.logger);
   }
 
   private async refreshOrClassify(
