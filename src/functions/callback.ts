@@ -13,7 +13,7 @@ const text = z.string().max(4096, 'is too long').optional();
 const query = z.object({
   code: text,
   state: z.string().max(512, 'is too long').optional(),
-  error: z.string().max(256, 'is too long').optional(),
+  error: text,
   error_description: text,
 });
 

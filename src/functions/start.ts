@@ -6,7 +6,12 @@ import { pollPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
 import { connectionParam, keyParam } from './query.js';
 
-const query = z.object({ connection: connectionParam, code: keyParam });
+const query = z.object({
+  connection: connectionParam,
+  code: keyParam,
+  // Account pinning: only a consent begun with replace=true may connect another account.
+  replace: z.enum(['true', 'false']).optional(),
+});
 
 const NO_STORE = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
 
@@ -35,7 +40,7 @@ export const startHandler = (source: BrokerSource) =>
       const q = parseQuery(request.query, query);
       // Under easyauth nobody has a key, and none belongs in a link.
       const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
-      const started = await broker.consent.start(q.connection, person);
+      const started = await broker.consent.start(q.connection, person, { replace: q.replace === 'true' });
       if (started.flow === 'device_code') {
         // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
         if (wantsJson(request.headers.get('accept')))

@@ -72,6 +72,30 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       else res.destroy();
     });
   });
+  // A request Node's parser refuses (headers over its limit, a malformed request line) never reaches
+  // `handle`; Node would answer it with an empty 400/431. Answer a problem+json instead (DESIGN.md,
+  // "Hostile input rules"), as one connection-closing response.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const answer = problemResponse(
+      new BrokerError(
+        'invalid_request',
+        tooLarge ? 'The request headers are too large.' : 'The request is malformed.',
+      ),
+      '',
+    );
+    // The status is the error code's (one table, src/lib/errors.ts): 400 invalid_request, not Node's 431.
+    const headers = Object.entries({ ...answer.headers, Connection: 'close' })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(
+      `HTTP/1.1 ${answer.status} Bad Request\r\n${headers}Content-Length: ${Buffer.byteLength(answer.body)}\r\n\r\n${answer.body}`,
+    );
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();

@@ -3,9 +3,10 @@
  * was opened with `?code=`: a key sent as a header is never copied into a URL.
  */
 
-/** `/api/start` for a new attempt. */
-export function startPath(connectionId: string, key: string | undefined): string {
+/** `/api/start` for a new attempt; `replace` lets another account take the connection over. */
+export function startPath(connectionId: string, key: string | undefined, replace = false): string {
   const params = new URLSearchParams({ connection: connectionId });
+  if (replace) params.set('replace', 'true');
   if (key) params.set('code', key);
   return `/api/start?${params}`;
 }

@@ -56,6 +56,12 @@ function appRegistrationUrl(
   return `https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationMenuBlade/~/${blade}/appId/${encodeURIComponent(c.clientId)}`;
 }
 
+/** Account pinning: only a consent begun from this link may connect another account. */
+function changeAccount(c: ConnectionHealth, key: string | undefined): string {
+  if (c.status === 'not_connected') return '';
+  return ` <a class="muted" href="${escapeHtml(startPath(c.id, key, true))}">Change account</a>`;
+}
+
 function row(
   c: ConnectionHealth,
   connection: Connection | undefined,
@@ -83,7 +89,7 @@ function row(
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}</td>
+<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}</td>
 </tr>`;
 }
 

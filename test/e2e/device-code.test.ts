@@ -266,7 +266,8 @@ describe('device code flow', () => {
   });
 
   it('shows a page with the user code, a nonce script that polls, and a no-JavaScript fallback', async () => {
-    const res = await stack.api(`/api/start?connection=page&code=${FUNCTION_KEY}`, {
+    // An earlier test connected "page" as someone else: this person takes it over (account pinning).
+    const res = await stack.api(`/api/start?connection=page&replace=true&code=${FUNCTION_KEY}`, {
       key: null,
       headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
     });
@@ -326,7 +327,8 @@ describe('device code flow', () => {
   });
 
   it("runs the page's script: it polls at the interval and shows the connected account", async () => {
-    const res = await stack.api(`/api/start?connection=page&code=${FUNCTION_KEY}`, {
+    // An earlier test connected "page" as someone else: this person takes it over (account pinning).
+    const res = await stack.api(`/api/start?connection=page&replace=true&code=${FUNCTION_KEY}`, {
       key: null,
       headers: { accept: 'text/html' },
     });

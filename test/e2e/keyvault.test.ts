@@ -64,7 +64,7 @@ describe('the broker on Key Vault', () => {
         .status,
     ).toBe(200);
     // First consent of a process: seal key (read, none yet, create, read back), client secret, rt-support
-    // read before it is written (the state it replaces decides whether the consent is a recovery).
+    // read before it is written (the account it is pinned to, and whether the consent is a recovery).
     expect(kv.since(before)).toEqual({ get: 4, set: 2 });
 
     const versions = kv.versionsOf('rt-support')!;
@@ -73,7 +73,7 @@ describe('the broker on Key Vault', () => {
     expect(stack.sim.issuedSecrets()).toContain(stored.value);
     expect(stored.tags).toMatchObject({ account: 'support@contoso.com', status: 'connected' });
     expect(Object.keys(stored.tags).sort()).toEqual(
-      ['account', 'consentedAt', 'refreshedAt', 'scopes', 'status', 'tenant'].sort(),
+      ['account', 'accountId', 'consentedAt', 'refreshedAt', 'scopes', 'status', 'tenant'].sort(),
     );
     expect(kv.versionsOf('broker-seal-key')).toHaveLength(1);
 
@@ -83,7 +83,7 @@ describe('the broker on Key Vault', () => {
         (await consent(stack.url, stack.local.functionKey, id, { account: `${id}@contoso.com` })).status,
       ).toBe(200);
     }
-    // Every later consent: one read of the grant it replaces and one write each; the client secret
+    // Every later consent: one read of the grant it replaces (pin and recovery) and one write each; the client secret
     // they share is already cached by name.
     expect(kv.since(before)).toEqual({ get: 2, set: 2 });
   });

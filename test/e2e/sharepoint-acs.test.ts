@@ -171,7 +171,9 @@ describe('sharepoint-acs: the add-in flow through ACS', () => {
 
   it('takes LoginName when the account has no Email, and leaves the account empty when SharePoint fails', async () => {
     acs.sim.setUser('kiosk@city.example', { email: '' });
-    expect((await trustIt(stack.url, key(), 'intranet', { account: 'kiosk@city.example' })).status).toBe(200);
+    // Connected as someone else by the tests above: the kiosk account takes it over (account pinning).
+    const kiosk = { account: 'kiosk@city.example', replace: true };
+    expect((await trustIt(stack.url, key(), 'intranet', kiosk)).status).toBe(200);
     expect((await health(stack, 'intranet')).account).toBe('i:0#.f|membership|kiosk@city.example');
 
     acs.sim.failNext('currentuser', { status: 403, body: '{"error":{"code":"-2147024891"}}' });
@@ -280,8 +282,13 @@ describe('sharepoint-acs on SharePoint Online: retirement and the move to entra'
     });
     await stack.restart();
     expect(
-      (await consent(stack.url, stack.local.functionKey, 'intranet', { account: 'clerk@contoso.com' }))
-        .status,
+      // Another account than the ACS one: the operator uses "Change account" (replace=true).
+      (
+        await consent(stack.url, stack.local.functionKey, 'intranet', {
+          account: 'clerk@contoso.com',
+          replace: true,
+        })
+      ).status,
     ).toBe(200);
     const call = await callSharePoint(stack, site, 'intranet');
     expect(call.status).toBe(200);

@@ -4,6 +4,8 @@
  */
 export interface ConsentOptions {
   account?: string;
+  /** Begin with `replace=true`: another account may take a connected connection over. */
+  replace?: boolean;
   /** Press "Cancel" instead of "Sign in". */
   cancel?: boolean;
   /** Called between sign-in and callback (e.g. to move a clock). */
@@ -62,7 +64,8 @@ export async function consent(
   connection: string,
   options: ConsentOptions = {},
 ): Promise<ConsentOutcome> {
-  const start = await fetch(`${brokerUrl}/api/start?connection=${connection}`, {
+  const replace = options.replace ? '&replace=true' : '';
+  const start = await fetch(`${brokerUrl}/api/start?connection=${connection}${replace}`, {
     headers: { 'x-functions-key': functionKey, ...options.startHeaders },
     redirect: 'manual',
   });

@@ -454,6 +454,8 @@ export async function startAcsSimulator(options: AcsSimulatorOptions): Promise<A
 }
 
 export interface TrustOptions {
+  /** Begin with `replace=true`: another account may take a connected connection over. */
+  replace?: boolean;
   account?: string;
   cancel?: boolean;
   /** Reaches the site (the fake's `fetch` for an aliased site). */
@@ -471,7 +473,8 @@ export async function trustIt(
   options: TrustOptions = {},
 ): Promise<{ status: number; body: string }> {
   const siteFetch = options.fetch ?? fetch;
-  const start = await fetch(`${brokerUrl}/api/start?connection=${connection}`, {
+  const replace = options.replace ? '&replace=true' : '';
+  const start = await fetch(`${brokerUrl}/api/start?connection=${connection}${replace}`, {
     headers: { 'x-functions-key': functionKey },
     redirect: 'manual',
   });

@@ -6,7 +6,8 @@ import { providerError } from '../fakes/fake-provider.js';
 import { services } from '../fakes/services.js';
 import { rejection } from '../support/errors.js';
 
-const uploader = testConnection('uploader');
+// The token test below asks for another resource, which an operator allowed.
+const uploader = testConnection('uploader', { allowedScopes: ['https://example.com/other'] });
 const support = testConnection('support', { expectedAccount: 'support@contoso.com' });
 const outlook = testConnection('outlook', {
   flow: 'device_code',

@@ -342,6 +342,15 @@ describe('entraDialect: the consenting account', () => {
     });
   });
 
+  it("reads the account id (pinning a connected grant) from the id_token's oid", async () => {
+    const oid = '00000000-0000-4000-8000-00000000a11a';
+    await expect(dialect.accountOf(tokens({ ...SUCCESS_CLAIMS, oid }), 'nonce-1')).resolves.toEqual({
+      account: 'ana@contoso.com',
+      tenant: TENANT,
+      accountId: oid,
+    });
+  });
+
   it('falls back through email, upn and unique_name', async () => {
     await expect(dialect.accountOf(tokens({ email: 'e@x.com', upn: 'u@x.com' }))).resolves.toEqual({
       account: 'e@x.com',

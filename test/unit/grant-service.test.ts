@@ -160,12 +160,14 @@ describe('GrantService', () => {
 
     it("forecasts the hard expiry from refresh_token_expires_in, else the dialect's fixed lifetime", async () => {
       const { grants, storedGrant, provider, clock } = await setup();
-      await grants.storeConsent(mail, { ...provider.mint(), refreshTokenExpiresIn: 3600 }, {});
+      // The same account as the seeded grant's (another one would be refused: account pinning).
+      const ana = { account: 'ana@contoso.com' };
+      await grants.storeConsent(mail, { ...provider.mint(), refreshTokenExpiresIn: 3600 }, ana);
       expect((await storedGrant('mail'))?.tags.hardExpiresAt).toBe(
         new Date(clock.now() + 3_600_000).toISOString(),
       );
       provider.lifetimeMs = 180 * DAY_MS;
-      await grants.storeConsent(mail, provider.mint(), {});
+      await grants.storeConsent(mail, provider.mint(), ana);
       expect((await storedGrant('mail'))?.tags.hardExpiresAt).toBe(
         new Date(clock.now() + 180 * DAY_MS).toISOString(),
       );

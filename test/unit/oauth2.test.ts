@@ -233,9 +233,13 @@ describe('oauth2Dialect', () => {
       await oauth.accountOf({ ...base, idToken: idToken({ sub: 'u-1', preferred_username: 'ana' }) }, 'n'),
     ).toEqual({
       account: 'ana',
+      accountId: 'u-1',
     });
+    // UserInfo's e-mail without email_verified: named, but flagged so it never matches expectedAccount.
     expect(await oauth.accountOf({ ...base, idToken: idToken({ sub: 'u-1', nonce: 'n' }) }, 'n')).toEqual({
       account: 'ana@example.com',
+      accountId: 'u-1',
+      emailVerified: false,
     });
     await expect(
       oauth.accountOf({ ...base, idToken: idToken({ sub: 'u-1', nonce: 'other' }) }, 'n'),
@@ -247,6 +251,7 @@ describe('oauth2Dialect', () => {
     );
     expect(await noUserinfo.accountOf({ ...base, idToken: idToken({ sub: 'u-1' }) })).toEqual({
       account: 'u-1',
+      accountId: 'u-1',
     });
   });
 

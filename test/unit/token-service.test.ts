@@ -11,7 +11,11 @@ const HOUR = 60 * MINUTE;
 /** TokenService (DESIGN.md, "Token vending and rotation") on the real grant service, over fakes. */
 describe('TokenService', () => {
   const setup = async () => {
-    const world = services([testConnection('mail'), testConnection('files')], { refreshAheadMs: 5 * MINUTE });
+    // The scopes these tests ask for besides the connection's own are allowed, as an operator would.
+    const mail = testConnection('mail', {
+      allowedScopes: ['a', 'b', 'https://outlook.office.com/IMAP.AccessAsUser.All'],
+    });
+    const world = services([mail, testConnection('files')], { refreshAheadMs: 5 * MINUTE });
     await world.seedGrant('mail', 'rt-seed');
     await world.seedGrant('files', 'rt-files');
     return world;

@@ -10,7 +10,8 @@ import { connectCommand } from './connect.js';
 
 const USAGE = `usage: broker <command>
   secrets set NAME     store a client secret read from stdin (never from the command line)
-  import ID            store a refresh token read from stdin, after redeeming it once to prove it works
+  import ID [--replace]  store a refresh token read from stdin, after redeeming it once to prove it works
+                       (--replace: it may belong to another account than the one connected)
   connect ID           connect a device-code connection: sign in with the printed code on any device
   rotate [ID]          run one rotation pass now (all connections, or one; ID forces it)
   status               every connection's health
@@ -66,15 +67,16 @@ export async function runCli(
       return 0;
     }
     case 'import': {
-      const [id] = args;
-      if (!id) {
-        out('usage: broker import ID   (the refresh token comes from stdin)');
+      const replace = args.includes('--replace');
+      const [id, ...rest] = args.filter((a) => a !== '--replace');
+      if (!id || rest.length > 0) {
+        out('usage: broker import ID [--replace]   (the refresh token comes from stdin)');
         return 2;
       }
-      const broker = await openBroker();
+      const broker = await (deps.openBroker ?? openBroker)();
       const connection = broker.connections.get(id);
       const token = await readStdin('refresh token');
-      const tags = await broker.grants.importRefreshToken(connection, token);
+      const tags = await broker.grants.importRefreshToken(connection, token, replace);
       out(`Imported: connection ${id} is connected${tags.account ? ` as ${tags.account}` : ''}.`);
       return 0;
     }

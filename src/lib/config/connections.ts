@@ -76,6 +76,13 @@ const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A DNS name: dot-separated labels of letters, digits and inner dashes, at least two, ≤ 253 characters. */
+const DNS_NAME =
+  /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** An Entra tenant: one of the three keywords, a tenant GUID, or a verified domain (a DNS name). */
+const TENANT = new RegExp(`^(?:common|organizations|consumers)$|${GUID.source}|${DNS_NAME.source}`, 'i');
+
 const callers = z
   .array(
     z
@@ -122,7 +129,7 @@ export const entraConnection = z
     authority: endpoint.default('https://login.microsoftonline.com'),
     tenant: z
       .string()
-      .regex(/^[A-Za-z0-9.-]+$/, 'must be common, organizations, consumers, a tenant GUID or a domain')
+      .regex(TENANT, 'must be common, organizations, consumers, a tenant GUID or a domain')
       .default('common'),
     ...common,
   })

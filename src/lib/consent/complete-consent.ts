@@ -25,8 +25,10 @@ export async function completeConsent(
   tokens: TokenSet,
   account: AccountInfo,
   by?: Person,
+  /** The consent began with `replace=true` (account pinning, DESIGN.md `account_mismatch`). */
+  replace = false,
 ): Promise<ConsentResult> {
-  const tags = await deps.grants.storeConsent(connection, tokens, account, by);
+  const tags = await deps.grants.storeConsent(connection, tokens, account, by, replace);
   deps.tokens.invalidate(connection.id);
   deps.tokens.prime(connection.id, tokens, tags.account);
   return { connectionId: connection.id, account: account.account, tenant: account.tenant };

@@ -3,6 +3,7 @@ import type { Person } from '../auth/person-auth.js';
 import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
+import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
 import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
 
@@ -21,6 +22,10 @@ interface ConsentState {
   v: string;
   /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
   b?: Person;
+  /** expiry, epoch ms (the seal's own) */
+  x?: number;
+  /** began with `replace=true`: another account may take the connection over */
+  r?: true;
 }
 
 export interface ConsentCookie {
@@ -50,8 +55,6 @@ export function consentCookieName(state: string): string {
   return `broker_consent_${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`;
 }
 
-const AADSTS = /AADSTS(\d+)/;
-
 /**
  * Starts and finishes consent (DESIGN.md `/api/start`, `/api/callback`, `/api/start/poll`): the
  * authorization code flow here, the device code flow delegated to `DeviceService`.
@@ -59,6 +62,12 @@ const AADSTS = /AADSTS(\d+)/;
 export class ConsentService {
   /** The device code flow (RFC 8628): also used directly by `broker connect`. */
   readonly device: DeviceService;
+  /**
+   * States that reached the callback, until their expiry: a consent state is accepted once (DESIGN.md,
+   * "Hostile input rules"). Per instance: a replay that lands on another instance is not caught here
+   * (the provider's single-use authorization code still refuses it there).
+   */
+  private readonly usedStates = new Map<string, number>();
 
   constructor(private readonly deps: ConsentDeps) {
     this.device = new DeviceService(deps);
@@ -69,17 +78,19 @@ export class ConsentService {
    * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
    * and the sealed poll state, from the `DeviceService`.
    */
-  async start(connectionId: string, by?: Person): Promise<ConsentStart> {
+  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
     const connection = this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
-      return { flow: 'device_code', device: await this.device.start(connectionId, by) };
+      return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
     }
     const state = randomToken();
     const nonce = randomToken();
     const { verifier, challenge } = pkcePair();
     const key = await this.deps.sealKey.get();
-    const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier };
+    const expiresAt = this.deps.clock.now() + CONSENT_TTL_MS;
+    const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier, x: expiresAt };
     if (by) payload.b = by;
+    if (options.replace) payload.r = true;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -95,7 +106,7 @@ export class ConsentService {
       location,
       cookie: {
         name: consentCookieName(state),
-        value: seal(key, PURPOSE, payload, this.deps.clock.now() + CONSENT_TTL_MS),
+        value: seal(key, PURPOSE, payload, expiresAt),
         maxAgeSeconds: CONSENT_TTL_MS / 1000,
       },
     };
@@ -110,14 +121,16 @@ export class ConsentService {
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
     const connection = this.deps.catalog.get(state.c);
-    if (params.error) {
-      const aadsts = AADSTS.exec(params.errorDescription ?? '')?.[1];
+    if (params.error !== undefined) {
+      // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
+      const error = oauthErrorCode(params.error);
+      const aadsts = aadstsIn(params.errorDescription);
       throw new BrokerError(
         'consent_failed',
-        `The provider refused the sign-in (${params.error}${aadsts ? `, AADSTS${aadsts}` : ''}). Start again from /api/start?connection=${connection.id}.`,
+        `The provider refused the sign-in (${error}${aadsts !== undefined ? `, AADSTS${aadsts}` : ''}). Start again from /api/start?connection=${connection.id}.`,
         {
           connectionId: connection.id,
-          providerError: { error: params.error, aadsts: aadsts ? Number(aadsts) : undefined },
+          providerError: { error, aadsts },
         },
       );
     }
@@ -137,7 +150,21 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account, state.b);
+    return completeConsent(this.deps, connection, tokens, account, state.b, state.r === true);
+  }
+
+  /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */
+  private useOnce(payload: ConsentState): void {
+    const now = this.deps.clock.now();
+    for (const [state, until] of this.usedStates) if (until <= now) this.usedStates.delete(state);
+    if (this.usedStates.has(payload.s)) {
+      throw new BrokerError(
+        'consent_failed',
+        `This sign-in was already completed; a consent state is accepted once. Start again from /api/start?connection=${payload.c}.`,
+        { connectionId: payload.c },
+      );
+    }
+    this.usedStates.set(payload.s, typeof payload.x === 'number' ? payload.x : now + CONSENT_TTL_MS);
   }
 
   private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {
@@ -159,6 +186,7 @@ export class ConsentService {
     if (!payload || typeof payload.s !== 'string' || !safeEqual(payload.s, state)) {
       throw new BrokerError('consent_failed', `The sign-in state is invalid or expired. ${restart}`);
     }
+    this.useOnce(payload);
     return payload;
   }
 }

@@ -41,6 +41,8 @@ interface SealedAttempt {
   v: string;
   /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
   b?: Person;
+  /** began with `replace=true`: another account may take the connection over */
+  r?: true;
 }
 
 /** A started device authorization, as much as the person and the polling client may see. */
@@ -112,7 +114,7 @@ export class DeviceService {
   constructor(private readonly deps: ConsentDeps) {}
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
-  async start(connectionId: string, by?: Person): Promise<DeviceStart> {
+  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<DeviceStart> {
     const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
@@ -133,6 +135,7 @@ export class DeviceService {
       v: authorization.verificationUri,
     };
     if (by) state.b = by;
+    if (options.replace) state.r = true;
     this.track(state.a, { nextPollAt: state.n, interval: state.i, keepUntil: state.x + LATE_GRACE_MS });
     this.deps.logger.info('consent.device_started', {
       connection: connection.id,
@@ -245,7 +248,14 @@ export class DeviceService {
         let outcome: Outcome;
         try {
           const account = await dialect.accountOf(result.tokens);
-          const done = await completeConsent(this.deps, connection, result.tokens, account, state.b);
+          const done = await completeConsent(
+            this.deps,
+            connection,
+            result.tokens,
+            account,
+            state.b,
+            state.r === true,
+          );
           outcome = { poll: { status: 'connected', ...done } };
         } catch (err) {
           if (!isBrokerError(err)) throw err;

@@ -75,6 +75,39 @@ function isTimeout(err: unknown): boolean {
   return name === 'TimeoutError' || causeName === 'TimeoutError';
 }
 
+/** Provider response bodies are read up to this many bytes (DESIGN.md, "Hostile input rules"). */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** A body that would not fit: treated like an unreadable one. */
+const TOO_LARGE = 'response larger than 1 MiB';
+
+/**
+ * Reads a body as text (UTF-8, as `Response.text()`), streaming it and stopping at `limit` bytes, so a
+ * hostile or broken provider cannot make the broker buffer gigabytes.
+ */
+export async function readBoundedText(res: Response, limit = MAX_RESPONSE_BYTES): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel().catch(() => undefined);
+    throw Object.assign(new Error(TOO_LARGE), { code: TOO_LARGE });
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw Object.assign(new Error(TOO_LARGE), { code: TOO_LARGE });
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 async function attemptOnce(
   fetchFn: typeof fetch,
   url: string,
@@ -83,10 +116,12 @@ async function attemptOnce(
 ): Promise<Attempt> {
   try {
     const res = await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    const bodyText = await res.text();
+    const bodyText = await readBoundedText(res);
     return { kind: 'response', response: { status: res.status, headers: res.headers, bodyText } };
   } catch (cause) {
     const code = errorCode(cause);
+    // Never repeated: the provider answered; the same request would get the same answer.
+    if (code === TOO_LARGE) return { kind: 'failed', reason: TOO_LARGE, cause };
     if (isTimeout(cause) || (code !== undefined && TIMEOUTS.has(code))) return { kind: 'timeout', cause };
     if (code !== undefined && UNREACHED.has(code)) return { kind: 'unreached', reason: code, cause };
     if (code !== undefined && DROPPED.has(code)) return { kind: 'dropped', reason: code, cause };

@@ -35,7 +35,7 @@ export {
   type ProviderMetadata,
   parseProviderMetadata,
 } from './discovery.js';
-export { type HttpDeps, jsonBody, send } from './http.js';
+export { type HttpDeps, jsonBody, MAX_RESPONSE_BYTES, send } from './http.js';
 export { decodeJwtClaims, firstString, idTokenClaims } from './id-token.js';
 export {
   authorizationUrl,
@@ -53,5 +53,12 @@ export {
   type OAuthRequest,
   tokenRequest,
 } from './request.js';
-export { DEFAULT_EXPIRES_IN_S, parseOAuthError, parseRetryAfter, processTokenResponse } from './response.js';
+export {
+  aadstsIn,
+  DEFAULT_EXPIRES_IN_S,
+  oauthErrorCode,
+  parseOAuthError,
+  parseRetryAfter,
+  processTokenResponse,
+} from './response.js';
 export type * from './types.js';

@@ -40,16 +40,39 @@ const errorBodySchema = z.object({
   error_codes: z.array(z.number().int()).optional().catch(undefined),
 });
 
+/** AADSTS numbers have at most 9 digits (DESIGN.md, "Hostile input rules"); a longer run is none. */
+const AADSTS_DIGITS = 9;
+const AADSTS_IN_TEXT = /AADSTS(\d+)/;
+
+/** The AADSTS number named in a text (`AADSTS700082: …`), if it has 1–9 digits. */
+export function aadstsIn(text: string | undefined): number | undefined {
+  const digits = text === undefined ? undefined : AADSTS_IN_TEXT.exec(text)?.[1];
+  return digits !== undefined && digits.length <= AADSTS_DIGITS ? Number(digits) : undefined;
+}
+
+function isAadsts(n: number | undefined): n is number {
+  return n !== undefined && Number.isSafeInteger(n) && n >= 0 && String(n).length <= AADSTS_DIGITS;
+}
+
+/** RFC 6749 §4.1.2.1 / §5.2: `error` is 1*( %x20-21 / %x23-5B / %x5D-7E ); we also cap it at 64. */
+const OAUTH_ERROR = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
+
+/** An `error` value fit to show, or `invalid_error` for one outside RFC 6749's charset or 64 characters. */
+export function oauthErrorCode(value: string): string {
+  return OAUTH_ERROR.test(value) ? value : 'invalid_error';
+}
+
 /**
  * Parses an RFC 6749 §5.2 error body; the AADSTS number comes from Entra's `error_codes[0]`, else
- * from `AADSTS\d+` in `error_description`. Undefined when the body is not such an object.
+ * from `AADSTS\d+` in `error_description` (at most 9 digits either way). Undefined when the body is
+ * not such an object.
  */
 export function parseOAuthError(bodyText: string): OAuthErrorBody | undefined {
   const parsed = errorBodySchema.safeParse(parseJson(bodyText));
   if (!parsed.success) return undefined;
   const { error, error_description: errorDescription, error_codes: codes } = parsed.data;
-  const fromDescription = errorDescription?.match(/AADSTS(\d+)/)?.[1];
-  const aadsts = codes?.[0] ?? (fromDescription === undefined ? undefined : Number(fromDescription));
+  const fromCodes = codes?.[0];
+  const aadsts = isAadsts(fromCodes) ? fromCodes : aadstsIn(errorDescription);
   return { error, errorDescription, aadsts };
 }
 

@@ -155,8 +155,10 @@ export const entraDialect: DialectFactory = (connection, deps) => {
       const info: AccountInfo = {};
       const account = firstString(claims.preferred_username, claims.email, claims.upn, claims.unique_name);
       const tenant = firstString(claims.tid);
+      const accountId = firstString(claims.oid);
       if (account !== undefined) info.account = account;
       if (tenant !== undefined) info.tenant = tenant;
+      if (accountId !== undefined) info.accountId = accountId;
       return info;
     },
   };

@@ -183,20 +183,41 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
      */
     async accountOf(tokens, nonce) {
       const claims = idTokenClaims(tokens.idToken, nonce, connectionId);
-      const named = firstString(claims?.preferred_username, claims?.email, claims?.upn);
-      if (named !== undefined) return { account: named };
-      const fromUserinfo = await userinfo(tokens.accessToken);
-      const account = firstString(
-        fromUserinfo?.preferred_username,
-        fromUserinfo?.email,
-        claims?.sub,
-        fromUserinfo?.sub,
-      );
+      const fromIdToken = accountIn(claims);
+      if (fromIdToken.account !== undefined) return fromIdToken;
+      const fromUserinfo = accountIn(await userinfo(tokens.accessToken));
       const info: AccountInfo = {};
+      const accountId = firstString(claims?.sub, fromUserinfo.accountId);
+      const account = fromUserinfo.account ?? accountId;
       if (account !== undefined) info.account = account;
+      if (accountId !== undefined) info.accountId = accountId;
+      if (fromUserinfo.account !== undefined && fromUserinfo.emailVerified === false)
+        info.emailVerified = false;
       return info;
     },
   };
+
+  /**
+   * The account named by a set of OpenID Connect claims (§5.1): `preferred_username`, else `email`
+   * (flagged unverified unless `email_verified` is true), else `upn`, else the `sub`; `sub` is its id.
+   */
+  function accountIn(claims: Record<string, unknown> | undefined): AccountInfo {
+    const info: AccountInfo = {};
+    const sub = firstString(claims?.sub);
+    if (sub !== undefined) info.accountId = sub;
+    const preferred = firstString(claims?.preferred_username);
+    const email = firstString(claims?.email);
+    if (preferred !== undefined) info.account = preferred;
+    else if (email !== undefined) {
+      info.account = email;
+      const verified = claims?.email_verified;
+      if (verified !== true && verified !== 'true') info.emailVerified = false;
+    } else {
+      const upn = firstString(claims?.upn);
+      if (upn !== undefined) info.account = upn;
+    }
+    return info;
+  }
 
   /** OpenID Connect Core §5.3; undefined when there is no endpoint or it did not answer with claims. */
   async function userinfo(accessToken: string): Promise<Record<string, unknown> | undefined> {

@@ -8,6 +8,10 @@ export type { DeviceAuthorization, DevicePollResult, TokenSet } from '../oauth/i
 export interface AccountInfo {
   account?: string;
   tenant?: string;
+  /** The account's stable id (Entra: the id_token's `oid`; oauth2: `sub`): pins a connected grant. */
+  accountId?: string;
+  /** False when `account` is an e-mail the provider did not mark `email_verified`: it never matches `expectedAccount`. */
+  emailVerified?: boolean;
 }
 
 export interface AuthorizeParams {

@@ -8,6 +8,7 @@ import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
 import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
+import { isOwnScopes } from './scope-policy.js';
 
 export type DialectLookup = (connection: Connection) => ProviderDialect;
 
@@ -34,18 +35,57 @@ export function errorTag(err: BrokerError): string {
  * The one gate every consent passes (both flows and `import`): anyone but `expectedAccount` (compared
  * case-insensitively) is refused, and nothing is stored.
  */
-function checkExpectedAccount(connection: Connection, account: string | undefined, logger: Logger): void {
-  const expected = connection.expectedAccount;
+function checkExpectedAccount(connection: Connection, info: AccountInfo, logger: Logger): void {
+  const expected = connection.expectedAccount?.toLowerCase();
   if (!expected) return;
-  if (account?.toLowerCase() === expected.toLowerCase()) return;
+  const account = info.account;
+  // An e-mail the provider did not verify proves nothing: anyone can type one into their profile.
+  if (info.emailVerified !== false && account?.toLowerCase() === expected) return;
+  if (info.accountId?.toLowerCase() === expected) return;
   logger.warn('consent.account_mismatch', {
     connection: connection.id,
     account,
-    expectedAccount: expected,
+    expectedAccount: connection.expectedAccount,
   });
   throw new BrokerError(
     'account_mismatch',
-    `Connection "${connection.id}" must be connected by ${expected}, but ${account ?? 'an unknown account'} signed in. Nothing was stored; sign in again with ${expected}.`,
+    `Connection "${connection.id}" must be connected by ${connection.expectedAccount}, but ${account ?? 'an unknown account'}${info.emailVerified === false ? ' (an unverified e-mail)' : ''} signed in. Nothing was stored; sign in again with ${connection.expectedAccount}.`,
+    { connectionId: connection.id },
+  );
+}
+
+/** Whether a consent comes from the account a connection is already connected as (Entra: same `oid` and `tid`). */
+function sameAccount(stored: GrantTags, info: AccountInfo): boolean {
+  const eq = (a: string | undefined, b: string | undefined) => a?.toLowerCase() === b?.toLowerCase();
+  // The provider named nobody (ACS when SharePoint's currentuser fails): consent still stands (DESIGN.md).
+  if (info.accountId === undefined && info.account === undefined) return true;
+  if (stored.tenant && info.tenant && !eq(stored.tenant, info.tenant)) return false;
+  if (stored.accountId) return eq(stored.accountId, info.accountId);
+  // Stored before ids were: the account name is what there is.
+  if (stored.account) return eq(stored.account, info.account);
+  return true;
+}
+
+/**
+ * Account pinning (DESIGN.md `account_mismatch`): once connected, a consent by another account is
+ * refused unless it began with `replace=true` (`/api/start?…&replace=true`, `broker import --replace`).
+ */
+function checkPinnedAccount(
+  connection: Connection,
+  stored: GrantTags | undefined,
+  info: AccountInfo,
+  replace: boolean,
+  logger: Logger,
+): void {
+  if (!stored || replace || sameAccount(stored, info)) return;
+  logger.warn('consent.account_mismatch', {
+    connection: connection.id,
+    account: info.account,
+    connectedAccount: stored.account,
+  });
+  throw new BrokerError(
+    'account_mismatch',
+    `Connection "${connection.id}" is connected as ${stored.account ?? 'another account'}, but ${info.account ?? 'an unknown account'} signed in. Nothing was stored. To connect it to another account, start with /api/start?connection=${connection.id}&replace=true ("Change account" on the status page).`,
     { connectionId: connection.id },
   );
 }
@@ -124,10 +164,12 @@ export class GrantService {
     return this.deps.grants.read(connectionId);
   }
 
-  /** The grant before a consent or import replaces it, only to tell what changed; unreadable = unknown. */
+  /**
+   * The grant a consent or import replaces: the account it is pinned to, and what changed. A store
+   * that cannot say refuses the consent (the account cannot be checked, and the write would fail too).
+   */
   private async readBefore(connectionId: string): Promise<GrantTags | undefined> {
-    const grant = await this.readLatest(connectionId).catch(() => undefined);
-    return grant?.tags;
+    return (await this.readLatest(connectionId))?.tags;
   }
 
   /** Stores the refresh token of a fresh consent after the account check; clears any `needs_consent`. */
@@ -137,8 +179,10 @@ export class GrantService {
     account: AccountInfo,
     /** The signed-in person who began the consent (ADMIN_AUTH=easyauth), for the log. */
     by?: Person,
+    /** The consent began with `replace=true`: another account may take the connection over. */
+    replace = false,
   ): Promise<GrantTags> {
-    checkExpectedAccount(connection, account.account, this.deps.logger);
+    checkExpectedAccount(connection, account, this.deps.logger);
     if (!tokens.refreshToken) {
       throw new BrokerError(
         'consent_failed',
@@ -149,6 +193,7 @@ export class GrantService {
     const refreshToken = tokens.refreshToken;
     return this.deps.lock.withLock(connection.id, async () => {
       const before = await this.readBefore(connection.id);
+      checkPinnedAccount(connection, before, account, replace, this.deps.logger);
       const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.events?.grantChanged(connection, before, tags);
@@ -167,15 +212,16 @@ export class GrantService {
    * Migration path for tokens made by the old scripts: redeems the given refresh token once (proving it
    * works and learning the account), then stores the rotated one.
    */
-  importRefreshToken(connection: Connection, refreshToken: string): Promise<GrantTags> {
+  importRefreshToken(connection: Connection, refreshToken: string, replace = false): Promise<GrantTags> {
     return this.deps.lock.withLock(connection.id, async () => {
       const dialect = this.deps.dialect(connection);
       const tokens = await dialect.refresh({ refreshToken });
       const account = await dialect.accountOf(tokens);
       // An imported token is a consent too: someone else's mailbox is refused here as well.
-      checkExpectedAccount(connection, account.account, this.deps.logger);
-      // The original consent date is unknown, so no fixed lifetime is forecast.
+      checkExpectedAccount(connection, account, this.deps.logger);
       const before = await this.readBefore(connection.id);
+      checkPinnedAccount(connection, before, account, replace, this.deps.logger);
+      // The original consent date is unknown, so no fixed lifetime is forecast.
       const tags = this.consentTags(connection, tokens, account, undefined);
       await this.deps.grants.save(connection.id, tokens.refreshToken ?? refreshToken, tags);
       this.deps.events?.grantChanged(connection, before, tags);
@@ -184,6 +230,7 @@ export class GrantService {
     });
   }
 
+  /** Account pinning against the stored grant, read from the store itself when another instance may have written it. */
   private async refreshOrClassify(
     connection: Connection,
     grant: StoredGrant,
@@ -195,6 +242,9 @@ export class GrantService {
       if (!isBrokerError(err)) throw err;
       // A scope the grant cannot give says nothing about the grant itself.
       if (err.code === 'invalid_request') throw err;
+      // Nor does a consent or interaction error for another resource's scope: a caller asking for a
+      // scope the grant was never consented for must not kill the grant for everyone else.
+      if (err.code === 'consent_required' && !isOwnScopes(connection, scopes)) throw err;
       if (err.code === 'consent_required') {
         const dead: GrantTags = { ...grant.tags, status: 'needs_consent', lastError: errorTag(err) };
         await this.deps.grants.updateTags(grant, connection.id, dead);
@@ -248,6 +298,7 @@ export class GrantService {
     const now = this.nowIso();
     return {
       account: account.account,
+      accountId: account.accountId,
       tenant: account.tenant,
       scopes: tokens.scope ?? connection.scopes.join(' '),
       consentedAt: now,

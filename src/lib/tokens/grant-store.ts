@@ -8,6 +8,8 @@ export type GrantStatus = 'connected' | 'needs_consent';
 /** Non-secret metadata kept in the `rt-{id}` secret's tags (DESIGN.md, "Stored data"). */
 export interface GrantTags {
   account?: string;
+  /** The consenting account's stable id (Entra `oid`, oauth2 `sub`): later consents must match it. */
+  accountId?: string;
   tenant?: string;
   scopes?: string;
   consentedAt?: string;
@@ -42,6 +44,7 @@ function toTags(tags: GrantTags): Record<string, string> {
 export function fromTags(tags: Record<string, string>): GrantTags {
   return {
     account: tags.account || undefined,
+    accountId: tags.accountId || undefined,
     tenant: tags.tenant || undefined,
     scopes: tags.scopes || undefined,
     consentedAt: tags.consentedAt || undefined,

@@ -18,3 +18,13 @@ export function checkRequestedScopes(connection: Connection, requested: readonly
     { connectionId: connection.id },
   );
 }
+
+/**
+ * Whether a `scope=` request asks only for the connection's own scopes (case-insensitively): only a
+ * refresh for those says anything about the grant itself (DESIGN.md, "Hostile input rules").
+ */
+export function isOwnScopes(connection: Connection, requested: readonly string[] | undefined): boolean {
+  if (!requested || requested.length === 0) return true;
+  const own = new Set(connection.scopes.map((s) => s.toLowerCase()));
+  return requested.every((s) => own.has(s.toLowerCase()));
+}

@@ -6,10 +6,16 @@ import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
 import type { GrantService } from './grant-service.js';
 import type { GrantTags } from './grant-store.js';
-import { checkRequestedScopes } from './scope-policy.js';
+import { checkRequestedScopes, isOwnScopes } from './scope-policy.js';
 
 /** Callers never receive a token with less life than this (DESIGN.md, "Token vending"). */
 export const MIN_TOKEN_LIFE_MS = 30_000;
+
+/**
+ * Scope sets cached per connection (DESIGN.md, "Hostile input rules"): a caller cycling scope sets
+ * cannot grow the cache without bound; the least recently used set is dropped first.
+ */
+export const MAX_SCOPE_SETS_PER_CONNECTION = 32;
 
 export interface VendedToken {
   accessToken: string;
@@ -48,6 +54,7 @@ export class TokenService {
     if (scopes) checkRequestedScopes(connection, scopes);
     const key = cacheKey(connectionId, scopes);
     const cached = this.cache.get(key);
+    if (cached) this.touch(key, cached);
     const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
     if (cached && life > this.deps.refreshAheadMs) return cached;
     if (cached && life > MIN_TOKEN_LIFE_MS) {
@@ -64,7 +71,7 @@ export class TokenService {
 
   /** Puts a token obtained elsewhere (consent, rotation) in the cache for the connection's own scopes. */
   prime(connectionId: string, tokens: TokenSet, account?: string): void {
-    this.cache.set(cacheKey(connectionId), this.toVended(tokens, account));
+    this.remember(cacheKey(connectionId), this.toVended(tokens, account));
   }
 
   /** Drops every cached token of a connection (its grant is dead or was replaced). */
@@ -88,7 +95,9 @@ export class TokenService {
     try {
       return await this.deps.grants.redeem(connection, scopes);
     } catch (err) {
-      if (isBrokerError(err, 'consent_required')) this.invalidate(connection.id);
+      if (isBrokerError(err, 'consent_required') && isOwnScopes(connection, scopes)) {
+        this.invalidate(connection.id);
+      }
       throw err;
     }
   }
@@ -99,13 +108,29 @@ export class TokenService {
       flight = this.redeem(connection, scopes)
         .then(({ tokens, tags }): VendedToken => {
           const vended = this.toVended(tokens, tags.account);
-          this.cache.set(key, vended);
+          this.remember(key, vended);
           return { ...vended, served: 'refresh' };
         })
         .finally(() => this.inflight.delete(key));
       this.inflight.set(key, flight);
     }
     return flight;
+  }
+
+  /** Marks a key most recently used (a Map iterates in insertion order). */
+  private touch(key: string, vended: VendedToken): void {
+    this.cache.delete(key);
+    this.cache.set(key, vended);
+  }
+
+  /** Caches a token, dropping the connection's least recently used scope set beyond the bound. */
+  private remember(key: string, vended: VendedToken): void {
+    this.touch(key, vended);
+    const prefix = key.slice(0, key.indexOf('\n') + 1);
+    const keys = [...this.cache.keys()].filter((k) => k.startsWith(prefix));
+    for (const stale of keys.slice(0, Math.max(0, keys.length - MAX_SCOPE_SETS_PER_CONNECTION))) {
+      this.cache.delete(stale);
+    }
   }
 
   private toVended(tokens: TokenSet, account?: string): VendedToken {
@@ -120,9 +145,13 @@ export class TokenService {
   }
 }
 
-/** Scope lists are sets: `a b` and `b a` share one cache entry. */
+/**
+ * Scope lists are sets compared case-insensitively, as Entra compares scopes: `a B`, `b a` and `A b`
+ * share one cache entry (and one refresh), so cycling spellings cannot multiply refreshes.
+ */
 function cacheKey(connectionId: string, scopes?: string[]): string {
-  const normalized = scopes && scopes.length > 0 ? [...new Set(scopes)].sort().join(' ') : '';
+  const normalized =
+    scopes && scopes.length > 0 ? [...new Set(scopes.map((s) => s.toLowerCase()))].sort().join(' ') : '';
   return `${connectionId}\n${normalized}`;
 }
 
