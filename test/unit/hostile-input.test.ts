@@ -18,7 +18,7 @@ describe('configuration', () => {
   it('refuses the secret names the broker keeps for itself (rt-*, broker-*), in any case', () => {
     for (const secretName of ['rt-support', 'broker-seal-key', 'RT-support', 'Broker-x']) {
       expect(() => parseSupport({ credential: { type: 'secret', secretName } })).toThrow(
-        /connection "support": field "credential.secretName": names beginning rt- or broker- are reserved/,
+        /connection "support": field "credential.secretName": names beginning "rt-" or "broker-" are reserved/,
       );
     }
     expect(
