@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Broker } from '../lib/broker.js';
 import { CONNECTION_ID } from '../lib/config/connections.js';
 
 /** The `connection` query parameter every route shares. */
@@ -8,3 +9,11 @@ export const connectionParam = z
 
 /** The function key as `?code=`, which pages repeat in their links (the host has checked it). */
 export const keyParam = z.string().max(512).optional();
+
+/**
+ * The key a page repeats in its links: the `?code=` it was opened with, under `ADMIN_AUTH=key` only.
+ * Under easyauth nobody has a key, and none belongs in a link.
+ */
+export function linkKey(broker: Broker, code: string | null | undefined): string | undefined {
+  return broker.settings.adminAuth.mode === 'key' ? (code ?? undefined) : undefined;
+}

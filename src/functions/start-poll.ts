@@ -6,7 +6,7 @@ import { devicePollPage } from '../views/device-page.js';
 import { errorPage } from '../views/error-page.js';
 import { pollPath, startPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
-import { connectionParam, keyParam } from './query.js';
+import { connectionParam, keyParam, linkKey } from './query.js';
 
 const query = z.object({
   connection: connectionParam,
@@ -60,7 +60,7 @@ export const startPollHandler = (source: BrokerSource) =>
     source,
     async ({ broker, request }) => {
       const q = parseQuery(request.query, query);
-      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
+      const key = linkKey(broker, q.code);
       const result = await broker.consent.pollDevice(q.connection, q.attempt);
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
@@ -75,8 +75,7 @@ export const startPollHandler = (source: BrokerSource) =>
       onError: (err, broker, request) => {
         if (!prefersHtml(request.headers.get('accept'))) return undefined;
         const connection = request.query.get('connection') ?? '';
-        const key =
-          broker.settings.adminAuth.mode === 'key' ? (request.query.get('code') ?? undefined) : undefined;
+        const key = linkKey(broker, request.query.get('code'));
         return errorPage(err, {
           publicUrl: broker.settings.publicUrl,
           logger: broker.logger,

@@ -4,7 +4,7 @@ import { parseQuery, wantsJson } from '../lib/http/request.js';
 import { deviceStartPage } from '../views/device-page.js';
 import { pollPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
-import { connectionParam, keyParam } from './query.js';
+import { connectionParam, keyParam, linkKey } from './query.js';
 
 const query = z.object({
   connection: connectionParam,
@@ -38,8 +38,7 @@ export const startHandler = (source: BrokerSource) =>
     source,
     async ({ broker, request, person }) => {
       const q = parseQuery(request.query, query);
-      // Under easyauth nobody has a key, and none belongs in a link.
-      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
+      const key = linkKey(broker, q.code);
       const started = await broker.consent.start(q.connection, person, { replace: q.replace === 'true' });
       if (started.flow === 'device_code') {
         // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.

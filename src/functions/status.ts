@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseQuery, prefersHtml } from '../lib/http/request.js';
 import { statusPage } from '../views/status-page.js';
 import { adapter, type BrokerSource } from './adapter.js';
-import { keyParam } from './query.js';
+import { keyParam, linkKey } from './query.js';
 
 const query = z.object({ code: keyParam });
 
@@ -17,7 +17,7 @@ export const statusHandler = (source: BrokerSource) =>
         return { status: 200, headers: { 'Cache-Control': 'no-store' }, jsonBody: { connections } };
       }
       // Opened with ?code=, the page's links carry the same key so they work in the same browser.
-      const key = broker.settings.adminAuth.mode === 'key' ? q.code : undefined;
+      const key = linkKey(broker, q.code);
       return statusPage(connections, { key, now: broker.clock.now(), catalog: broker.connections.all() });
     },
     { people: true },

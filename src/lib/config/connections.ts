@@ -5,6 +5,9 @@ import { endpointProblem } from './urls.js';
 
 /** The public configuration contract of DESIGN.md ("Configuration"); `connections.schema.json` is generated from it. */
 
+/** A GUID as Entra writes tenant, client and object ids. */
+export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export const CONNECTION_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 const endpoint = z
@@ -42,7 +45,7 @@ const managedIdentityCredential = z
     type: z.literal('managedIdentity'),
     clientId: z
       .string()
-      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a client id (GUID)')
+      .regex(GUID, 'must be a client id (GUID)')
       .optional()
       .describe("the user-assigned managed identity's client id; default AZURE_CLIENT_ID"),
   })
@@ -73,8 +76,6 @@ export function credentialSecretName(credential: CredentialConfig | undefined): 
 }
 
 const scopes = z.array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces')).min(1);
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A DNS name: dot-separated labels of letters, digits and inner dashes, at least two, ≤ 253 characters. */
 const DNS_NAME =

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { GUID } from './connections.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem, trimSlash } from './urls.js';
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** An optional URL setting: https, or plain http on a loopback host only. */
 const endpointSetting = z
   .string()
