@@ -1,5 +1,5 @@
 import type { Cookie, HttpRequest } from '@azure/functions';
-import { z } from 'zod';
+import * as z from 'zod';
 import { consentCookieName } from '../lib/consent/consent-service.js';
 import { BrokerError } from '../lib/errors.js';
 import { explain } from '../lib/health/remedies.js';

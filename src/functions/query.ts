@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Broker } from '../lib/broker.js';
 import { CONNECTION_ID } from '../lib/config/connections.js';
 

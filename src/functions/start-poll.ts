@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { CONNECTION_ID } from '../lib/config/connections.js';
 import type { DevicePoll } from '../lib/consent/device-service.js';
 import { parseQuery, prefersHtml } from '../lib/http/request.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DeviceStart } from '../lib/consent/device-service.js';
 import { parseQuery, wantsJson } from '../lib/http/request.js';
 import { deviceStartPage } from '../views/device-page.js';

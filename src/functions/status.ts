@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseQuery, prefersHtml } from '../lib/http/request.js';
 import { statusPage } from '../views/status-page.js';
 import { adapter, type BrokerSource } from './adapter.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BrokerError } from '../lib/errors.js';
 import { parseQuery } from '../lib/http/request.js';
 import { xoauth2 } from '../lib/tokens/token-service.js';

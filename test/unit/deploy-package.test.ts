@@ -1,20 +1,36 @@
 // Builds the Azure deployment package with scripts/package.mjs (into a temporary folder) and checks
-// what azd would upload: the compiled entry `main` names, production dependencies only, and an
-// entry that loads from the package alone. Needs the compiled output: `npm test` builds first.
+// what azd would upload: the bundled entry package.json `main` names, its chunks, no node_modules, a
+// size within budget, and an entry that loads none of the SDKs only some settings need. Needs the
+// compiled output: `npm test` builds first. (test/e2e/azure-entry.test.ts serves a token through it.)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 interface Manifest {
   name: string;
   type?: string;
   main: string;
+  engines?: Record<string, string>;
   scripts?: Record<string, string>;
   dependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
+}
+
+/** The parts of esbuild's metafile read here. */
+interface Metafile {
+  inputs: Record<string, unknown>;
+  outputs: Record<
+    string,
+    {
+      entryPoint?: string;
+      bytes: number;
+      inputs: Record<string, unknown>;
+      imports: { path: string; kind: string; external?: boolean }[];
+    }
+  >;
 }
 
 const root = resolve(import.meta.dirname, '../..');
@@ -23,6 +39,14 @@ const manifest = readJson<Manifest>(join(root, 'package.json'));
 // Without a build (a bare `vitest run`) there is nothing to package; on CI that is an error, not a skip.
 const skip = !existsSync(join(root, manifest.main)) && !process.env.CI;
 const hasZip = !spawnSync('zip', ['-v'], { stdio: 'ignore' }).error;
+/** Issue 18's budget for the unpacked package. */
+const MAX_BYTES = 8 * 1024 * 1024;
+/** SDKs that only some settings need: Key Vault, the blob lease, managed identity and DefaultAzureCredential. */
+const LAZY_SDKS = [
+  'node_modules/@azure/identity/',
+  'node_modules/@azure/keyvault-secrets/',
+  'node_modules/@azure/storage-blob/',
+];
 
 function files(dir: string, base = dir): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -34,6 +58,9 @@ function files(dir: string, base = dir): string[] {
 describe.skipIf(skip)('deployment package (scripts/package.mjs)', () => {
   let work = '';
   let out = '';
+  let meta: Metafile;
+  /** Output names in the metafile are relative to the project. */
+  const output = (file: string) => relative(root, join(out, file)).replaceAll('\\', '/');
 
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'broker-package-'));
@@ -43,60 +70,92 @@ describe.skipIf(skip)('deployment package (scripts/package.mjs)', () => {
       encoding: 'utf8',
     });
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toMatch(/bundled, \d+ files, [\d.]+ MB unpacked/);
+    meta = readJson<Metafile>(`${out}.meta.json`);
   }, 180_000);
 
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('holds host.json, the manifest, the lock and the compiled entry package.json names', () => {
-    for (const file of ['host.json', 'package.json', 'package-lock.json', manifest.main]) {
-      expect(existsSync(join(out, file)), file).toBe(true);
-    }
-    expect(readdirSync(out).sort()).toEqual([
-      'dist',
-      'host.json',
-      'node_modules',
-      'package-lock.json',
-      'package.json',
-    ]);
-    expect(readdirSync(join(out, 'dist'))).toEqual(['src']);
+  it('holds host.json, the manifest, the licenses of what it bundles and the bundle; no node_modules', () => {
+    expect(readdirSync(out).sort()).toEqual(['THIRD-PARTY-NOTICES.txt', 'dist', 'host.json', 'package.json']);
+    const notices = readFileSync(join(out, 'THIRD-PARTY-NOTICES.txt'), 'utf8');
+    for (const name of ['@azure/functions', 'zod', '@azure/identity', '@azure/keyvault-secrets'])
+      expect(notices).toContain(`${name}@`);
+    expect(notices).toContain('MIT License');
   });
 
-  it('ships the compiled output without TypeScript, source maps, tests or local files', () => {
+  it('ships JavaScript only: no TypeScript, source maps, tests or local files', () => {
     const shipped = files(join(out, 'dist'));
-    expect(shipped.length).toBeGreaterThan(5);
-    expect(shipped.filter((f) => /\.(ts|map)$/.test(f))).toEqual([]);
-    expect(shipped).toContain(manifest.main.replace(/^dist\//, ''));
-    for (const local of ['src', 'test', 'connections.json', 'local.settings.json', '.broker']) {
+    expect(shipped).toContain('index.js');
+    expect(shipped.length).toBeGreaterThan(3);
+    expect(shipped.filter((f) => !f.endsWith('.js'))).toEqual([]);
+    for (const local of [
+      'src',
+      'test',
+      'node_modules',
+      'connections.json',
+      'local.settings.json',
+      '.broker',
+    ]) {
       expect(existsSync(join(out, local)), local).toBe(false);
     }
   });
 
-  it('deploys a manifest with the runtime fields and dependencies only', () => {
+  it('deploys a manifest naming the bundle, with the runtime fields and nothing to install', () => {
     const deployed = readJson<Manifest>(join(out, 'package.json'));
-    expect(deployed).toMatchObject({ name: manifest.name, type: manifest.type, main: manifest.main });
-    expect(deployed.dependencies).toEqual(manifest.dependencies);
+    expect(deployed).toMatchObject({ name: manifest.name, type: 'module', main: 'dist/index.js' });
+    expect(deployed.engines).toEqual(manifest.engines);
+    expect(existsSync(join(out, deployed.main))).toBe(true);
+    expect(deployed.dependencies).toBeUndefined();
     expect(deployed.scripts).toBeUndefined();
     expect(deployed.devDependencies).toBeUndefined();
     expect(deployed.optionalDependencies).toBeUndefined();
   });
 
-  it('installs every production dependency at its locked version and no dev or optional one', () => {
-    const lock = readJson<{ packages: Record<string, { version?: string }> }>(
-      join(root, 'package-lock.json'),
-    );
-    for (const name of Object.keys(manifest.dependencies ?? {})) {
-      const installed = readJson<{ version: string }>(join(out, 'node_modules', name, 'package.json'));
-      expect(installed.version, name).toBe(lock.packages[`node_modules/${name}`]?.version);
+  it(`stays within ${MAX_BYTES / 1024 / 1024} MB unpacked`, () => {
+    const total = files(out).reduce((sum, f) => sum + statSync(join(out, f)).size, 0);
+    expect(total).toBeGreaterThan(100_000);
+    expect(total).toBeLessThanOrEqual(MAX_BYTES);
+  });
+
+  it('loads the SDKs only some settings need from chunks the entry does not import', () => {
+    const entry = output('dist/index.js');
+    expect(meta.outputs[entry]?.entryPoint).toBe(manifest.main);
+    /** The entry's chunk and every chunk it imports, following the import kinds given. */
+    const closure = (kinds: string[]) => {
+      const seen = new Set<string>();
+      const pending = [entry];
+      for (let chunk = pending.pop(); chunk !== undefined; chunk = pending.pop()) {
+        if (seen.has(chunk)) continue;
+        seen.add(chunk);
+        for (const i of meta.outputs[chunk]?.imports ?? [])
+          if (kinds.includes(i.kind) && !i.external) pending.push(i.path);
+      }
+      return [...seen].flatMap((c) => Object.keys(meta.outputs[c]?.inputs ?? {}));
+    };
+    // What loads before the entry runs, and what it can load later through `import()`.
+    const loadedAtStart = closure(['import-statement']);
+    const loadable = closure(['import-statement', 'dynamic-import']);
+    for (const sdk of LAZY_SDKS) {
+      expect(
+        loadable.some((input) => input.startsWith(sdk)),
+        `${sdk} is loadable`,
+      ).toBe(true);
+      expect(loadedAtStart.filter((input) => input.startsWith(sdk))).toEqual([]);
     }
-    const excluded = [
-      ...Object.keys(manifest.devDependencies ?? {}),
-      ...Object.keys(manifest.optionalDependencies ?? {}),
-    ];
-    expect(excluded.length).toBeGreaterThan(0);
-    expect(excluded.filter((name) => existsSync(join(out, 'node_modules', name)))).toEqual([]);
-    expect(existsSync(join(out, 'node_modules', '.bin', 'tsc'))).toBe(false);
+    expect(loadable).toContain('dist/src/lib/store/keyvault-store.js');
+    expect(loadedAtStart).not.toContain('dist/src/lib/store/keyvault-store.js');
+    expect(loadedAtStart).toContain('dist/src/lib/store/file-store.js');
+  });
+
+  it('leaves @azure/functions-core to the worker: required at run time, not bundled', () => {
+    const entry = meta.outputs[output('dist/index.js')]!;
+    expect(entry.imports).toContainEqual(
+      expect.objectContaining({ path: '@azure/functions-core', kind: 'require-call', external: true }),
+    );
+    expect(Object.keys(meta.inputs).filter((i) => i.includes('functions-core'))).toEqual([]);
   });
 
   it('loads its entry from the package alone', () => {
@@ -105,7 +164,7 @@ describe.skipIf(skip)('deployment package (scripts/package.mjs)', () => {
       [
         '--input-type=module',
         '-e',
-        `await import(${JSON.stringify(join(out, manifest.main))}); console.log('LOADED');`,
+        `await import(${JSON.stringify(join(out, 'dist/index.js'))}); console.log('LOADED');`,
       ],
       // A clean environment and the package as working directory: nothing resolves from the project.
       { cwd: out, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 },

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SECRET_NAME } from '../store/limits.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem } from './urls.js';

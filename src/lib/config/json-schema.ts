@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { connectionsFileSchema } from './connections.js';
 
 /** The committed `connections.schema.json`, derived from the zod schema so the two cannot disagree. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.js';
 import { GUID } from './connections.js';
 import { parseDuration } from './duration.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ProviderErrorInfo } from '../errors.js';
 import { optionalNonEmpty, optionalSeconds, seconds } from './json.js';
 import { parseOAuthError, processTokenResponse, successBody, unexpectedBody } from './response.js';

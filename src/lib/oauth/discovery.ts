@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { endpointProblem, trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
 import { type HttpDeps, jsonBody, send } from './http.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The parsed body, or undefined when it is not JSON: a proxy's HTML page is an answer too. */
 export function parseJson(text: string): unknown {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { BrokerError } from '../errors.js';
 import { DEFAULT_RETRY_AFTER_S } from './classify.js';
 import { optionalSeconds, optionalText, parseJson } from './json.js';

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { decrypt, encrypt, KEY_BYTES } from '../crypto/aead.js';
 import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
 import type {
