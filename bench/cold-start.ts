@@ -20,6 +20,7 @@
  * both packages get alike.
  *
  *   BENCH_IMPORT_RUNS (15)  BENCH_TOKEN_RUNS (7)
+ *   BENCH_CPU_PROF=<dir>: the first-token processes write CPU profiles there (node --cpu-prof)
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -222,12 +223,15 @@ dns.lookup = (host, options, callback) => {
       AZURE_CLIENT_ID: MANAGED_IDENTITY,
       NODE_EXTRA_CA_CERTS: caFile,
     };
+    const profile = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF, '--cpu-prof-interval', '200']
+      : [];
     const firstToken = async (dir: string) => {
       const run = await runWorker(
         dir,
         env,
         [{ function: 'token', url: 'https://broker.example/api/token?connection=support' }],
-        { nodeArgs: ['--import', pathToFileURL(preload).href] },
+        { nodeArgs: ['--import', pathToFileURL(preload).href, ...profile] },
       );
       const answer = run.events.find((e) => e.event === 'response');
       if (run.code !== 0 || answer?.status !== 200 || run.firstResponseMs === undefined)

@@ -9,9 +9,9 @@
 //   .deploy.meta.json  esbuild's metafile (what each file holds and imports), beside the folder, not in it
 //   .deploy.zip  the folder zipped, when a `zip` command is available (for az functionapp deploy)
 //
-// The SDKs only some settings need (@azure/identity, @azure/keyvault-secrets, @azure/storage-blob) are
-// reached through `import()` only, so they stay in chunks the entry does not load; the check below fails
-// the build when the entry would load one of them at start. `@azure/functions-core` stays external: the
+// The SDKs only some settings need (@azure/identity, @azure/keyvault-secrets, @azure/storage-blob,
+// jose) are reached through `import()` only, so they stay in chunks the entry does not load; the check
+// below fails the build when the entry would load one of them at start. `@azure/functions-core` stays external: the
 // Functions worker provides it at run time by intercepting `require` (without it @azure/functions runs
 // in "test mode").
 //
@@ -45,8 +45,9 @@ export const BUNDLED_MAIN = 'dist/index.js';
 /** The ceiling issue 18 sets for the unpacked bundled package; the deploy-package test asserts it too. */
 export const BUNDLED_MAX_BYTES = 8 * 1024 * 1024;
 /**
- * Loaded only when a setting asks for them (Key Vault, the blob lease, managed identity credentials):
- * the entry must reach none of these through static imports.
+ * Loaded only when a setting asks for them (Key Vault, the blob lease, managed identity credentials;
+ * jose for Entra caller tokens and certificate assertions): the entry must reach none of these
+ * through static imports.
  */
 export const LAZY_INPUTS = [
   'node_modules/@azure/identity/',
@@ -54,6 +55,7 @@ export const LAZY_INPUTS = [
   'node_modules/@azure/keyvault-secrets/',
   'node_modules/@azure/storage-blob/',
   'node_modules/@azure/core-rest-pipeline/',
+  'node_modules/jose/',
   'dist/src/lib/store/keyvault-store.js',
 ];
 

@@ -1,4 +1,4 @@
-import { type CallerGate, callerGate } from './auth/caller-verifier.js';
+import { type CallerGate, callerGate } from './auth/caller-gate.js';
 import { PersonAuth } from './auth/person-auth.js';
 import { type Clock, systemClock } from './clock.js';
 import { ConnectionCatalog } from './config/catalog.js';

@@ -41,11 +41,15 @@ const skip = !existsSync(join(root, manifest.main)) && !process.env.CI;
 const hasZip = !spawnSync('zip', ['-v'], { stdio: 'ignore' }).error;
 /** Issue 18's budget for the unpacked package. */
 const MAX_BYTES = 8 * 1024 * 1024;
-/** SDKs that only some settings need: Key Vault, the blob lease, managed identity and DefaultAzureCredential. */
+/**
+ * What only some settings need: Key Vault, the blob lease, managed identity and DefaultAzureCredential;
+ * jose for `CALLER_AUTH=entra` and certificate credentials.
+ */
 const LAZY_SDKS = [
   'node_modules/@azure/identity/',
   'node_modules/@azure/keyvault-secrets/',
   'node_modules/@azure/storage-blob/',
+  'node_modules/jose/',
 ];
 
 function files(dir: string, base = dir): string[] {

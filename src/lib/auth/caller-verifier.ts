@@ -20,8 +20,6 @@ export interface Caller {
   id?: string;
 }
 
-export const FUNCTION_KEY_CALLER: Caller = { name: 'function-key' };
-
 export interface KeySetOptions {
   fetch?: typeof fetch;
   /** Default 30 s. */
@@ -151,17 +149,4 @@ export class CallerVerifier {
     }
     return { name: listed.name, id: oid };
   }
-}
-
-/** Who is asking for a connection's token: the host has checked the key, or the caller's Entra token is checked here. */
-export type CallerGate = (authorization: string | null, connectionOf: () => CallerPolicy) => Promise<Caller>;
-
-export function callerGate(
-  settings: CallerAuthSettings,
-  clock: Clock,
-  options: KeySetOptions = {},
-): CallerGate {
-  if (settings.mode === 'key') return async () => FUNCTION_KEY_CALLER;
-  const verifier = new CallerVerifier(settings, clock, options);
-  return (authorization, connectionOf) => verifier.verify(authorization, connectionOf);
 }

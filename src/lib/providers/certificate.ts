@@ -1,5 +1,4 @@
 import { createHash, createPrivateKey, type KeyObject, randomUUID, X509Certificate } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { Connection } from '../config/connections.js';
 import { credentialSecretName } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
@@ -66,11 +65,16 @@ export function parseCertificateBundle(pem: string): CertificateBundle {
   };
 }
 
-/** RFC 7523 §3: `iss` = `sub` = the client id, `aud` = the token endpoint, a fresh `jti`, a short life. */
-export function signClientAssertion(
+/**
+ * RFC 7523 §3: `iss` = `sub` = the client id, `aud` = the token endpoint, a fresh `jti`, a short life.
+ * jose is loaded on the first signature: only certificate connections need it, and every cold start
+ * of the others would parse it for nothing.
+ */
+export async function signClientAssertion(
   bundle: CertificateBundle,
   claims: { clientId: string; audience: string; nowMs: number },
 ): Promise<string> {
+  const { SignJWT } = await import('jose');
   const now = Math.floor(claims.nowMs / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT', 'x5t#S256': bundle.x5tS256 })

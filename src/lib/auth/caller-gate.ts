@@ -1,0 +1,27 @@
+import type { Clock } from '../clock.js';
+import type { CallerAuthSettings } from '../config/settings.js';
+import type { Caller, CallerPolicy, CallerVerifier, KeySetOptions } from './caller-verifier.js';
+
+export const FUNCTION_KEY_CALLER: Caller = { name: 'function-key' };
+
+/** Who is asking for a connection's token: the host has checked the key, or the caller's Entra token is checked here. */
+export type CallerGate = (authorization: string | null, connectionOf: () => CallerPolicy) => Promise<Caller>;
+
+/**
+ * The gate `CALLER_AUTH` asks for. The verifier (and jose with it) is loaded on the first call under
+ * `entra` only: with the function key, a cold start does not parse code it never runs.
+ */
+export function callerGate(
+  settings: CallerAuthSettings,
+  clock: Clock,
+  options: KeySetOptions = {},
+): CallerGate {
+  if (settings.mode === 'key') return async () => FUNCTION_KEY_CALLER;
+  let verifier: Promise<CallerVerifier> | undefined;
+  return async (authorization, connectionOf) => {
+    verifier ??= import('./caller-verifier.js').then(
+      ({ CallerVerifier }) => new CallerVerifier(settings, clock, options),
+    );
+    return (await verifier).verify(authorization, connectionOf);
+  };
+}
