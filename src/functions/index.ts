@@ -1,15 +1,20 @@
 import { app } from '@azure/functions';
-import { createBroker } from '../lib/broker.js';
-import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
 import { once } from '../lib/once.js';
 import { routeTable } from './routes.js';
 
 /** Azure Functions entry (`package.json` `main`): registers the route table with the Functions host. */
 const settings = loadSettings(process.env);
-const source = once(async () =>
-  createBroker({ settings, connections: loadConnections(settings).connections }),
-);
+// The services are composed on the first invocation (as before); importing them then, not here, keeps
+// the code only that composition runs (providers, stores, the rotation pass…) out of the entry's load,
+// so the worker registers the functions sooner. The first invocation pays for it either way.
+const source = once(async () => {
+  const [{ createBroker }, { loadConnections }] = await Promise.all([
+    import('../lib/broker.js'),
+    import('../lib/config/load.js'),
+  ]);
+  return createBroker({ settings, connections: loadConnections(settings).connections });
+});
 const table = routeTable(source, settings);
 
 for (const r of table.http) {

@@ -151,7 +151,10 @@ describe.skipIf(skip)('deployment package (scripts/package.mjs)', () => {
     }
     expect(loadable).toContain('dist/src/lib/store/keyvault-store.js');
     expect(loadedAtStart).not.toContain('dist/src/lib/store/keyvault-store.js');
-    expect(loadedAtStart).toContain('dist/src/lib/store/file-store.js');
+    expect(loadable).toContain('dist/src/lib/store/file-store.js');
+    // What registering the functions needs is there from the start.
+    expect(loadedAtStart).toContain('dist/src/functions/routes.js');
+    expect(loadedAtStart.some((input) => input.startsWith('node_modules/@azure/functions/'))).toBe(true);
   });
 
   it('leaves @azure/functions-core to the worker: required at run time, not bundled', () => {
