@@ -1,7 +1,18 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import {
+  closeSync,
+  fchmodSync,
+  constants as fsConstants,
+  fsync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { chmod, link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import { decrypt, encrypt, KEY_BYTES } from '../crypto/aead.js';
 import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
@@ -34,8 +45,8 @@ import type {
  */
 
 const DEFAULT_MAX_VERSIONS = 25;
-/** Files `listSecrets` reads at once: enough to keep libuv's four threads busy. */
-const LIST_READERS = 8;
+/** Files `listSecrets` reads before it lets other work run (a few milliseconds' worth). */
+const LIST_BATCH = 32;
 const FILE_FORMAT = 1;
 const VERSION_ID = /^[0-9a-f]{32}$/;
 
@@ -92,6 +103,16 @@ function isErrno(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
 }
 
+const fsyncFd = promisify(fsync);
+
+/*
+ * Only the fsyncs go to libuv's thread pool; the other calls on a secret's file are synchronous.
+ * Opening, reading, writing and renaming a file of a few kilobytes in a local folder takes
+ * microseconds, less than one hand-off to the thread pool and back, and a rotation pass made
+ * seventeen of those per connection (on a busy machine each one a context switch). The data dir is
+ * meant to be local: on a network share each such call would hold the event loop for a round trip.
+ */
+
 /** Writes `data` to `file` so that readers see either the old or the new content, never a mix. */
 async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
   const tmp = path.join(
@@ -99,18 +120,22 @@ async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
   );
   try {
-    const fh = await open(tmp, 'wx', 0o600);
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
       // Explicit, so a permissive umask or an odd default cannot widen it.
-      await fh.chmod(0o600);
-      await fh.writeFile(data);
-      await fh.sync();
+      fchmodSync(fd, 0o600);
+      writeFileSync(fd, data);
+      await fsyncFd(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
-    await rename(tmp, file);
+    renameSync(tmp, file);
   } catch (err) {
-    await unlink(tmp).catch(() => {});
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Not there, or not ours to remove: the write's own error is the one to report.
+    }
     throw err;
   }
   await syncDirAfter(path.dirname(file));
@@ -151,11 +176,11 @@ function syncDirAfter(dir: string): Promise<void> {
 /** Makes a rename durable across a crash; not every platform can open a directory, which is fine. */
 async function syncDir(dir: string): Promise<void> {
   try {
-    const fh = await open(dir, fsConstants.O_RDONLY);
+    const fd = openSync(dir, fsConstants.O_RDONLY);
     try {
-      await fh.sync();
+      await fsyncFd(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   } catch {
     // Best effort: Windows cannot fsync a directory.
@@ -242,7 +267,7 @@ export class FileSecretStore implements SecretStore {
 
   async getSecret(name: string, version?: string): Promise<StoredSecret | undefined> {
     const id = checkName(name).toLowerCase();
-    const file = await this.load(id);
+    const file = this.load(id);
     if (!file) return undefined;
     // Like Key Vault, a disabled version's value cannot be read, even by its version id.
     const record =
@@ -257,7 +282,7 @@ export class FileSecretStore implements SecretStore {
     const tags = checkTags(options.tags ?? {});
     const expiresOn = checkDate(options.expiresOn, 'expiresOn')?.toISOString();
     return this.serialize(id, async () => {
-      const file: SecretFile = (await this.load(id)) ?? {
+      const file: SecretFile = this.load(id) ?? {
         format: FILE_FORMAT,
         keyCheck: this.keyCheck,
         name,
@@ -291,7 +316,7 @@ export class FileSecretStore implements SecretStore {
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
       throw new Error('enabled must be a boolean');
     return this.serialize(id, async () => {
-      const file = await this.load(id);
+      const file = this.load(id);
       const record = file?.versions.find((v) => v.version === version);
       if (!file || !record) {
         const shown = typeof version === 'string' && VERSION_ID.test(version) ? ` ${version}` : '';
@@ -314,26 +339,21 @@ export class FileSecretStore implements SecretStore {
       const id = entry.slice(0, -'.json'.length);
       if (SECRET_NAME.test(id) && id === id.toLowerCase()) ids.push(id);
     }
-    // Several files in flight: one at a time, listing 10,000 connections took seconds of a
-    // rotation pass, each file waiting for the previous one's round trips to the thread pool.
-    const listed = new Array<SecretProperties | undefined>(ids.length);
-    let next = 0;
-    const reader = async () => {
-      while (next < ids.length) {
-        const index = next++;
-        // A secret deleted between readdir and read simply is not listed.
-        const file = await this.load(ids[index]!);
-        const newest = file?.versions[file.versions.length - 1];
-        if (file && newest) listed[index] = properties(file.name, newest);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_READERS, ids.length) }, reader));
-    return listed.filter((p) => p !== undefined);
+    const listed: SecretProperties[] = [];
+    for (const [index, id] of ids.entries()) {
+      // Reads are synchronous: let other work run between batches of files.
+      if (index > 0 && index % LIST_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      // A secret deleted between readdir and read simply is not listed.
+      const file = this.load(id);
+      const newest = file?.versions[file.versions.length - 1];
+      if (file && newest) listed.push(properties(file.name, newest));
+    }
+    return listed;
   }
 
   async listVersions(name: string): Promise<SecretProperties[]> {
     const id = checkName(name).toLowerCase();
-    const file = await this.load(id);
+    const file = this.load(id);
     return file ? file.versions.map((v) => properties(file.name, v)) : [];
   }
 
@@ -374,11 +394,11 @@ export class FileSecretStore implements SecretStore {
     return path.join(this.secretsDir, `${id}.json`);
   }
 
-  private async load(id: string): Promise<SecretFile | undefined> {
+  private load(id: string): SecretFile | undefined {
     const fileName = this.fileOf(id);
     let text: string;
     try {
-      text = await readFile(fileName, 'utf8');
+      text = readFileSync(fileName, 'utf8');
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
