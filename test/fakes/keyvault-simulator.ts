@@ -57,11 +57,19 @@ export interface KeyVaultStats {
   /** Requests with a wrong token. */
   unauthorized: number;
   apiVersions: Set<string>;
+  /** Requests answered 429 because they were beyond `limits`. */
+  throttled: number;
 }
 
 export interface KeyVaultSimulatorOptions {
-  /** Epoch ms for `created`/`updated`; default `Date.now`. */
+  /** Epoch ms for `created`/`updated`, and the clock of `limits`; default `Date.now`. */
   now?: () => number;
+  /**
+   * The vault's service limits, enforced like Key Vault does: authenticated requests beyond them in
+   * any 10 seconds answer 429 `Throttled` with `Retry-After`, and, as documented, do not count
+   * themselves. Default: none.
+   */
+  limits?: { transactionsPer10s: number; writesPer10s?: number };
   /** The only bearer token the vault accepts; default random. */
   accessToken?: string;
   tenantId?: string;
@@ -137,7 +145,13 @@ function defaultFaultBody(status: number): object {
 }
 
 export class KeyVaultSimulator {
-  readonly stats: KeyVaultStats = { byOperation: {}, challenges: 0, unauthorized: 0, apiVersions: new Set() };
+  readonly stats: KeyVaultStats = {
+    byOperation: {},
+    challenges: 0,
+    unauthorized: 0,
+    apiVersions: new Set(),
+    throttled: 0,
+  };
   readonly accessToken: string;
   readonly tenantId: string;
   private readonly now: () => number;
@@ -147,12 +161,16 @@ export class KeyVaultSimulator {
   private hangs: Array<KeyVaultOperation | '*'> = [];
   private denial?: string;
   private readonly hung = new Set<ServerResponse>();
+  private limits?: { transactionsPer10s: number; writesPer10s?: number };
+  /** Times of the requests served in the last 10 s (all, and writes), oldest first. */
+  private readonly served = { all: [] as number[], writes: [] as number[] };
 
   constructor(
     private readonly baseUrl: () => string,
     options: KeyVaultSimulatorOptions = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.limits = options.limits;
     this.accessToken = options.accessToken ?? `kv-test-token-${randomBytes(12).toString('hex')}`;
     this.tenantId = options.tenantId ?? randomUUID();
   }
@@ -178,6 +196,13 @@ export class KeyVaultSimulator {
     this.denial = undefined;
   }
 
+  /** Enforces these service limits from now on (none: undefined), counting from an empty window. */
+  enforceLimits(limits: KeyVaultSimulatorOptions['limits']): void {
+    this.limits = limits;
+    this.served.all = [];
+    this.served.writes = [];
+  }
+
   /** Drops pending faults, hangs and denial (requests already hung stay hung). */
   clearFaults(): void {
     this.faults = [];
@@ -197,6 +222,7 @@ export class KeyVaultSimulator {
     this.stats.byOperation = {};
     this.stats.challenges = 0;
     this.stats.unauthorized = 0;
+    this.stats.throttled = 0;
     this.stats.apiVersions.clear();
   }
 
@@ -242,6 +268,28 @@ export class KeyVaultSimulator {
   releaseHung(): void {
     for (const res of this.hung) res.destroy();
     this.hung.clear();
+  }
+
+  /**
+   * Under `limits`: undefined when the request may be served (and is then counted), else the ms
+   * until the oldest request in the full window leaves it.
+   */
+  private overLimit(write: boolean): number | undefined {
+    if (!this.limits) return undefined;
+    const now = this.now();
+    const windows: Array<[number[], number | undefined]> = [
+      [this.served.all, this.limits.transactionsPer10s],
+      [this.served.writes, write ? this.limits.writesPer10s : undefined],
+    ];
+    let wait: number | undefined;
+    for (const [times, limit] of windows) {
+      while (times.length > 0 && times[0]! <= now - 10_000) times.shift();
+      if (limit !== undefined && times.length >= limit) wait = Math.max(wait ?? 0, times[0]! + 10_000 - now);
+    }
+    if (wait !== undefined) return wait;
+    this.served.all.push(now);
+    if (write) this.served.writes.push(now);
+    return undefined;
   }
 
   // ---- HTTP ----------------------------------------------------------------------------------
@@ -323,6 +371,14 @@ export class KeyVaultSimulator {
     if (!route)
       return reply(404, { error: { code: 'NotFound', message: 'The requested resource was not found.' } });
     this.stats.byOperation[route.op] = (this.stats.byOperation[route.op] ?? 0) + 1;
+
+    const wait = this.overLimit(route.op === 'set');
+    if (wait !== undefined) {
+      this.stats.throttled++;
+      return reply(429, defaultFaultBody(429), {
+        'Retry-After': String(Math.max(1, Math.ceil(wait / 1000))),
+      });
+    }
 
     const hang = this.hangs.findIndex((op) => op === '*' || op === route.op);
     if (hang >= 0) {

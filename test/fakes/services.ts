@@ -6,7 +6,7 @@ import { SealKeyProvider } from '../../src/lib/consent/seal-key.js';
 import { StatusService } from '../../src/lib/health/status-service.js';
 import { InProcessLock } from '../../src/lib/lock/lock.js';
 import { RotationService } from '../../src/lib/rotation/rotation-service.js';
-import { refreshTokenSecretName } from '../../src/lib/store/secret-store.js';
+import { refreshTokenSecretName, type SecretStore } from '../../src/lib/store/secret-store.js';
 import { GrantService } from '../../src/lib/tokens/grant-service.js';
 import { GrantStore, type GrantTags } from '../../src/lib/tokens/grant-store.js';
 import { TokenService } from '../../src/lib/tokens/token-service.js';
@@ -22,6 +22,8 @@ export interface ServiceOptions {
   refreshAheadMs?: number;
   warnBeforeMs?: number;
   concurrency?: number;
+  /** Another store in place of the in-memory one (the Key Vault store on its simulator). */
+  store?: SecretStore;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface ServiceOptions {
  */
 export function services(connections: Connection[], options: ServiceOptions = {}) {
   const clock = new ManualClock(T0);
-  const store = new MemorySecretStore(() => clock.now());
+  const store = options.store ?? new MemorySecretStore(() => clock.now());
   const provider = new FakeProvider();
   const log = memoryLogger();
   const logger = log.logger;

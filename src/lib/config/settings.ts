@@ -16,6 +16,14 @@ const endpointSetting = z
 /** App settings (environment) of DESIGN.md, validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
+  // Transactions/writes this process sends the vault per 10 s, or `off` (README, "Key Vault service limits").
+  KEY_VAULT_PACING: z
+    .string()
+    .regex(
+      /^(off|[1-9]\d{0,5}\/[1-9]\d{0,5})$/,
+      'must be TRANSACTIONS/WRITES per 10 seconds, such as 2000/150, or off',
+    )
+    .default('2000/150'),
   BROKER_DATA_DIR: z.string().min(1).default('.broker'),
   BROKER_PUBLIC_URL: endpointSetting,
   ALERT_WEBHOOK_URL: endpointSetting,
@@ -91,6 +99,8 @@ export type RefreshLockMode = 'lease' | 'lease-or-unlocked' | 'process';
 
 export interface Settings {
   keyVaultUrl?: string;
+  /** Key Vault requests per 10 s this process allows itself (all, and writes); `false` = unpaced. */
+  keyVaultPacing: { transactionsPer10s: number; writesPer10s: number } | false;
   dataDir: string;
   publicUrl: string;
   connectionsFile?: string;
@@ -148,6 +158,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : `http://localhost:${s.PORT}`);
   return {
     keyVaultUrl: s.KEY_VAULT_URL,
+    keyVaultPacing: keyVaultPacing(s.KEY_VAULT_PACING),
     dataDir: s.BROKER_DATA_DIR,
     publicUrl: trimSlash(publicUrl),
     connectionsFile: s.BROKER_CONNECTIONS_FILE,
@@ -164,6 +175,12 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     callerAuth: callerAuth(s),
     adminAuth: adminAuth(s),
   };
+}
+
+function keyVaultPacing(value: string): Settings['keyVaultPacing'] {
+  if (value === 'off') return false;
+  const [transactionsPer10s, writesPer10s] = value.split('/').map(Number) as [number, number];
+  return { transactionsPer10s, writesPer10s };
 }
 
 function callerAuth(s: z.infer<typeof settingsSchema>): CallerAuthSettings {

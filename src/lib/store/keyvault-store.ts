@@ -13,6 +13,7 @@ import type {
   SetSecretOptions,
   StoredSecret,
 } from './secret-store.js';
+import { VaultPacer, type VaultPacerOptions, type VaultPacing } from './vault-pacer.js';
 
 /**
  * The secret store on Azure Key Vault (`KEY_VAULT_URL`), through `@azure/keyvault-secrets`.
@@ -43,7 +44,19 @@ export interface KeyVaultSecretStoreOptions extends SecretClientOptions {
   attemptTimeoutMs?: number;
   /** Time allowed to one store operation, SDK retries and token acquisition included, ms (default 8000). */
   deadlineMs?: number;
+  /**
+   * Paces this store's requests to stay inside the vault's service limits (`VaultPacer`); `false`
+   * sends them as they come. Default: `DEFAULT_VAULT_PACING`.
+   */
+  pacing?: VaultPacerOptions | false;
 }
+
+/**
+ * Half of Key Vault's documented limits for secrets, per vault and region in 10 seconds (4,000
+ * transactions, of which 300 creates): the other half is left to other instances, the CLI and
+ * whatever else shares the vault. README, "Key Vault service limits", has the arithmetic.
+ */
+export const DEFAULT_VAULT_PACING: VaultPacing = { transactionsPer10s: 2000, writesPer10s: 150 };
 
 type PipelinePolicy = NonNullable<SecretClientOptions['additionalPolicies']>[number]['policy'];
 type PipelineRequest = Parameters<PipelinePolicy['sendRequest']>[0];
@@ -127,6 +140,8 @@ export class KeyVaultSecretStore implements SecretStore {
   private readonly client: SecretClient;
   private readonly deadlineMs: number;
   private readonly innerCodes: WeakMap<object, string>;
+  /** Shared by every call of this store, the rotation pass's and callers' alike; undefined when off. */
+  readonly pacer?: VaultPacer;
 
   constructor(vaultUrl: string, credential: TokenCredential, options: KeyVaultSecretStoreOptions = {}) {
     const {
@@ -134,8 +149,20 @@ export class KeyVaultSecretStore implements SecretStore {
       deadlineMs = DEFAULT_DEADLINE_MS,
       retryOptions,
       additionalPolicies = [],
+      pacing = DEFAULT_VAULT_PACING,
       ...clientOptions
     } = options;
+    const pacer = pacing === false ? undefined : new VaultPacer(pacing);
+    this.pacer = pacer;
+    // Once per request sent by the SDK (each list page is one), before the deadline starts: a wait
+    // for the vault's budget is not the vault being slow. A new version counts as a write.
+    const pace: PipelinePolicy = {
+      name: 'brokerVaultPacing',
+      async sendRequest(request, next) {
+        await pacer?.take(request.method === 'PUT');
+        return next(request);
+      },
+    };
     this.vaultUrl = vaultUrl.replace(/\/+$/, '');
     this.deadlineMs = deadlineMs;
     const deadlines = new WeakMap<PipelineRequest, number>();
@@ -179,6 +206,7 @@ export class KeyVaultSecretStore implements SecretStore {
       retryOptions: { ...DEFAULT_RETRY, ...retryOptions },
       additionalPolicies: [
         ...additionalPolicies,
+        { policy: pace, position: 'perCall' },
         { policy: deadline, position: 'perCall' },
         { policy: throttleGuard, position: 'perRetry' },
       ],

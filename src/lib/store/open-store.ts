@@ -29,7 +29,10 @@ export async function openStore(settings: Settings, options: OpenStoreOptions = 
   }
   const credential = options.credential ?? (await defaultCredential(options.env ?? process.env));
   const { KeyVaultSecretStore } = await import('./keyvault-store.js');
-  return new KeyVaultSecretStore(url.origin, credential, options.keyVault);
+  return new KeyVaultSecretStore(url.origin, credential, {
+    pacing: settings.keyVaultPacing,
+    ...options.keyVault,
+  });
 }
 
 async function defaultCredential(env: NodeJS.ProcessEnv): Promise<TokenCredential> {

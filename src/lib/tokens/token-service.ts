@@ -35,7 +35,12 @@ export interface VendedToken {
  * nearly expired one is refreshed while callers wait, once per key however many wait.
  */
 export class TokenService {
-  private readonly cache = new Map<string, VendedToken>();
+  /**
+   * Connection id → its cached tokens by cache key, least recently used first. Grouped by
+   * connection so that bounding one connection's scope sets, or dropping them, never walks the
+   * tokens of every other connection (a rotation pass primes thousands in a row).
+   */
+  private readonly cache = new Map<string, Map<string, VendedToken>>();
   private readonly inflight = new Map<string, Promise<VendedToken>>();
 
   constructor(
@@ -53,8 +58,8 @@ export class TokenService {
     const connection = this.deps.catalog.get(connectionId);
     if (scopes) checkRequestedScopes(connection, scopes);
     const key = cacheKey(connectionId, scopes);
-    const cached = this.cache.get(key);
-    if (cached) this.touch(key, cached);
+    const cached = this.cache.get(connectionId)?.get(key);
+    if (cached) this.touch(connectionId, key, cached);
     const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
     if (cached && life > this.deps.refreshAheadMs) return cached;
     if (cached && life > MIN_TOKEN_LIFE_MS) {
@@ -71,13 +76,12 @@ export class TokenService {
 
   /** Puts a token obtained elsewhere (consent, rotation) in the cache for the connection's own scopes. */
   prime(connectionId: string, tokens: TokenSet, account?: string): void {
-    this.remember(cacheKey(connectionId), this.toVended(tokens, account));
+    this.remember(connectionId, cacheKey(connectionId), this.toVended(tokens, account));
   }
 
   /** Drops every cached token of a connection (its grant is dead or was replaced). */
   invalidate(connectionId: string): void {
-    const prefix = `${connectionId}\n`;
-    for (const key of this.cache.keys()) if (key.startsWith(prefix)) this.cache.delete(key);
+    this.cache.delete(connectionId);
   }
 
   /**
@@ -108,7 +112,7 @@ export class TokenService {
       flight = this.redeem(connection, scopes)
         .then(({ tokens, tags }): VendedToken => {
           const vended = this.toVended(tokens, tags.account);
-          this.remember(key, vended);
+          this.remember(connection.id, key, vended);
           return { ...vended, served: 'refresh' };
         })
         .finally(() => this.inflight.delete(key));
@@ -118,18 +122,23 @@ export class TokenService {
   }
 
   /** Marks a key most recently used (a Map iterates in insertion order). */
-  private touch(key: string, vended: VendedToken): void {
-    this.cache.delete(key);
-    this.cache.set(key, vended);
+  private touch(connectionId: string, key: string, vended: VendedToken): Map<string, VendedToken> {
+    let sets = this.cache.get(connectionId);
+    if (!sets) {
+      sets = new Map();
+      this.cache.set(connectionId, sets);
+    }
+    sets.delete(key);
+    sets.set(key, vended);
+    return sets;
   }
 
   /** Caches a token, dropping the connection's least recently used scope set beyond the bound. */
-  private remember(key: string, vended: VendedToken): void {
-    this.touch(key, vended);
-    const prefix = key.slice(0, key.indexOf('\n') + 1);
-    const keys = [...this.cache.keys()].filter((k) => k.startsWith(prefix));
-    for (const stale of keys.slice(0, Math.max(0, keys.length - MAX_SCOPE_SETS_PER_CONNECTION))) {
-      this.cache.delete(stale);
+  private remember(connectionId: string, key: string, vended: VendedToken): void {
+    const sets = this.touch(connectionId, key, vended);
+    for (const stale of sets.keys()) {
+      if (sets.size <= MAX_SCOPE_SETS_PER_CONNECTION) break;
+      sets.delete(stale);
     }
   }
 
