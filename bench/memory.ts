@@ -14,7 +14,7 @@
  *   BENCH_HEAP_SNAPSHOTS (a folder: a heap snapshot of the host at every reading)
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { consentCookieName } from '../src/lib/consent/consent-service.js';
 import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
-import { startEntraSimulator } from '../test/fakes/entra.js';
+import { type EntraFake, startEntraSimulator } from '../test/fakes/entra.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const HOSTILE = Number(process.env.BENCH_HOSTILE ?? 100_000);
@@ -145,9 +145,93 @@ async function main(): Promise<void> {
     } finally {
       await host.stop();
     }
+    await hostileBearers(idp, hostDir, connection, ids.slice(0, 10));
   } finally {
     await idp.close();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * With `CALLER_AUTH=entra` the bearer token is request input too: the same host, ten connections
+ * listing one caller, and HOSTILE requests each with a distinct token: garbage, a JWT naming a key
+ * the tenant does not have, or (one in ten) a token the tenant really signed for a caller no
+ * connection lists.
+ */
+async function hostileBearers(
+  idp: EntraFake,
+  dataDir: string,
+  connection: object,
+  ids: string[],
+): Promise<void> {
+  const api = 'b3a1c0de-0000-4000-8000-0000000000a1';
+  const caller = 'b3a1c0de-0000-4000-8000-0000000000c1';
+  const tenant = '72f988bf-0000-4000-8000-000000005eed';
+  const connectionsFile = join(dataDir, 'connections-entra.json');
+  const callers = [{ name: 'bench-caller', objectId: caller }];
+  await writeFile(
+    connectionsFile,
+    JSON.stringify({ connections: Object.fromEntries(ids.map((id) => [id, { ...connection, callers }])) }),
+  );
+  const now = Math.floor(Date.now() / 1000);
+  const token = (oid: string) =>
+    idp.sim.signToken({
+      iss: `${idp.url}/${tenant}/v2.0`,
+      aud: api,
+      tid: tenant,
+      oid,
+      roles: ['Token.Request'],
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      ver: '2.0',
+    });
+  const forged = (i: number) => {
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const kid = `${i.toString(36)}${randomBytes(8).toString('hex')}`;
+    return `${part({ alg: 'RS256', typ: 'JWT', kid })}.${part({ iss: `${idp.url}/${tenant}/v2.0`, aud: api, tid: tenant, oid: randomUUID() })}.${randomBytes(256).toString('base64url')}`;
+  };
+  const bearer = (i: number) => {
+    if (i % 10 === 0) return token(randomUUID());
+    return i % 2 === 0 ? forged(i) : `${randomBytes(24).toString('base64url')}.${i}`;
+  };
+  const host = await startHost({
+    dataDir,
+    connectionsFile,
+    env: {
+      CALLER_AUTH: 'entra',
+      BROKER_TENANT_ID: tenant,
+      BROKER_API_CLIENT_ID: api,
+      BROKER_AUTHORITY: idp.url,
+    },
+  });
+  try {
+    const good = token(caller);
+    const allowed = await round(host, ids.length, (i) => ({
+      path: `/api/token?connection=${ids[i]}`,
+      headers: { authorization: `Bearer ${good}` },
+    }));
+    expectAll(allowed, 200, 'the listed caller');
+    const request = (i: number) => ({
+      path: `/api/token?connection=${ids[i % ids.length]}`,
+      headers: { authorization: `Bearer ${bearer(i)}` },
+    });
+    await round(host, HOSTILE_WARMUP, (i) => request(HOSTILE + i));
+    const warm = await host.memory();
+    const t0 = performance.now();
+    const hostile = await round(host, HOSTILE, request);
+    const seconds = (performance.now() - t0) / 1000;
+    if (hostile.has(200) || hostile.has(500)) throw new Error(`hostile bearers: ${describe(hostile)}`);
+    const after = await host.memory();
+    console.log(
+      `CALLER_AUTH=entra, ${HOSTILE} distinct bearer tokens (${seconds.toFixed(1)} s: ${describe(hostile)}): ` +
+        `heap ${mb(warm.heapUsed)} → ${mb(after.heapUsed)} (${signed(after.heapUsed - warm.heapUsed)}, ` +
+        `${((after.heapUsed - warm.heapUsed) / HOSTILE).toFixed(1)} B per request), ` +
+        `RSS ${mb(warm.rss)} → ${mb(after.rss)} (${signed(after.rss - warm.rss)}); ` +
+        `tenant key fetches: ${idp.sim.stats.keyRequests}`,
+    );
+  } finally {
+    await host.stop();
   }
 }
 
@@ -185,8 +269,13 @@ interface Host {
 }
 
 /** `npm start` in a child: the compiled entry, its settings from the environment, the probe preloaded. */
-async function startHost(options: { dataDir: string; connectionsFile: string | undefined }): Promise<Host> {
+async function startHost(options: {
+  dataDir: string;
+  connectionsFile: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}): Promise<Host> {
   const env: NodeJS.ProcessEnv = {
+    ...options.env,
     PATH: process.env.PATH,
     PORT: '0',
     BROKER_DATA_DIR: options.dataDir,
