@@ -51,6 +51,8 @@ const DEVICE_POLL_ERRORS = new Set([
   'expired_token',
   'bad_verification_code',
 ]);
+/** The tenant of seeded grants (any GUID: the broker's connections say `organizations`). */
+const SEEDED_TID = '72f988bf-0000-4000-8000-000000005eed';
 const ISSUED_FIELDS = ['access_token', 'refresh_token', 'id_token', 'device_code'];
 const perEndpoint = <T>(): Record<SimulatorEndpoint, T[]> => ({
   token: [],
@@ -96,6 +98,15 @@ export class TestEntraSimulator extends EntraSimulator {
   /** Entra's key rollover: a new key signs; the old one stays in the JWKS unless `retire`d. */
   rollSigningKey(options: { retire?: boolean } = {}): void {
     this.signer.roll(options);
+  }
+
+  /**
+   * A consent given as if through the sign-in page, without the round trip: its first refresh token.
+   * For benches that seed thousands of grants.
+   */
+  seedGrant(clientId: string, account: string, scopes: string[], tid = SEEDED_TID): string {
+    const grant = this.grants.add({ clientId, account, tid, scopes: [...scopes, 'offline_access'] });
+    return this.grants.issueRefreshToken(grant);
   }
 
   revokeGrants(account?: string): void {

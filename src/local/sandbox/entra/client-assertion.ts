@@ -14,6 +14,10 @@ const SKEW_S = 300;
 /** `jti`s of certificate assertions already presented, per simulator (its client map stands for it). */
 const seenJtis = new WeakMap<object, Map<string, number>>();
 
+/** How many `jti`s the simulator of `ctx` remembers: for the test of their bound. */
+export const rememberedJtis = (ctx: Pick<SimulatorContext, 'clients'>): number =>
+  seenJtis.get(ctx.clients)?.size ?? 0;
+
 const invalidClient = (code: number, message: string) => new EntraError('invalid_client', code, message, 401);
 
 export function hasAssertionCredentials(client: SimulatorClient): boolean {
@@ -129,6 +133,9 @@ function checkCertificateAssertion(
       'Assertion is invalid: the assertion has already been presented (jti replay).',
     );
   }
+  // A jti whose assertion has expired can go: a replay of it fails the time check first.
+  const now = Math.floor(ctx.now() / 1000);
+  for (const [old, exp] of seen) if (!(exp + SKEW_S >= now)) seen.delete(old);
   seen.set(jti, Number(jwt.claims.exp));
 }
 

@@ -11,6 +11,8 @@ export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Entra's user codes: 9 letters and digits; this alphabet has no vowels (no words) and no 0/O, 1/I. */
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ23456789';
 const USER_CODE_LENGTH = 9;
+/** Device authorizations held at most (see `start`). */
+export const MAX_DEVICE_CODES = 1000;
 
 /** One device authorization: what the device code and the user code share. */
 export interface DeviceRecord {
@@ -54,7 +56,21 @@ export class DeviceAuthorizations {
     };
     this.byDeviceCode.set(deviceCode, record);
     this.byUserCode.set(userCode, record);
+    // Anyone on the machine may ask for codes: the oldest go first beyond the bound, and any once
+    // they have been expired as long as they lived (a late poll still hears expired_token first).
+    const keepUntil = this.now() - this.timing.lifetimeSec * 1000;
+    for (const [code, old] of this.byDeviceCode) {
+      if (this.byDeviceCode.size <= MAX_DEVICE_CODES && old.expiresAt > keepUntil) break;
+      this.byDeviceCode.delete(code);
+      this.byUserCode.delete(old.userCode);
+      if (old.grant) this.grants.forgetUnused(old.grant);
+    }
     return { deviceCode, userCode };
+  }
+
+  /** How many device authorizations are held: for tests of the bound. */
+  get size(): number {
+    return this.byDeviceCode.size;
   }
 
   /** The device authorization a person may still answer with this user code. */

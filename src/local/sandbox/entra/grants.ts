@@ -26,25 +26,54 @@ export interface CodeRecord {
 
 const CODE_LIFETIME_MS = 10 * 60_000;
 const REFRESH_INACTIVITY_MS = 90 * 86_400_000;
+/**
+ * The sign-in page answers anyone on the machine: without a bound, posting it in a loop would grow
+ * the codes (and the grants behind them) for as long as the sandbox runs. The oldest go first.
+ */
+export const MAX_CODES = 1000;
+/**
+ * Refresh tokens kept per grant, newest first: every refresh rotates one, so without a bound a
+ * long-running sandbox (and its state file) would grow by one token per refresh, forever. Older
+ * ones are then unknown, as Entra's tolerance of a rotated-out token ends too.
+ */
+export const TOKENS_PER_GRANT = 8;
 
 export class GrantStore {
-  private readonly grants: Grant[];
+  private readonly grants: Set<Grant>;
   private readonly codes = new Map<string, CodeRecord>();
   /** By `tokenHash`. */
   private readonly refreshTokens: Map<string, RefreshTokenRecord>;
+  /** Each grant's refresh token hashes, oldest first. */
+  private readonly tokensOf = new Map<Grant, string[]>();
 
   constructor(
     private readonly now: () => number,
     private readonly persistence?: SimulatorPersistence,
   ) {
-    ({ grants: this.grants, refreshTokens: this.refreshTokens } = parseState(persistence?.load()));
+    const state = parseState(persistence?.load());
+    this.grants = new Set(state.grants);
+    this.refreshTokens = state.refreshTokens;
+    for (const [hash, record] of this.refreshTokens) this.remember(record.grant, hash);
   }
 
   /** A new consent of `account`, alive from now. */
   add(consent: Pick<Grant, 'clientId' | 'account' | 'tid' | 'scopes'>): Grant {
     const grant: Grant = { ...consent, issuedAt: this.now(), state: 'active' };
-    this.grants.push(grant);
+    this.grants.add(grant);
     return grant;
+  }
+
+  /** How many of each are held: for tests of the bounds. */
+  get sizes(): { grants: number; codes: number; refreshTokens: number } {
+    return { grants: this.grants.size, codes: this.codes.size, refreshTokens: this.refreshTokens.size };
+  }
+
+  /**
+   * Drops a grant that never got a refresh token (its code or device authorization is gone): nothing
+   * can redeem it any more.
+   */
+  forgetUnused(grant: Grant): void {
+    if (!this.tokensOf.has(grant)) this.grants.delete(grant);
   }
 
   /** Puts the existing grants of `account` (any case; or all) in `state`; a new sign-in is active again. */
@@ -56,7 +85,15 @@ export class GrantStore {
 
   issueCode(grant: Grant, request: Pick<CodeRecord, 'redirectUri' | 'codeChallenge' | 'nonce'>): string {
     const code = `1.A${randomBytes(48).toString('base64url')}`;
-    this.codes.set(code, { grant, ...request, expiresAt: this.now() + CODE_LIFETIME_MS, redeemed: false });
+    const now = this.now();
+    this.codes.set(code, { grant, ...request, expiresAt: now + CODE_LIFETIME_MS, redeemed: false });
+    // Codes are kept past their expiry for a while (a late one is told "expired", 70008, not
+    // "malformed"); in insertion order, so the oldest are at the front.
+    for (const [old, record] of this.codes) {
+      if (this.codes.size <= MAX_CODES && record.expiresAt + CODE_LIFETIME_MS > now) break;
+      this.codes.delete(old);
+      this.forgetUnused(record.grant);
+    }
     return code;
   }
 
@@ -66,9 +103,22 @@ export class GrantStore {
 
   issueRefreshToken(grant: Grant): string {
     const token = `1.A${randomBytes(96).toString('base64url')}`;
-    this.refreshTokens.set(tokenHash(token), { grant, issuedAt: this.now() });
-    this.persistence?.save(serializeState(this.grants, this.refreshTokens));
+    const hash = tokenHash(token);
+    this.refreshTokens.set(hash, { grant, issuedAt: this.now() });
+    this.grants.add(grant);
+    this.remember(grant, hash);
+    this.persistence?.save(serializeState([...this.grants], this.refreshTokens));
     return token;
+  }
+
+  private remember(grant: Grant, hash: string): void {
+    let hashes = this.tokensOf.get(grant);
+    if (!hashes) {
+      hashes = [];
+      this.tokensOf.set(grant, hashes);
+    }
+    hashes.push(hash);
+    while (hashes.length > TOKENS_PER_GRANT) this.refreshTokens.delete(hashes.shift()!);
   }
 
   findRefreshToken(token: string): RefreshTokenRecord | undefined {

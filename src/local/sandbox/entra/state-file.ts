@@ -28,9 +28,10 @@ interface StateFile {
 export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 export function serializeState(grants: Grant[], refreshTokens: Map<string, RefreshTokenRecord>): string {
+  const index = new Map(grants.map((grant, i) => [grant, i]));
   const state: StateFile = {
     grants,
-    refreshTokens: [...refreshTokens].map(([hash, r]) => [hash, grants.indexOf(r.grant), r.issuedAt]),
+    refreshTokens: [...refreshTokens].map(([hash, r]) => [hash, index.get(r.grant) ?? -1, r.issuedAt]),
   };
   return JSON.stringify(state);
 }
