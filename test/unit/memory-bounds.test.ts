@@ -4,7 +4,7 @@
  */
 import { createHash, createSign, randomUUID, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_KEY_CALLER } from '../../src/lib/auth/caller-verifier.js';
+import { FUNCTION_KEY_CALLER } from '../../src/lib/auth/caller-gate.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { CallerActivity } from '../../src/lib/health/caller-activity.js';
 import { InProcessLock } from '../../src/lib/lock/lock.js';
@@ -17,7 +17,7 @@ import type { SimulatorContext, SimulatorRequest } from '../../src/local/sandbox
 import { DeviceAuthorizations, MAX_DEVICE_CODES } from '../../src/local/sandbox/entra/device.js';
 import { GrantStore, MAX_CODES, TOKENS_PER_GRANT } from '../../src/local/sandbox/entra/grants.js';
 import { testConnection } from '../fakes/connections.js';
-import { services } from '../fakes/services.js';
+import { DAY_MS, services } from '../fakes/services.js';
 import { testCertificate } from '../fakes/tls.js';
 import { rejection } from '../support/errors.js';
 
@@ -68,6 +68,21 @@ describe('the broker under request input that names nothing configured', () => {
       activity.record('mail', FUNCTION_KEY_CALLER);
     }
     expect(activity.of('mail')).toHaveLength(1);
+  });
+
+  it('remembers deadline warnings of the last day only, however often a deadline moves', async () => {
+    const world = services([testConnection('mail')]);
+    await world.seedGrant('mail', 'rt-seed');
+    for (let day = 0; day < 60; day++) {
+      // A secret renewed every day for 10 more days: a new deadline, so a new warning, each pass.
+      await world.store.setSecret('app-secret', 'client-secret', {
+        expiresOn: new Date(world.clock.now() + 10 * DAY_MS),
+      });
+      await world.rotation.rotationPass();
+      world.clock.advance(DAY_MS);
+    }
+    expect(world.logs.filter((l) => l.event === 'deadline.approaching')).toHaveLength(60);
+    expect(sizeOf(world.rotation, 'warnedAt')).toBeLessThanOrEqual(1);
   });
 });
 

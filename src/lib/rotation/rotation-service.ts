@@ -79,6 +79,7 @@ export class RotationService {
       if (result.fresh) snapshot.grants.set(item.connection.id, result.fresh);
       return result.result;
     });
+    this.forgetOldWarnings();
     for (const c of connections) this.warnDeadlines(c, snapshot.grants.get(c.id), snapshot.expiries);
 
     const counts: Record<RotationOutcome, number> = {
@@ -139,6 +140,15 @@ export class RotationService {
           : undefined;
       return { result, fresh };
     }
+  }
+
+  /**
+   * A warning older than a day suppresses nothing any more; dropping it keeps the map to the deadlines
+   * of the last day, however often a deadline moves (a renewed secret, a new inactivity date).
+   */
+  private forgetOldWarnings(): void {
+    const now = this.deps.clock.now();
+    for (const [key, at] of this.warnedAt) if (now - at >= WARN_REPEAT_MS) this.warnedAt.delete(key);
   }
 
   private warnDeadlines(
