@@ -3,11 +3,12 @@ import { type Broker, type BrokerOptions, createBroker } from '../lib/broker.js'
 import type { Clock } from '../lib/clock.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
-import type { Logger } from '../lib/logger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import { once } from '../lib/once.js';
 import { openStore } from '../lib/store/open-store.js';
 import type { SecretStore } from '../lib/store/secret-store.js';
 import { resolveFunctionKey } from './function-key.js';
+import { stdioSink } from './log-sink.js';
 import type { EntraSimulator } from './sandbox/entra-simulator.js';
 import { createSandbox } from './sandbox/sandbox.js';
 import { startLocalHost } from './server.js';
@@ -52,6 +53,9 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
   const loaded = loadConnections(settings, options.cwd);
   const store = options.store ?? (await openStore(settings));
   const { key, source: keySource } = await resolveFunctionKey(settings.functionKey, settings.dataDir);
+  // One logger for the host and the broker; by default its lines leave in batches, off the request path.
+  const stdio = options.logger ? undefined : stdioSink();
+  const logger = options.logger ?? createLogger(stdio!.sink);
 
   let sandbox: EntraSimulator | undefined;
   let brokerPromise: Promise<Broker> | undefined;
@@ -61,7 +65,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     routes: table.http,
     functionKey: key,
     port: settings.port,
-    logger: options.logger,
+    logger,
     fallback: (req, res) => sandbox?.handle(req, res) ?? false,
   });
   // With PORT=0 the port is known only now; the default public URL follows it.
@@ -80,7 +84,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     connections,
     store,
     clock: options.clock,
-    logger: options.logger,
+    logger,
     fetch: options.fetch,
     providerTimeoutMs: options.providerTimeoutMs,
     providerMaxRetries: options.providerMaxRetries,
@@ -95,11 +99,16 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     broker = await brokerPromise;
   } catch (err) {
     await host.close();
+    stdio?.close();
     throw err;
   }
   const timers = options.timers === false ? undefined : startTimers(table.timers, { logger: broker.logger });
 
-  const print = options.print ?? (() => {});
+  const print = (line: string) => {
+    // What a person reads follows the log lines logged before it.
+    stdio?.flush();
+    options.print?.(line);
+  };
   const base = settings.publicUrl;
   print(
     `Token broker listening on ${base} (store: ${broker.store.kind}${broker.store.kind === 'file' ? ` in ${settings.dataDir}` : ''})`,
@@ -125,6 +134,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     async close() {
       await timers?.stop();
       await host.close();
+      stdio?.close();
     },
   };
 }

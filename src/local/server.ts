@@ -4,17 +4,17 @@
  * `/api` prefix, method filtering, function keys, `HttpRequest`/`InvocationContext` objects,
  * cookie serialisation), so a handler cannot tell which host it runs in.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
-import { safeEqual } from '../lib/crypto/pkce.js';
 import { BrokerError, type ErrorCode } from '../lib/errors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { HttpRequest, HttpResponse, InvocationContext } from './azure-functions.js';
+import { plainResponse } from './plain-response.js';
 
 export type HostLogger = Pick<Logger, 'info' | 'warn' | 'error'> & Partial<Pick<Logger, 'debug'>>;
 
@@ -45,6 +45,7 @@ export interface LocalHost {
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_CLOSE_GRACE_MS = 2000;
+const EMPTY = Buffer.alloc(0);
 
 /** Headers that describe our connection to the client, not the handler's response. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
@@ -56,6 +57,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const bindHost = options.host ?? '127.0.0.1';
   const routes = indexRoutes(options.routes);
+  const functionKeyDigest = sha256(options.functionKey);
   let baseUrl = '';
   let closing = false;
 
@@ -125,7 +127,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
 
     const declaredLength = Number(req.headers['content-length'] ?? 0);
-    const body = declaredLength > maxBodyBytes ? undefined : await readBody(req, maxBodyBytes);
+    // Without Content-Length and Transfer-Encoding a request has no body (RFC 9112, 6.3): nothing to wait for.
+    const noBody =
+      req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined;
+    const body = noBody
+      ? EMPTY
+      : declaredLength > maxBodyBytes
+        ? undefined
+        : await readBody(req, maxBodyBytes);
     if (body === undefined) {
       // The rest of the body is not read, so the connection cannot be reused.
       res.setHeader('Connection', 'close');
@@ -187,7 +196,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const given =
       typeof header === 'string' && header !== '' ? header : new URLSearchParams(search).get('code');
     if (!given) return false;
-    return safeEqual(given, options.functionKey);
+    // As safeEqual (equal-length digests, compared in constant time), with the key's digest made once.
+    return timingSafeEqual(sha256(given), functionKeyDigest);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -308,6 +318,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   });
 }
 
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
 function requestHeaders(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -329,17 +343,27 @@ async function writeResult(
   }
   if (typeof result !== 'object')
     throw new TypeError('the handler returned neither HttpResponseInit nor HttpResponse');
-  // Going through HttpResponse gives jsonBody, body types and default headers the same treatment as in Azure.
-  const response = result instanceof HttpResponse ? result : new HttpResponse(result);
-  const setCookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
-  const body = Buffer.from(await response.arrayBuffer());
+  const plain = result instanceof HttpResponse ? undefined : plainResponse(result);
+  let status: number;
+  let headers: Iterable<[string, string]>;
+  let setCookies: string[] = [];
+  let body: Buffer;
+  if (plain) {
+    ({ status, headers, body } = plain);
+  } else {
+    // Going through HttpResponse gives jsonBody, body types and default headers the same treatment as in Azure.
+    const response = result instanceof HttpResponse ? result : new HttpResponse(result);
+    setCookies = [...response.headers.getSetCookie(), ...response.cookies.map(serializeCookie)];
+    body = Buffer.from(await response.arrayBuffer());
+    status = response.status;
+    headers = response.headers;
+  }
 
-  for (const [name, value] of response.headers) {
+  for (const [name, value] of headers) {
     if (name === 'set-cookie' || HOP_BY_HOP.has(name)) continue;
     res.setHeader(name, value);
   }
   if (setCookies.length > 0) res.setHeader('Set-Cookie', setCookies);
-  const status = response.status;
   const bodyless = status === 204 || status === 304 || (status >= 100 && status < 200);
   if (!bodyless) res.setHeader('Content-Length', body.length);
   res.writeHead(status);
