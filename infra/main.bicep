@@ -86,6 +86,9 @@ param refreshLock string = 'lease'
 @maxValue(256)
 param rotationConcurrency int = 8
 
+@description('KEY_VAULT_PACING: Key Vault requests per 10 s, all/writes, or off (README, Key Vault service limits).')
+param keyVaultPacing string = '2000/150'
+
 // Who may ask (DESIGN.md): the broker's own app registration comes from infra/entra.bicep, which the
 // azd preprovision hook deploys first (scripts/entra-deploy.mjs) and whose outputs it stores as the azd
 // environment values below. Without them (no Graph permissions, or az deployment of main alone) both
@@ -258,6 +261,7 @@ module functionApp './modules/function-app.bicep' = {
     rotationSchedule: rotationSchedule
     refreshAhead: refreshAhead
     rotationConcurrency: rotationConcurrency
+    keyVaultPacing: keyVaultPacing
     warnBefore: warnBefore
     refreshLock: refreshLock
     callerAuth: effectiveCallerAuth

@@ -53,6 +53,9 @@ param refreshLock string = 'lease'
 @maxValue(256)
 param rotationConcurrency int = 8
 
+@description('KEY_VAULT_PACING: Key Vault requests per 10 s, all/writes, or off.')
+param keyVaultPacing string = '2000/150'
+
 @description('CALLER_AUTH (DESIGN.md, Who may ask). main.bicep passes key unless the broker app registration is known.')
 @allowed([
   'entra'
@@ -189,6 +192,7 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
     ROTATION_SCHEDULE: rotationSchedule
     REFRESH_AHEAD: refreshAhead
     ROTATION_CONCURRENCY: string(rotationConcurrency)
+    KEY_VAULT_PACING: keyVaultPacing
     WARN_BEFORE: warnBefore
     REFRESH_LOCK: refreshLock
     // Who may ask (DESIGN.md). An empty setting counts as unset (src/lib/config/settings.ts), so the
