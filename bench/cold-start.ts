@@ -34,8 +34,9 @@ import { pathToFileURL } from 'node:url';
 import { startEntraSimulator } from '../test/fakes/entra.js';
 import { startKeyVaultSimulator } from '../test/fakes/keyvault-simulator.js';
 import { startAzurite } from '../test/support/azurite.js';
-import { buildPackage, runWorker, simulatorGrant } from '../test/support/packaged-broker.js';
+import { buildPackage, runWorker } from '../test/support/packaged-broker.js';
 import { ROOT } from '../test/support/process.js';
+import { seedConnectedGrant } from '../test/support/simulator-grant.js';
 
 const IMPORT_RUNS = Number(process.env.BENCH_IMPORT_RUNS ?? 15);
 const TOKEN_RUNS = Number(process.env.BENCH_TOKEN_RUNS ?? 7);
@@ -172,17 +173,13 @@ async function main(): Promise<void> {
 
     const store = await vault.createStore();
     await store.setSecret('app-secret', secret);
-    const refreshToken = await simulatorGrant({
+    await seedConnectedGrant(store, 'support', {
       authority: entra.url,
       clientId: CLIENT_ID,
       clientSecret: secret,
       redirectUri: REDIRECT,
       account: 'ana@contoso.com',
       scope: 'https://graph.microsoft.com/User.Read',
-    });
-    const at = new Date().toISOString();
-    await store.setSecret('rt-support', refreshToken, {
-      tags: { account: 'ana@contoso.com', status: 'connected', consentedAt: at, refreshedAt: at },
     });
 
     const caFile = join(work, 'vault-ca.pem');

@@ -15,7 +15,7 @@
  *   BENCH_STORE (file | keyvault)  KEY_VAULT_PACING (2000/150 | off)
  */
 import { fork } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { FileSecretStore } from '../src/lib/store/file-store.js';
 import type { SecretStore } from '../src/lib/store/secret-store.js';
 import type { VaultPacer } from '../src/lib/store/vault-pacer.js';
 import { startKeyVaultSimulator } from '../test/fakes/keyvault-simulator.js';
+import { seedConnectedGrant } from '../test/support/simulator-grant.js';
 import type { EntraProcessReply, EntraProcessRequest } from './entra-process.js';
 
 const KEY_VAULT = process.env.BENCH_STORE === 'keyvault';
@@ -122,13 +123,22 @@ async function main(): Promise<void> {
 
     // Seed: one real authorization-code grant per connection, through the simulator's protocol.
     const t0 = performance.now();
-    const old = new Date(Date.now() - 2 * 86_400_000).toISOString();
-    await mapWithConcurrency(ids, 16, async (id) => {
-      const refreshToken = await grant(authority, `${id}@contoso.com`);
-      await seedStore.setSecret(`rt-${id}`, refreshToken, {
-        tags: { account: `${id}@contoso.com`, status: 'connected', consentedAt: old, refreshedAt: old },
-      });
-    });
+    const old = new Date(Date.now() - 2 * 86_400_000);
+    await mapWithConcurrency(ids, 16, (id) =>
+      seedConnectedGrant(
+        seedStore,
+        id,
+        {
+          authority,
+          clientId: CLIENT_ID,
+          clientSecret: SECRET,
+          redirectUri: REDIRECT,
+          account: `${id}@contoso.com`,
+          scope: 'User.Read',
+        },
+        old,
+      ),
+    );
     const seedS = (performance.now() - t0) / 1000;
 
     const connections = Object.fromEntries(
@@ -206,40 +216,6 @@ function printVault(bench: BenchStore, passS: number, latencyBound: number, sett
   console.log(
     `pacing bound (max of the latency bound, ${COUNT} writes at ${pacing.writesPer10s} per sliding 10 s, ${transactions} transactions at ${pacing.transactionsPer10s} per 10 s): ${bound.toFixed(1)} s; ratio ${(passS / bound).toFixed(2)}`,
   );
-}
-
-/** Authorization code + PKCE against the simulator, as a browser and the broker would, minus the broker. */
-async function grant(authority: string, account: string): Promise<string> {
-  const verifier = randomBytes(32).toString('base64url');
-  const params = new URLSearchParams({
-    client_id: CLIENT_ID,
-    response_type: 'code',
-    redirect_uri: REDIRECT,
-    scope: 'User.Read offline_access openid profile',
-    state: randomBytes(8).toString('hex'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-    account,
-    signin: 'Sign in',
-  });
-  const signIn = await fetch(`${authority}/organizations/oauth2/v2.0/authorize`, {
-    method: 'POST',
-    body: params,
-    redirect: 'manual',
-  });
-  const code = new URL(signIn.headers.get('location')!).searchParams.get('code')!;
-  const token = await fetch(`${authority}/organizations/oauth2/v2.0/token`, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      client_id: CLIENT_ID,
-      client_secret: SECRET,
-      code,
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    }),
-  });
-  return ((await token.json()) as { refresh_token: string }).refresh_token;
 }
 
 await main();

@@ -7,8 +7,9 @@ import { routeTable } from '../../src/functions/routes.js';
 import { loadSettings } from '../../src/lib/config/settings.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { type EntraFake, startEntraSimulator } from '../fakes/entra.js';
-import { buildPackage, runWorker, simulatorGrant } from '../support/packaged-broker.js';
+import { buildPackage, runWorker } from '../support/packaged-broker.js';
 import { childEnv, ROOT, runNode } from '../support/process.js';
+import { seedConnectedGrant } from '../support/simulator-grant.js';
 
 const main = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).main as string;
 const table = routeTable(() => Promise.reject(new Error('unused')), loadSettings({}));
@@ -57,17 +58,13 @@ describe.skipIf(unbuilt)('the bundled package in a clean process', () => {
     const dataDir = join(work, 'data');
     const store = await FileSecretStore.open(dataDir);
     await store.setSecret('app-secret', SECRET);
-    const refreshToken = await simulatorGrant({
+    await seedConnectedGrant(store, 'support', {
       authority: entra.url,
       clientId: CLIENT_ID,
       clientSecret: SECRET,
       redirectUri: REDIRECT,
       account: 'ana@contoso.com',
       scope: 'https://graph.microsoft.com/User.Read',
-    });
-    const at = new Date().toISOString();
-    await store.setSecret('rt-support', refreshToken, {
-      tags: { account: 'ana@contoso.com', status: 'connected', consentedAt: at, refreshedAt: at },
     });
     const connections = {
       support: {

@@ -4,7 +4,6 @@
  * its registered functions. Used by the deploy-package test and bench/cold-start.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ROOT } from './process.js';
@@ -99,47 +98,4 @@ export function runWorker(
       });
     });
   });
-}
-
-/**
- * One authorization-code + PKCE grant from the Entra simulator, as a browser and the broker would
- * get it: the refresh token a past consent would have stored.
- */
-export async function simulatorGrant(options: {
-  authority: string;
-  clientId: string;
-  clientSecret: string;
-  redirectUri: string;
-  account: string;
-  scope: string;
-}): Promise<string> {
-  const verifier = randomBytes(32).toString('base64url');
-  const signIn = await fetch(`${options.authority}/organizations/oauth2/v2.0/authorize`, {
-    method: 'POST',
-    body: new URLSearchParams({
-      client_id: options.clientId,
-      response_type: 'code',
-      redirect_uri: options.redirectUri,
-      scope: `${options.scope} offline_access openid profile`,
-      state: randomBytes(8).toString('hex'),
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      account: options.account,
-      signin: 'Sign in',
-    }),
-    redirect: 'manual',
-  });
-  const code = new URL(signIn.headers.get('location')!).searchParams.get('code')!;
-  const token = await fetch(`${options.authority}/organizations/oauth2/v2.0/token`, {
-    method: 'POST',
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      client_id: options.clientId,
-      client_secret: options.clientSecret,
-      code,
-      redirect_uri: options.redirectUri,
-      code_verifier: verifier,
-    }),
-  });
-  return ((await token.json()) as { refresh_token: string }).refresh_token;
 }
