@@ -36,7 +36,7 @@ import { startKeyVaultSimulator } from '../test/fakes/keyvault-simulator.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { buildPackage, runWorker } from '../test/support/packaged-broker.js';
 import { ROOT } from '../test/support/process.js';
-import { seedConnectedGrant } from '../test/support/simulator-grant.js';
+import { seedSupportConnection } from '../test/support/simulator-grant.js';
 
 const IMPORT_RUNS = Number(process.env.BENCH_IMPORT_RUNS ?? 15);
 const TOKEN_RUNS = Number(process.env.BENCH_TOKEN_RUNS ?? 7);
@@ -172,14 +172,11 @@ async function main(): Promise<void> {
     stops.push(() => new Promise((resolve) => identity.close(resolve)));
 
     const store = await vault.createStore();
-    await store.setSecret('app-secret', secret);
-    await seedConnectedGrant(store, 'support', {
+    const connections = await seedSupportConnection(store, {
       authority: entra.url,
       clientId: CLIENT_ID,
       clientSecret: secret,
       redirectUri: REDIRECT,
-      account: 'ana@contoso.com',
-      scope: 'https://graph.microsoft.com/User.Read',
     });
 
     const caFile = join(work, 'vault-ca.pem');
@@ -199,19 +196,8 @@ dns.lookup = (host, options, callback) => {
 };
 `,
     );
-    const connections = {
-      support: {
-        provider: 'entra',
-        authority: entra.url,
-        tenant: 'organizations',
-        clientId: CLIENT_ID,
-        credential: { type: 'secret', secretName: 'app-secret' },
-        scopes: ['https://graph.microsoft.com/User.Read'],
-        redirectUri: REDIRECT,
-      },
-    };
     const env = {
-      BROKER_CONNECTIONS: JSON.stringify({ connections }),
+      BROKER_CONNECTIONS: connections,
       BROKER_PUBLIC_URL: 'https://broker.example',
       KEY_VAULT_URL: `https://${VAULT_HOST}:${vaultPort}`,
       AzureWebJobsStorage: azurite.connectionString,

@@ -14,13 +14,14 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
 /** Statuses a `Response` carries no body with; `HttpResponse` then drops `jsonBody`. */
 const NULL_BODY = new Set([204, 205, 304]);
+const byName = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /**
  * What `new HttpResponse(init)` and its `arrayBuffer()` yield, for the results handlers return: JSON,
  * text or no body, headers as a plain object of strings, no cookies. The class builds an undici
  * `Response` and a web stream per call, which cost the embedded host as much as the rest of a cached
  * token answer. Anything outside that shape returns undefined and goes through `HttpResponse`, so
- * every answer is the same as through the class (test/unit/plain-response.test.ts compares them).
+ * every answer is the same as through the class (test/unit/plain-response.property.test.ts compares them).
  */
 export function plainResponse(init: HttpResponseInit): PlainResponse | undefined {
   const status = init.status ?? 200;
@@ -53,7 +54,7 @@ export function plainResponse(init: HttpResponseInit): PlainResponse | undefined
     return undefined;
   }
 
-  headers.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  headers.sort(byName);
   for (let i = 0; i < headers.length; i++) {
     const name = headers[i]![0];
     // `Headers` would join the values of one name given twice; and cookies have their own path.
@@ -61,7 +62,7 @@ export function plainResponse(init: HttpResponseInit): PlainResponse | undefined
   }
   if (contentType !== undefined && !headers.some(([name]) => name === 'content-type')) {
     headers.push(['content-type', contentType]);
-    headers.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    headers.sort(byName);
   }
   return { status, headers, body: text === undefined ? Buffer.alloc(0) : Buffer.from(text, 'utf8') };
 }

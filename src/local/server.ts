@@ -4,12 +4,13 @@
  * `/api` prefix, method filtering, function keys, `HttpRequest`/`InvocationContext` objects,
  * cookie serialisation), so a handler cannot tell which host it runs in.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
+import { matcherOf } from '../lib/crypto/pkce.js';
 import { BrokerError, type ErrorCode } from '../lib/errors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -57,7 +58,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const bindHost = options.host ?? '127.0.0.1';
   const routes = indexRoutes(options.routes);
-  const functionKeyDigest = sha256(options.functionKey);
+  const isFunctionKey = matcherOf(options.functionKey);
   let baseUrl = '';
   let closing = false;
 
@@ -196,8 +197,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const given =
       typeof header === 'string' && header !== '' ? header : new URLSearchParams(search).get('code');
     if (!given) return false;
-    // As safeEqual (equal-length digests, compared in constant time), with the key's digest made once.
-    return timingSafeEqual(sha256(given), functionKeyDigest);
+    return isFunctionKey(given);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -316,10 +316,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
       if (!req.complete) settle(null);
     });
   });
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 function requestHeaders(req: IncomingMessage): Record<string, string> {

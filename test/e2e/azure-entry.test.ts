@@ -9,7 +9,7 @@ import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import { type EntraFake, startEntraSimulator } from '../fakes/entra.js';
 import { buildPackage, runWorker } from '../support/packaged-broker.js';
 import { childEnv, ROOT, runNode } from '../support/process.js';
-import { seedConnectedGrant } from '../support/simulator-grant.js';
+import { seedSupportConnection } from '../support/simulator-grant.js';
 
 const main = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).main as string;
 const table = routeTable(() => Promise.reject(new Error('unused')), loadSettings({}));
@@ -57,28 +57,14 @@ describe.skipIf(unbuilt)('the bundled package in a clean process', () => {
     });
     const dataDir = join(work, 'data');
     const store = await FileSecretStore.open(dataDir);
-    await store.setSecret('app-secret', SECRET);
-    await seedConnectedGrant(store, 'support', {
+    const connections = await seedSupportConnection(store, {
       authority: entra.url,
       clientId: CLIENT_ID,
       clientSecret: SECRET,
       redirectUri: REDIRECT,
-      account: 'ana@contoso.com',
-      scope: 'https://graph.microsoft.com/User.Read',
     });
-    const connections = {
-      support: {
-        provider: 'entra',
-        authority: entra.url,
-        tenant: 'organizations',
-        clientId: CLIENT_ID,
-        credential: { type: 'secret', secretName: 'app-secret' },
-        scopes: ['https://graph.microsoft.com/User.Read'],
-        redirectUri: REDIRECT,
-      },
-    };
     env = {
-      BROKER_CONNECTIONS: JSON.stringify({ connections }),
+      BROKER_CONNECTIONS: connections,
       BROKER_DATA_DIR: dataDir,
       BROKER_PUBLIC_URL: 'https://broker.example',
     };

@@ -60,3 +60,26 @@ export async function seedConnectedGrant(
     tags: { account: options.account, status: 'connected', consentedAt: when, refreshedAt: when },
   });
 }
+
+/**
+ * A consented Entra connection `support` for a broker run from its environment: its client secret
+ * (`app-secret`) and grant stored, and the `BROKER_CONNECTIONS` value that names them.
+ */
+export async function seedSupportConnection(
+  store: Pick<SecretStore, 'setSecret'>,
+  app: { authority: string; clientId: string; clientSecret: string; redirectUri: string },
+): Promise<string> {
+  const scope = 'https://graph.microsoft.com/User.Read';
+  await store.setSecret('app-secret', app.clientSecret);
+  await seedConnectedGrant(store, 'support', { ...app, account: 'ana@contoso.com', scope });
+  const support = {
+    provider: 'entra',
+    authority: app.authority,
+    tenant: 'organizations',
+    clientId: app.clientId,
+    credential: { type: 'secret', secretName: 'app-secret' },
+    scopes: [scope],
+    redirectUri: app.redirectUri,
+  };
+  return JSON.stringify({ connections: { support } });
+}

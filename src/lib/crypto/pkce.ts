@@ -26,7 +26,15 @@ export function pkcePair(): { verifier: string; challenge: string } {
  * length nor the position of the first difference leaks through timing.
  */
 export function safeEqual(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a, 'utf8').digest();
-  const db = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(da, db);
+  return matcherOf(b)(a);
+}
+
+/** `safeEqual` against one fixed secret, its digest made once (the host checks its key per request). */
+export function matcherOf(expected: string): (given: string) => boolean {
+  const digest = sha256(expected);
+  return (given) => timingSafeEqual(sha256(given), digest);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
 }
