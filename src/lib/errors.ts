@@ -14,6 +14,12 @@ export type ErrorCode =
   | 'account_mismatch'
   | 'consent_required'
   | 'client_misconfigured'
+  | 'precondition_failed'
+  | 'declared_in_config'
+  | 'template_in_use'
+  | 'unknown_template'
+  | 'invitation_invalid'
+  | 'mailbox_not_allowed'
   | 'upstream_unavailable'
   | 'not_found'
   | 'method_not_allowed'
@@ -31,6 +37,12 @@ export const ERROR_TABLE: Record<ErrorCode, { status: number; title: string }> =
   account_mismatch: { status: 403, title: 'Wrong account' },
   consent_required: { status: 409, title: 'Consent required' },
   client_misconfigured: { status: 502, title: 'Client misconfigured' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
+  declared_in_config: { status: 409, title: 'Declared in configuration' },
+  template_in_use: { status: 409, title: 'Template in use' },
+  unknown_template: { status: 404, title: 'Unknown template' },
+  invitation_invalid: { status: 410, title: 'Invitation invalid' },
+  mailbox_not_allowed: { status: 403, title: 'Mailbox not allowed' },
   upstream_unavailable: { status: 503, title: 'Upstream unavailable' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
