@@ -16,7 +16,7 @@ const endpointSetting = z
 /** App settings (environment) of DESIGN.md, validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
-  // Transactions/writes this process sends the vault per 10 s, or `off` (README, "Key Vault service limits").
+  // Transactions/writes this process sends the vault per 10 s, or `off` (docs/status-and-rotation.md, "Key Vault service limits").
   KEY_VAULT_PACING: z
     .string()
     .regex(

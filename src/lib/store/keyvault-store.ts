@@ -54,7 +54,7 @@ export interface KeyVaultSecretStoreOptions extends SecretClientOptions {
 /**
  * Half of Key Vault's documented limits for secrets, per vault and region in 10 seconds (4,000
  * transactions, of which 300 creates): the other half is left to other instances, the CLI and
- * whatever else shares the vault. README, "Key Vault service limits", has the arithmetic.
+ * whatever else shares the vault. docs/status-and-rotation.md, "Key Vault service limits", has the arithmetic.
  */
 export const DEFAULT_VAULT_PACING: VaultPacing = { transactionsPer10s: 2000, writesPer10s: 150 };
 

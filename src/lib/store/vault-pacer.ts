@@ -1,6 +1,6 @@
 /**
  * Keeps this process's Key Vault transactions inside the vault's service limits, which count
- * transactions per vault in any 10 seconds and answer 429 beyond them (README, "Key Vault service
+ * transactions per vault in any 10 seconds and answer 429 beyond them (docs/status-and-rotation.md, "Key Vault service
  * limits"). A rotation pass over thousands of connections would otherwise meet 429s, retry, and
  * end with connections marked transient; paced, its requests wait their turn instead.
  *
