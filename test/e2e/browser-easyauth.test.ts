@@ -17,6 +17,7 @@ const ADMIN_PRINCIPAL = Buffer.from(
         typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier',
         val: '44444444-4444-4444-8444-444444444444',
       },
+      { typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: TENANT },
       { typ: 'roles', val: 'Broker.Admin' },
     ],
   }),

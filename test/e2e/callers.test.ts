@@ -249,3 +249,27 @@ describe('a signing key rollover mid-run', () => {
     expect((await call(stack, after)).status).toBe(200);
   });
 });
+
+describe('while the tenant key endpoint fails', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startCallerStack();
+    registerCallers(stack);
+  });
+  afterAll(() => stack.close());
+
+  it('20 requests make at most one key fetch; each is 503 upstream_unavailable with Retry-After', async () => {
+    const bearer = await appToken(stack, ENGINE.clientId);
+    stack.sim.failNext('keys', { status: 500, body: '{"error":"server_error"}' }, 50);
+    const before = stack.sim.stats.keyRequests;
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await call(stack, bearer));
+    answers.push(...(await Promise.all(Array.from({ length: 10 }, () => call(stack, bearer)))));
+    expect(stack.sim.stats.keyRequests - before).toBeLessThanOrEqual(1);
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await res.json()) as Problem).code).toBe('upstream_unavailable');
+    }
+  });
+});

@@ -4,6 +4,8 @@ import { type Stack, startStack } from './harness.js';
 
 const TENANT = '3c1e8f0a-6b2d-4c7e-9a51-2f4d8b6e0c13';
 const OID_CLAIM = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
+const TID_CLAIM = 'http://schemas.microsoft.com/identity/claims/tenantid';
+const OTHER_TENANT = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
 const ADA = '44444444-4444-4444-8444-444444444444';
 
 interface Problem {
@@ -11,7 +13,7 @@ interface Problem {
 }
 
 /** `X-MS-CLIENT-PRINCIPAL` as App Service's authentication module sets it. */
-function principal(roles: string[], name = 'ada@contoso.com'): string {
+function principal(roles: string[], name = 'ada@contoso.com', tenant: string | null = TENANT): string {
   return Buffer.from(
     JSON.stringify({
       auth_typ: 'aad',
@@ -20,6 +22,7 @@ function principal(roles: string[], name = 'ada@contoso.com'): string {
       claims: [
         { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', val: name },
         { typ: OID_CLAIM, val: ADA },
+        ...(tenant === null ? [] : [{ typ: TID_CLAIM, val: tenant }]),
         ...roles.map((val) => ({ typ: 'roles', val })),
       ],
     }),
@@ -69,6 +72,23 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
     const res = await get('/api/status', { 'x-ms-client-principal': principal(['Reader']) });
     expect(res.status).toBe(403);
     expect(((await res.json()) as Problem).code).toBe('forbidden');
+  });
+
+  it('a principal of another tenant, or naming none, is 403 forbidden even with the role', async () => {
+    for (const tenant of [OTHER_TENANT, null]) {
+      const res = await get('/api/status', {
+        'x-ms-client-principal': principal(['Broker.Admin'], 'mallory@fabrikam.com', tenant),
+      });
+      expect(res.status, String(tenant)).toBe(403);
+      const problem = (await res.json()) as Problem & { detail: string };
+      expect(problem.code).toBe('forbidden');
+      expect(problem.detail).toContain("not in the broker's tenant");
+    }
+    // The tenant id compares without regard to case, as Entra's GUIDs may arrive upper-cased.
+    const upper = await get('/api/status', {
+      'x-ms-client-principal': principal(['Broker.Admin'], 'ada@contoso.com', TENANT.toUpperCase()),
+    });
+    expect(upper.status).toBe(200);
   });
 
   it('a malformed principal header counts as nobody (never a 5xx)', async () => {

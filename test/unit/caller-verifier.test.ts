@@ -23,6 +23,7 @@ describe('CallerVerifier', () => {
     aud: API,
     tid: TENANT,
     oid: OID,
+    sub: OID,
     roles: ['Token.Request'],
     idtyp: 'app',
     iat: now,
@@ -81,6 +82,9 @@ describe('CallerVerifier', () => {
     ['another tenant', { tid: API }, "broker's tenant"],
     ['a delegated token', { scp: 'user_impersonation' }, 'delegated'],
     ['no oid', { oid: undefined }, 'names no caller'],
+    ['a user token by idtyp', { idtyp: 'user' }, 'not an app token'],
+    ['a sub that is not the oid', { sub: 'pairwise-subject-of-someone' }, 'not an app token'],
+    ['no sub', { sub: undefined }, 'not an app token'],
   ];
   it.each(table)('401 for %s', async (_name, change, words) => {
     const claims = { ...good, ...change };
@@ -88,6 +92,34 @@ describe('CallerVerifier', () => {
     const err = await refusal(await sign(claims));
     expect(err.code).toBe('unauthorized');
     expect(err.message).toContain(words);
+  });
+
+  it('401 for the ID token of an App Service sign-in, shaped like Entra issues it (roles and all)', async () => {
+    // A v2 ID token for the broker's own app registration: aud = its client id, the v2 issuer, tid and
+    // oid, the person's app roles, no scp and no idtyp; its sub is pairwise (per app), never the oid.
+    const idToken: JWTPayload = {
+      aud: API,
+      iss: `${AUTHORITY}/${TENANT}/v2.0`,
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      aio: 'AUQAu/8ZAAAA1EfD6lZnHrGvQJ3yK0PpOq==',
+      email: 'ops@contoso.com',
+      name: 'Ops Person',
+      nonce: '638700000000000000.NjJjYzQ1',
+      oid: OID,
+      preferred_username: 'ops@contoso.com',
+      rh: '1.AQ4AChd8PG8rfkyaUS9Ni24MEw.',
+      roles: ['Token.Request', 'Broker.Admin'],
+      sid: '001c1a3f-5d2e-4b1a-9e55-2a2b9c1d0e7f',
+      sub: 'k3Vx9Y6m1wq2Jb7QZ0yH4tR8sN5uP3cL2dF1gA0eB9o',
+      tid: TENANT,
+      uti: 'Zk1pD2xYbUe0Wq9rT8sA3Q',
+      ver: '2.0',
+    };
+    const err = await refusal(await sign(idToken));
+    expect(err.code).toBe('unauthorized');
+    expect(err.message).toContain('not an app token');
   });
 
   it('accepts a token expired by less than the skew', async () => {
@@ -107,9 +139,8 @@ describe('CallerVerifier', () => {
   });
 
   it('403 caller_not_allowed for a caller not listed, or listed without the role', async () => {
-    expect((await refusal(await sign({ ...good, oid: '22222222-2222-4222-8222-222222222222' }))).code).toBe(
-      'caller_not_allowed',
-    );
+    const other = '22222222-2222-4222-8222-222222222222';
+    expect((await refusal(await sign({ ...good, oid: other, sub: other }))).code).toBe('caller_not_allowed');
     expect((await refusal(await sign({ ...good, roles: ['Other'] }))).code).toBe('caller_not_allowed');
   });
 

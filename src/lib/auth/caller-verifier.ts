@@ -1,14 +1,13 @@
-import { createRemoteJWKSet, customFetch, errors, type JWTPayload, jwtVerify } from 'jose';
+import { errors, type JWTPayload, jwtVerify } from 'jose';
 import type { Clock } from '../clock.js';
 import type { CallerAuthSettings } from '../config/settings.js';
 import { BrokerError } from '../errors.js';
+import { TenantKeys, type TenantKeysOptions } from './tenant-keys.js';
 
 /** The app role a caller's token must carry (the broker's app registration defines it). */
 export const TOKEN_REQUEST_ROLE = 'Token.Request';
 /** Entra's clocks and ours may differ; DESIGN.md allows five minutes either way. */
 const CLOCK_SKEW_S = 300;
-/** An unknown `kid` refetches the keys at most this often: a key rollover works, a flood of forged kids does not reach Entra. */
-const JWKS_COOLDOWN_MS = 30_000;
 /** App tokens are 1-2 KB (user tokens with many groups reach 5-6); anything larger is refused before it is parsed. */
 const MAX_TOKEN_CHARS = 8192;
 
@@ -20,11 +19,8 @@ export interface Caller {
   id?: string;
 }
 
-export interface KeySetOptions {
-  fetch?: typeof fetch;
-  /** Default 30 s. */
-  cooldownMs?: number;
-}
+/** How the tenant's keys are fetched: at most once per `cooldownMs` (default 30 s), failures included. */
+export type KeySetOptions = TenantKeysOptions;
 
 /** What a connection says about its callers. */
 export interface CallerPolicy {
@@ -54,23 +50,15 @@ function whyRefused(err: unknown): string {
   return 'the token is malformed';
 }
 
-/** The key set could not be had (down, slow, not JSON): an outage, not the caller's fault. */
-function keysUnavailable(err: unknown): boolean {
-  if (!(err instanceof errors.JOSEError)) return true;
-  return (
-    err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || err.code === 'ERR_JOSE_GENERIC'
-  );
-}
-
 /**
  * Validates the Entra access token a calling service presents (DESIGN.md, "Who may ask"): RS256
- * against the tenant's published keys (jose's remote key set: cached, refetched on an unknown `kid`
- * at most every 30 s), `iss` v2 or v1 of the tenant, `aud` the broker's app, `tid`, `exp`/`nbf` with
- * 5 minutes of skew, an app token (no `scp`) holding the role `Token.Request`; then its `oid` must be
- * among the connection's `callers`.
+ * against the tenant's published keys (`TenantKeys`: cached, fetched at most every 30 s, failures
+ * included), `iss` v2 or v1 of the tenant, `aud` the broker's app, `tid`, `exp`/`nbf` with 5 minutes
+ * of skew, an app token (no `scp`; `idtyp` = `app` when present; `oid` = `sub`) holding the role
+ * `Token.Request`; then its `oid` must be among the connection's `callers`.
  */
 export class CallerVerifier {
-  private readonly keys: ReturnType<typeof createRemoteJWKSet>;
+  private readonly keys: TenantKeys;
   private readonly issuers: string[];
 
   constructor(
@@ -79,11 +67,7 @@ export class CallerVerifier {
     options: KeySetOptions = {},
   ) {
     const { authority, tenantId } = settings;
-    this.keys = createRemoteJWKSet(new URL(`${authority}/${tenantId}/discovery/v2.0/keys`), {
-      cooldownDuration: options.cooldownMs ?? JWKS_COOLDOWN_MS,
-      timeoutDuration: 5000,
-      [customFetch]: options.fetch ?? globalThis.fetch,
-    });
+    this.keys = new TenantKeys(`${authority}/${tenantId}/discovery/v2.0/keys`, clock, options);
     this.issuers = [`${authority}/${tenantId}/v2.0`, `https://sts.windows.net/${tenantId}/`];
   }
 
@@ -102,7 +86,7 @@ export class CallerVerifier {
       throw unauthorized('The bearer token is refused: it is far too long.');
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(token, this.keys, {
+      ({ payload: claims } = await jwtVerify(token, this.keys.getKey, {
         algorithms: ['RS256'],
         issuer: this.issuers,
         audience: this.settings.audiences,
@@ -111,13 +95,8 @@ export class CallerVerifier {
         requiredClaims: ['exp', 'iss', 'aud'],
       }));
     } catch (err) {
-      if (keysUnavailable(err)) {
-        throw new BrokerError(
-          'upstream_unavailable',
-          "The tenant's signing keys could not be fetched, so no caller can be verified now. Try again shortly.",
-          { retryAfter: 5, cause: err },
-        );
-      }
+      // The keys could not be had (503 with Retry-After): an outage, not the caller's fault.
+      if (err instanceof BrokerError) throw err;
       throw unauthorized(`The bearer token is refused: ${whyRefused(err)}.`);
     }
     if (String(claims.tid ?? '').toLowerCase() !== this.settings.tenantId) {
@@ -128,8 +107,19 @@ export class CallerVerifier {
         "The bearer token is refused: it is a user's (delegated) token; a service calls with its own app token.",
       );
     }
+    // An ID token (App Service sign-in: `aud` the broker, v2 issuer, `tid`, `oid`, no `scp`) passes
+    // every check above; an app token is told apart by `idtyp` (when the app asks for it) and by its
+    // `sub`, which is the service principal's `oid`, while an ID token's `sub` is pairwise.
+    if (claims.idtyp !== undefined && claims.idtyp !== 'app') {
+      throw unauthorized("The bearer token is refused: it is not an app token (idtyp is not 'app').");
+    }
     const oid = typeof claims.oid === 'string' ? claims.oid.toLowerCase() : undefined;
     if (!oid) throw unauthorized('The bearer token is refused: it names no caller (oid).');
+    if (typeof claims.sub !== 'string' || claims.sub.toLowerCase() !== oid) {
+      throw unauthorized(
+        "The bearer token is refused: it is not an app token (its sub is not its oid); a service calls with its own app token, not a sign-in's ID token.",
+      );
+    }
     const roles = Array.isArray(claims.roles) ? claims.roles : [];
     const connection = connectionOf();
     const listed = connection.callers?.find((c) => c.objectId.toLowerCase() === oid);

@@ -13,6 +13,8 @@ const PRINCIPAL_HEADER = 'x-ms-client-principal';
 const MAX_PRINCIPAL_CHARS = 16_384;
 const OID_CLAIMS = ['http://schemas.microsoft.com/identity/claims/objectidentifier', 'oid'];
 const ROLE_CLAIMS = ['roles', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role'];
+/** The platform maps `tid` to the long name; either may arrive. */
+const TENANT_CLAIMS = ['http://schemas.microsoft.com/identity/claims/tenantid', 'tid'];
 
 interface ClientPrincipal {
   name_typ?: string;
@@ -51,18 +53,20 @@ export type PersonCheck =
 /**
  * The human routes under App Service built-in authentication (DESIGN.md, "Who may ask"): the
  * platform signs people in and passes `X-MS-CLIENT-PRINCIPAL`. The header is believed only when
- * `WEBSITE_AUTH_ENABLED` is `True` — without the platform in front, anyone could send it.
+ * `WEBSITE_AUTH_ENABLED` is `True` — without the platform in front, anyone could send it. The
+ * principal's tenant (`tid`) must be `BROKER_TENANT_ID`, and it must hold `ADMIN_ROLE`.
  */
 export class PersonAuth {
   constructor(private readonly settings: AdminAuthSettings) {}
 
   /**
-   * Allowed (with the person under `easyauth`), or where a browser signs in. A signed-in person
-   * without the role is 403 `forbidden`.
+   * Allowed (with the person under `easyauth`), or where a browser signs in. A signed-in person of
+   * another tenant, or without the role, is 403 `forbidden`.
    */
   check(headers: { get(name: string): string | null }, pathAndQuery: string): PersonCheck {
-    if (this.settings.mode === 'key') return { allowed: true };
-    const header = this.settings.platformEnabled ? headers.get(PRINCIPAL_HEADER) : null;
+    const settings = this.settings;
+    if (settings.mode === 'key') return { allowed: true };
+    const header = settings.platformEnabled ? headers.get(PRINCIPAL_HEADER) : null;
     const principal = header ? decodePrincipal(header) : undefined;
     if (!principal) {
       return {
@@ -75,10 +79,19 @@ export class PersonAuth {
     const roles = values([...(principal.role_typ ? [principal.role_typ] : []), ...ROLE_CLAIMS]);
     const name = values([principal.name_typ ?? 'name', 'preferred_username', 'name'])[0];
     const id = values(OID_CLAIMS)[0];
-    if (!roles.includes(this.settings.role)) {
+    // A principal of another tenant (a guest's home tenant token, a multi-tenant registration) is
+    // never one of the broker's people, whatever roles it carries. Absent counts as another tenant.
+    const tenants = values(TENANT_CLAIMS).map((t) => t.toLowerCase());
+    if (tenants.length === 0 || tenants.some((t) => t !== settings.tenantId)) {
       throw new BrokerError(
         'forbidden',
-        `You are signed in${name ? ` as ${name}` : ''}, but without the app role ${this.settings.role} on the broker's app registration. An admin assigns it under Enterprise applications → Users and groups.`,
+        `You are signed in${name ? ` as ${name}` : ''}, but not in the broker's tenant. Sign in with an account of the organisation that runs the broker.`,
+      );
+    }
+    if (!roles.includes(settings.role)) {
+      throw new BrokerError(
+        'forbidden',
+        `You are signed in${name ? ` as ${name}` : ''}, but without the app role ${settings.role} on the broker's app registration. An admin assigns it under Enterprise applications → Users and groups.`,
       );
     }
     return { allowed: true, person: { name, id } };
