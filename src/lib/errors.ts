@@ -1,7 +1,7 @@
 /**
  * The broker's error vocabulary, and every error class it throws. Each code is a problem+json `code`
  * of DESIGN.md, or one of the host's own (`not_found`, `method_not_allowed`, `payload_too_large`,
- * `internal_error`); its HTTP status and title live in one table (`ERROR_TABLE`) and nowhere else.
+ * `misdirected_request`, `internal_error`); its HTTP status and title live in one table (`ERROR_TABLE`) and nowhere else.
  */
 export type ErrorCode =
   | 'invalid_request'
@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'misdirected_request'
   | 'internal_error';
 
 export const ERROR_TABLE: Record<ErrorCode, { status: number; title: string }> = {
@@ -47,6 +48,7 @@ export const ERROR_TABLE: Record<ErrorCode, { status: number; title: string }> =
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   payload_too_large: { status: 413, title: 'Payload too large' },
+  misdirected_request: { status: 421, title: 'Misdirected request' },
   internal_error: { status: 500, title: 'Internal error' },
 };
 

@@ -65,6 +65,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     routes: table.http,
     functionKey: key,
     port: settings.port,
+    // Its own names: loopback, and the one people and callers use (BROKER_PUBLIC_URL, or the default).
+    hostNames: [new URL(settings.publicUrl).host],
     logger,
     fallback: (req, res) => sandbox?.handle(req, res) ?? false,
   });
@@ -101,6 +103,14 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     await host.close();
     stdio?.close();
     throw err;
+  }
+  if (settings.adminAuth.mode === 'easyauth' && settings.adminAuth.platformEnabled) {
+    // Outside App Service nothing strips a client's own X-MS-CLIENT-PRINCIPAL: whoever reaches this
+    // host can claim to be any signed-in admin. Fine for a test; said loudly, since it is not for use.
+    logger.warn('local_host.trusts_principal_header', {
+      message:
+        'WEBSITE_AUTH_ENABLED=True is set by hand: this host believes any X-MS-CLIENT-PRINCIPAL header a client sends. Only for testing; never expose this host.',
+    });
   }
   const timers = options.timers === false ? undefined : startTimers(table.timers, { logger: broker.logger });
 

@@ -15,6 +15,7 @@ import { BrokerError, type ErrorCode } from '../lib/errors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { HttpRequest, HttpResponse, InvocationContext } from './azure-functions.js';
+import { hostMatcher } from './host-names.js';
 import { plainResponse } from './plain-response.js';
 
 export type HostLogger = Pick<Logger, 'info' | 'warn' | 'error'> & Partial<Pick<Logger, 'debug'>>;
@@ -27,6 +28,11 @@ export interface LocalHostOptions {
   port: number;
   /** Defaults to loopback: the local host is for one machine, not a network. */
   host?: string;
+  /**
+   * Host names answered besides `localhost` and loopback addresses (the host of `BROKER_PUBLIC_URL`);
+   * any other `Host` gets 421 on every path, so a web page cannot reach the host by DNS rebinding.
+   */
+  hostNames?: string[];
   logger?: HostLogger;
   /** Serves paths no route matches (e.g. a sandbox simulator); returns true when it handled the request. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -59,6 +65,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const bindHost = options.host ?? '127.0.0.1';
   const routes = indexRoutes(options.routes);
   const isFunctionKey = matcherOf(options.functionKey);
+  const isOwnHost = hostMatcher(options.hostNames);
   let baseUrl = '';
   let closing = false;
 
@@ -102,6 +109,14 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
+    if (!isOwnHost(req.headers.host) || !absoluteFormIsOwn(req.url ?? '/')) {
+      writeProblem(
+        res,
+        'misdirected_request',
+        'This host answers only to its own names: localhost, loopback addresses and the host of BROKER_PUBLIC_URL.',
+      );
+      return;
+    }
     const target = parseTarget(req.url ?? '/');
     const route = target ? routes.get(target.routeKey) : undefined;
     if (!target || !route) {
@@ -189,6 +204,16 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       status,
       durationMs: Date.now() - started,
     });
+  }
+
+  /** A request in absolute form (`GET http://host/api/token`) names its host there too (RFC 9112 §3.2.2). */
+  function absoluteFormIsOwn(rawUrl: string): boolean {
+    if (rawUrl.startsWith('/')) return true;
+    try {
+      return isOwnHost(new URL(rawUrl).host);
+    } catch {
+      return true; // not a URL: parseTarget answers it 404
+    }
   }
 
   function keyMatches(req: IncomingMessage, search: string): boolean {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { connect } from 'node:net';
 import { HttpResponse } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/functions/route-types.js';
@@ -200,6 +201,72 @@ describe('startLocalHost', () => {
       const res = await fetch(`${base}/sandbox/authorize`);
       expect(res.status).toBe(200);
       expect(await res.text()).toBe('sandbox here');
+    });
+  });
+
+  describe('host names (DNS rebinding)', () => {
+    /** Raw HTTP/1.1, so the request line and `Host` are exactly as written. */
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(host.port, '127.0.0.1', () =>
+          socket.end(`${head}\r\nConnection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+
+    it('answers 421 misdirected_request to a foreign Host, also in absolute form, before the key check and the fallback', async () => {
+      for (const head of [
+        `GET /api/token?code=${KEY} HTTP/1.1\r\nHost: evil.example`,
+        'GET /sandbox/authorize HTTP/1.1\r\nHost: evil.example:80',
+        `GET http://evil.example/api/token?code=${KEY} HTTP/1.1\r\nHost: 127.0.0.1`,
+        `GET /api/token?code=${KEY} HTTP/1.1\r\nHost: localhost@evil.example`,
+        `GET /api/token?code=${KEY} HTTP/1.0`,
+      ]) {
+        const answer = await raw(head);
+        expect(answer, head).toMatch(/^HTTP\/1\.1 421 /);
+        expect(answer).toContain('"code":"misdirected_request"');
+      }
+    });
+
+    it('serves localhost, loopback addresses in any spelling, and the configured names', async () => {
+      for (const name of [
+        'localhost',
+        '127.0.0.1',
+        '127.1',
+        '[::1]',
+        '[0:0:0:0:0:0:0:1]',
+        '[::ffff:127.0.0.1]',
+      ]) {
+        expect(await raw(`GET /api/token?code=${KEY} HTTP/1.1\r\nHost: ${name}:7071`), name).toMatch(
+          /^HTTP\/1\.1 200 /,
+        );
+      }
+      const named = await startLocalHost({
+        routes,
+        functionKey: KEY,
+        port: 0,
+        hostNames: ['broker.contoso.test'],
+      });
+      try {
+        const ok = await new Promise<number>((resolve, reject) =>
+          http
+            .get(
+              `${named.url}/api/token?code=${KEY}`,
+              { headers: { host: 'Broker.Contoso.Test' } },
+              (res) => {
+                res.resume();
+                resolve(res.statusCode ?? 0);
+              },
+            )
+            .on('error', reject),
+        );
+        expect(ok).toBe(200);
+      } finally {
+        await named.close();
+      }
     });
   });
 
