@@ -33,8 +33,8 @@ param principalId string = ''
 ])
 param principalType string = 'User'
 
-@description('Give the deployer Key Vault Secrets Officer on the vault, so the CLI and az can set client secrets.')
-param grantDeployerSecretsOfficer bool = true
+@description('Give the deployer Key Vault Secrets Officer on the vault for good. Off by default: whoever holds it can read every refresh token. Put a client secret in with a time-bound assignment instead (docs/deploy.md).')
+param grantDeployerSecretsOfficer bool = false
 
 @description('Key Vault public network access. Disabled needs a private endpoint and VNet integration, which this template does not create.')
 @allowed([
@@ -125,7 +125,8 @@ param connectionAppScopes string[] = [
   'https://graph.microsoft.com/User.Read'
 ]
 
-@description('ALERT_WEBHOOK_URL: where state-change events are POSTed (https). Empty: log lines (and the alert rules) only.')
+@secure()
+@description('ALERT_WEBHOOK_URL: where state-change events are POSTed (https). A credential (whoever holds a Teams or Slack webhook can post to the channel): kept out of the deployment history, stored as the vault secret alert-webhook-url, and the app setting is a Key Vault reference to it. Empty: log lines (and the alert rules) only.')
 param alertWebhookUrl string = ''
 
 @description('E-mail addresses the alerts action group mails. Empty: the alert rules still fire (Azure Monitor shows them) but mail nobody.')
@@ -144,6 +145,9 @@ var storageAccountName = 'st${resourceToken}'
 var keyVaultName = 'kv-${resourceToken}'
 var logAnalyticsName = 'log-${resourceToken}'
 var applicationInsightsName = 'appi-${resourceToken}'
+// The vault secret holding ALERT_WEBHOOK_URL; the app setting refers to it (resolved by the platform
+// with the app's identity), so the URL is in neither an app setting nor the deployment history.
+var alertWebhookSecretName = empty(alertWebhookUrl) ? '' : 'alert-webhook-url'
 
 // The entra modes need the broker app registration; without it both fall back to the function key.
 var effectiveCallerAuth = !empty(brokerApiClientId) && !empty(brokerTenantId) ? callerAuth : 'key'
@@ -218,6 +222,8 @@ module keyVault './modules/keyvault.bicep' = {
     tags: tags
     publicNetworkAccess: keyVaultPublicNetworkAccess
     softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+    alertWebhookSecretName: alertWebhookSecretName
+    alertWebhookUrl: alertWebhookUrl
   }
 }
 
@@ -269,9 +275,10 @@ module functionApp './modules/function-app.bicep' = {
     brokerTenantId: brokerTenantId
     brokerApiClientId: brokerApiClientId
     brokerApiUri: brokerApiUri
-    alertWebhookUrl: alertWebhookUrl
+    alertWebhookSecretName: alertWebhookSecretName
   }
   // The host reads its storage and the package container with the identity from its first start.
+  // (The webhook's vault secret exists by then: keyVault.outputs.uri makes the app wait for that module.)
   dependsOn: [
     roles
   ]

@@ -79,8 +79,8 @@ param brokerApiClientId string = ''
 @description('BROKER_API_URI: the broker app registration\'s Application ID URI.')
 param brokerApiUri string = ''
 
-@description('ALERT_WEBHOOK_URL: where state-change events are POSTed. Empty: not set.')
-param alertWebhookUrl string = ''
+@description('Vault secret holding ALERT_WEBHOOK_URL (main.bicep stores it); the setting is a Key Vault reference to it. Empty: not set.')
+param alertWebhookSecretName string = ''
 
 // Login endpoint of this cloud without its trailing slash (https://login.microsoftonline.com in Azure).
 var loginEndpoint = environment().authentication.loginEndpoint
@@ -124,6 +124,8 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in app settings (ALERT_WEBHOOK_URL) resolve with the app's identity.
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
@@ -205,7 +207,10 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
     BROKER_AUTHORITY: authority
     // The app role entra.bicep defines for people (allowedMemberTypes User).
     ADMIN_ROLE: 'Broker.Admin'
-    ALERT_WEBHOOK_URL: alertWebhookUrl
+    // A Key Vault reference, never the URL itself: a webhook URL is a credential.
+    ALERT_WEBHOOK_URL: empty(alertWebhookSecretName)
+      ? ''
+      : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${alertWebhookSecretName})'
   }
   dependsOn: [
     scmPublishing
@@ -217,6 +222,11 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
 // X-MS-CLIENT-PRINCIPAL with their app roles, and unauthenticated requests go through to the broker,
 // which decides per route (DESIGN.md, Who may ask): /api/token checks caller tokens itself, /api/callback
 // stays anonymous. The token store is off: the broker never needs the people's tokens.
+// Tokens are accepted only for the broker's own app: `aud` its client id or URI (allowedAudiences), and
+// obtained by the broker's own app (allowedApplications: `azp`/`appid`), so another app of the tenant
+// that gets a token for the broker's API, for a person holding Broker.Admin, does not make a session.
+// /api/token is excluded: callers present their own app tokens there (another app's `azp` by design),
+// which the broker verifies itself (CALLER_AUTH=entra); the platform would refuse them with a bare 403.
 resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (adminAuth == 'easyauth') {
   parent: site
   name: 'authsettingsV2'
@@ -227,6 +237,9 @@ resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (adminAuth ==
     globalValidation: {
       requireAuthentication: false
       unauthenticatedClientAction: 'AllowAnonymous'
+      excludedPaths: [
+        '/api/token'
+      ]
     }
     httpSettings: {
       requireHttps: true
@@ -240,6 +253,11 @@ resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (adminAuth ==
         }
         validation: {
           allowedAudiences: filter([brokerApiClientId, brokerApiUri], a => !empty(a))
+          defaultAuthorizationPolicy: {
+            allowedApplications: [
+              brokerApiClientId
+            ]
+          }
         }
       }
     }

@@ -16,6 +16,13 @@ param publicNetworkAccess string = 'Enabled'
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
+@description('Name of the vault secret holding the alert webhook URL; empty: no webhook.')
+param alertWebhookSecretName string = ''
+
+@secure()
+@description('ALERT_WEBHOOK_URL, stored as that secret (a credential: it never becomes an app setting value).')
+param alertWebhookUrl string = ''
+
 resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
   name: name
   location: location
@@ -38,6 +45,17 @@ resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
       bypass: 'AzureServices'
       defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
     }
+  }
+}
+
+// Written through Azure Resource Manager (the deployer's control-plane rights on the vault), so the
+// deployer needs no data-plane role for it; the app reads it through its Key Vault reference.
+resource alertWebhook 'Microsoft.KeyVault/vaults/secrets@2025-05-01' = if (!empty(alertWebhookSecretName)) {
+  parent: vault
+  name: empty(alertWebhookSecretName) ? 'unused' : alertWebhookSecretName
+  properties: {
+    value: alertWebhookUrl
+    contentType: 'text/uri-list'
   }
 }
 

@@ -1,5 +1,6 @@
-// Least privilege: the app's identity gets exactly three data-plane roles, each scoped to one
-// resource; the deployer optionally gets Key Vault Secrets Officer on the vault (to set client secrets).
+// Least privilege: the app's identity gets exactly four data-plane roles, each scoped to one
+// resource (docs/deploy.md says why each); the deployer gets Key Vault Secrets Officer on the vault
+// only when grantDeployerSecretsOfficer asks for it (off by default: it reads every refresh token).
 // Assignment names are guid(scope id, identity resource id, role id): known before the deployment runs,
 // so What-If predicts them (the principal id exists only once the identity does).
 param storageAccountName string
@@ -20,8 +21,11 @@ param deployerPrincipalType string = 'User'
 
 // Built-in role definition ids (the same in every tenant).
 var roles = {
-  // Deployment package, host timer locks and function keys, broker-locks leases.
+  // What the Functions host needs of AzureWebJobsStorage with an identity (Microsoft's documented role):
+  // the deployment package, timer and host locks, function keys; and the broker-locks leases.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  // The connection definitions store (Table Storage in the host storage account).
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   // The broker reads client secrets and writes refresh tokens and its seal key.
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   // Application Insights ingestion with Entra ID (local auth is disabled).
@@ -52,6 +56,17 @@ resource identityStorageBlobDataOwner 'Microsoft.Authorization/roleAssignments@2
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Token broker: host storage, deployment package, locks'
+  }
+}
+
+resource identityStorageTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'Token broker: connection definitions (Table Storage)'
   }
 }
 

@@ -128,6 +128,7 @@ const PLATFORM_SETTINGS = [
 const ROLE = {
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
 };
 
@@ -142,6 +143,7 @@ const API_VERSIONS: Record<string, string> = {
   'Microsoft.Storage/storageAccounts/blobServices': '2025-06-01',
   'Microsoft.Storage/storageAccounts/blobServices/containers': '2025-06-01',
   'Microsoft.KeyVault/vaults': '2025-05-01',
+  'Microsoft.KeyVault/vaults/secrets': '2025-05-01',
   'Microsoft.Authorization/roleAssignments': '2022-04-01',
   'Microsoft.Web/serverfarms': '2025-03-01',
   'Microsoft.Web/sites': '2025-03-01',
@@ -150,6 +152,10 @@ const API_VERSIONS: Record<string, string> = {
   'Microsoft.Insights/actionGroups': '2023-01-01',
   'Microsoft.Insights/scheduledQueryRules': '2026-03-01',
 };
+
+/** ALERT_WEBHOOK_URL in Azure: a Key Vault reference to the vault secret main.bicep writes, never the URL. */
+const ALERT_WEBHOOK_REFERENCE =
+  "[if(empty(parameters('alertWebhookSecretName')), '', format('@Microsoft.KeyVault(SecretUri={0}secrets/{1})', parameters('keyVaultUri'), parameters('alertWebhookSecretName')))]";
 
 /** Words that must not name an output or a setting, nor appear in a literal value of either. */
 const SECRETISH =
@@ -245,7 +251,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         BROKER_API_URI: "[parameters('brokerApiUri')]",
         BROKER_AUTHORITY: "[variables('authority')]",
         ADMIN_ROLE: 'Broker.Admin',
-        ALERT_WEBHOOK_URL: "[parameters('alertWebhookUrl')]",
+        ALERT_WEBHOOK_URL: ALERT_WEBHOOK_REFERENCE,
       });
       const params = main.resources.functionApp.properties.parameters;
       expect(params.identityClientId.value).toBe("[reference('identity').outputs.clientId.value]");
@@ -268,8 +274,9 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         defaultValue: 'easyauth',
         allowedValues: ['easyauth', 'key'],
       });
-      for (const p of ['brokerApiClientId', 'brokerApiUri', 'brokerTenantId', 'alertWebhookUrl'])
+      for (const p of ['brokerApiClientId', 'brokerApiUri', 'brokerTenantId'])
         expect(main.parameters[p], p).toMatchObject({ type: 'string', defaultValue: '' });
+      expect(main.parameters.alertWebhookUrl).toMatchObject({ type: 'securestring', defaultValue: '' });
     });
 
     it('sets no Flex-Consumption-incompatible or key-based setting', () => {
@@ -292,6 +299,8 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
     it('carries no secret in a setting name or literal value', () => {
       for (const [name, value] of Object.entries(settings)) {
         if (name !== 'APPLICATIONINSIGHTS_CONNECTION_STRING') expect(name, name).not.toMatch(SECRETISH);
+        // A Key Vault reference names a vault secret ("SecretUri=…/secrets/"); the value stays in the vault.
+        if (name === 'ALERT_WEBHOOK_URL') continue;
         const literals = value.startsWith('[')
           ? [...value.matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1])
           : [value];
@@ -308,7 +317,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       roleVariable = moduleTemplate(main, 'roles').variables.roles;
     });
 
-    it('uses exactly the three built-in role definitions, with their real GUIDs', () => {
+    it('uses exactly the four built-in role definitions, with their real GUIDs', () => {
       expect(roleVariable).toEqual(ROLE);
       for (const a of assignments)
         expect(a.properties.roleDefinitionId).toMatch(
@@ -316,7 +325,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         );
     });
 
-    it('grants the identity exactly its three roles, each on one resource, and the deployer only Secrets Officer', () => {
+    it('grants the identity exactly its four roles, each on one resource, and the deployer only Secrets Officer', () => {
       const identityPrincipal =
         "[reference(resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', parameters('identityName')), '2024-11-30').principalId]";
       const describeAssignment = (a: ArmResource) => ({
@@ -336,6 +345,11 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       });
       expect(assignments.map(describeAssignment)).toEqual([
         identityRole('storageBlobDataOwner', 'Microsoft.Storage/storageAccounts', 'storageAccountName'),
+        identityRole(
+          'storageTableDataContributor',
+          'Microsoft.Storage/storageAccounts',
+          'storageAccountName',
+        ),
         identityRole('keyVaultSecretsOfficer', 'Microsoft.KeyVault/vaults', 'keyVaultName'),
         identityRole(
           'monitoringMetricsPublisher',
@@ -471,12 +485,14 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       );
     });
 
-    it('has no key listing and no secure parameter anywhere', () => {
+    it('has no key listing, and no secure parameter but the alert webhook URL', () => {
+      const secure: string[] = [];
       for (const [symbol, t] of allTemplates(main)) {
         expect(JSON.stringify(t), symbol).not.toMatch(/list(Keys|Secrets|AccountSas|ServiceSas)\(/);
         for (const [name, p] of Object.entries(t.parameters ?? {}) as [string, Json][])
-          expect(String(p.type ?? p.$ref), `${symbol}.${name}`).not.toMatch(/^secure/i);
+          if (/^secure/i.test(String(p.type ?? p.$ref))) secure.push(`${symbol}.${name}`);
       }
+      expect(secure).toEqual(['main.alertWebhookUrl', 'keyVault.alertWebhookUrl']);
     });
   });
 
@@ -489,7 +505,11 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       expect(auth.condition).toBe("[equals(parameters('adminAuth'), 'easyauth')]");
       expect(auth.properties).toEqual({
         platform: { enabled: true },
-        globalValidation: { requireAuthentication: false, unauthenticatedClientAction: 'AllowAnonymous' },
+        globalValidation: {
+          requireAuthentication: false,
+          unauthenticatedClientAction: 'AllowAnonymous',
+          excludedPaths: ['/api/token'],
+        },
         httpSettings: { requireHttps: true },
         identityProviders: {
           azureActiveDirectory: {
@@ -501,6 +521,7 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
             validation: {
               allowedAudiences:
                 "[filter(createArray(parameters('brokerApiClientId'), parameters('brokerApiUri')), lambda('a', not(empty(lambdaVariables('a')))))]",
+              defaultAuthorizationPolicy: { allowedApplications: ["[parameters('brokerApiClientId')]"] },
             },
           },
         },
@@ -511,6 +532,83 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       expect(moduleTemplate(main, 'functionApp').variables.loginEndpoint).toBe(
         '[environment().authentication.loginEndpoint]',
       );
+    });
+  });
+
+  describe('second audit: fewer standing rights, credentials out of the deployment history', () => {
+    it('takes the alert webhook URL as a secure parameter and stores it only as a vault secret', () => {
+      expect(main.parameters.alertWebhookUrl.type).toBe('securestring');
+      expect(main.variables.alertWebhookSecretName).toBe(
+        "[if(empty(parameters('alertWebhookUrl')), '', 'alert-webhook-url')]",
+      );
+      const kvParams = main.resources.keyVault.properties.parameters;
+      expect(kvParams.alertWebhookUrl).toEqual({ value: "[parameters('alertWebhookUrl')]" });
+      expect(moduleTemplate(main, 'keyVault').parameters.alertWebhookUrl.type).toBe('securestring');
+      const secret = only(inModule('keyVault'), 'Microsoft.KeyVault/vaults/secrets');
+      expect(secret.condition).toBe("[not(empty(parameters('alertWebhookSecretName')))]");
+      expect(secret.properties).toEqual({
+        value: "[parameters('alertWebhookUrl')]",
+        contentType: 'text/uri-list',
+      });
+      // The Function App never sees the URL: only the secret's name, for its Key Vault reference.
+      const faParams = main.resources.functionApp.properties.parameters;
+      expect(faParams).not.toHaveProperty('alertWebhookUrl');
+      expect(faParams.alertWebhookSecretName).toEqual({ value: "[variables('alertWebhookSecretName')]" });
+      expect(JSON.stringify(moduleTemplate(main, 'functionApp'))).not.toContain('alertWebhookUrl');
+    });
+
+    it('sets ALERT_WEBHOOK_URL to a Key Vault reference resolved with the app identity', () => {
+      const fa = inModule('functionApp');
+      const settings = only(
+        fa.filter((r) => r.name.includes("'appsettings'")),
+        'Microsoft.Web/sites/config',
+      ).properties;
+      expect(settings.ALERT_WEBHOOK_URL).toBe(ALERT_WEBHOOK_REFERENCE);
+      expect(only(fa, 'Microsoft.Web/sites').properties.keyVaultReferenceIdentity).toBe(
+        "[parameters('identityId')]",
+      );
+    });
+
+    it("accepts tokens only for the broker's own app (allowedApplications), except on /api/token where the broker checks callers", () => {
+      const auth = only(
+        inModule('functionApp').filter((r) => r.name.includes("'authsettingsV2'")),
+        'Microsoft.Web/sites/config',
+      );
+      const validation = auth.properties.identityProviders.azureActiveDirectory.validation;
+      expect(validation.defaultAuthorizationPolicy.allowedApplications).toEqual([
+        "[parameters('brokerApiClientId')]",
+      ]);
+      expect(validation.allowedAudiences).toContain(
+        "parameters('brokerApiClientId'), parameters('brokerApiUri')",
+      );
+      expect(auth.properties.globalValidation.excludedPaths).toEqual(['/api/token']);
+    });
+
+    it('gives the deployer no standing Key Vault Secrets Officer unless asked (default false, in azd too)', () => {
+      expect(main.parameters.grantDeployerSecretsOfficer).toMatchObject({
+        type: 'bool',
+        defaultValue: false,
+      });
+      const azd = JSON.parse(read('infra/main.parameters.json'));
+      expect(azd.parameters.grantDeployerSecretsOfficer.value).toBe(
+        '${BROKER_GRANT_DEPLOYER_SECRETS_OFFICER=false}',
+      );
+    });
+
+    it('gives the identity Storage Table Data Contributor on the host storage account, for the definitions store', () => {
+      const table = inModule('roles').filter(
+        (r) =>
+          r.type === 'Microsoft.Authorization/roleAssignments' &&
+          r.properties.roleDefinitionId.includes('storageTableDataContributor'),
+      );
+      expect(table).toHaveLength(1);
+      expect(moduleTemplate(main, 'roles').variables.roles.storageTableDataContributor).toBe(
+        '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+      );
+      expect(table[0]!.scope).toBe(
+        "[resourceId('Microsoft.Storage/storageAccounts', parameters('storageAccountName'))]",
+      );
+      expect(table[0]!.properties.principalType).toBe('ServicePrincipal');
     });
   });
 
