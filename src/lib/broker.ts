@@ -127,6 +127,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       clock,
       logger,
       publicUrl: settings.publicUrl,
+      events,
     }),
   });
   const callerActivity = new CallerActivity(clock);

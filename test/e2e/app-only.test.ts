@@ -6,6 +6,7 @@ import {
   useManagedIdentityEnv,
 } from '../fakes/managed-identity.js';
 import { type TestCertificate, testCertificate } from '../fakes/tls.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
 const SECRET_APP = 'a9d3c5e1-1111-4a2b-8c3d-4e5f6a7b8c01';
@@ -40,6 +41,7 @@ describe('app-only connections (client credentials)', () => {
   let mi: ManagedIdentityFake;
   let restoreEnv: () => void;
   let cert: TestCertificate;
+  let receiver: WebhookReceiver;
 
   const formsOf = (clientId: string) => stack.sim.tokenRequests.filter((r) => r.form.client_id === clientId);
   const token = (id: string, extra = '') => stack.api(`/api/token?connection=${id}${extra}`);
@@ -63,7 +65,9 @@ describe('app-only connections (client credentials)', () => {
     mi = await startManagedIdentitySimulator({ now: () => now(), identities: { [MI_CLIENT]: MI_OBJECT } });
     restoreEnv = useManagedIdentityEnv(mi);
     cert = testCertificate({ cn: 'broker app-only test' });
+    receiver = await startWebhookReceiver();
     stack = await startStack({
+      env: { ALERT_WEBHOOK_URL: receiver.url },
       connections: {
         support: {},
         'desk-secret': appOnly(SECRET_APP, { credential: { type: 'secret', secretName: 'desk-secret' } }),
@@ -112,6 +116,7 @@ describe('app-only connections (client credentials)', () => {
   afterAll(async () => {
     await stack?.close();
     await mi?.close();
+    await receiver?.close();
     restoreEnv?.();
   });
 
@@ -265,6 +270,11 @@ describe('app-only connections (client credentials)', () => {
     }
     expect((await token('desk-secret')).status).toBe(200);
     expect(await health('desk-secret')).toMatchObject({ status: 'connected', lastError: null, remedy: null });
+    // Told once each way, as for any connection, with the app-only remedy.
+    await stack.local.broker.events.drain();
+    const events = receiver.events.filter((e) => e.connection === 'desk-secret');
+    expect(events.map((e) => e.type)).toEqual(['connection.client_misconfigured', 'connection.recovered']);
+    expect((events[0]!.remedy as { kind: string }).kind).toBe('new_client_secret');
   });
 
   it('the rotation pass proves each due app-only connection with one token request', async () => {

@@ -1,7 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { AppOnlyConnection } from '../config/connections.js';
 import { BrokerError, isBrokerError } from '../errors.js';
-import { appOnlyRemedyForTag } from '../health/app-only-remedy.js';
+import type { ConnectionEvents } from '../events/connection-events.js';
+import { appOnlyRemedy, appOnlyRemedyForTag } from '../health/app-only-remedy.js';
 import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
 import type { AppOnlyState, AppOnlyStateStore } from './app-only-state.js';
@@ -33,6 +34,8 @@ export class AppOnlyService {
       logger: Logger;
       /** `BROKER_PUBLIC_URL`, for remedies. */
       publicUrl?: string;
+      /** Told of every state write that changes the connection's state (the log line, the webhook). */
+      events?: ConnectionEvents;
     },
   ) {}
 
@@ -110,7 +113,15 @@ export class AppOnlyService {
         ('success' in outcome && !(now - stale < connection.rotateAfterMs / 2));
       if (changed) {
         await this.deps.state.write(connection.id, after);
-        if (before?.status !== after.status || before?.lastError !== after.lastError) {
+        const remedy = appOnlyRemedy(after.lastError, { connection, publicUrl: this.deps.publicUrl ?? '' });
+        if (this.deps.events) {
+          this.deps.events.appOnlyChanged(
+            connection,
+            before ? stateName(before) : 'not_connected',
+            after,
+            remedy,
+          );
+        } else if (before?.status !== after.status || before?.lastError !== after.lastError) {
           this.deps.logger.info('connection.state_changed', {
             connection: connection.id,
             from: before ? stateName(before) : 'not_connected',
@@ -130,7 +141,7 @@ export class AppOnlyService {
   }
 }
 
-function stateName(state: AppOnlyState): string {
+function stateName(state: AppOnlyState): 'client_misconfigured' | 'connected' | 'not_connected' {
   return state.lastError ? 'client_misconfigured' : state.status;
 }
 
