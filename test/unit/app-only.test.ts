@@ -77,6 +77,9 @@ describe('app-only connections: the schema', () => {
       /field "mailboxes.0"/,
     );
     expect(() => parse({ desks: { ...app, mailboxes: [] } })).toThrow(/field "mailboxes"/);
+    expect(() =>
+      parse({ desks: { ...app, allowedScopes: ['https://graph.microsoft.com/.default', 'Mail.Read'] } }),
+    ).toThrow(/field "allowedScopes.1": a client_credentials connection can only be asked for other/);
     expect(() => parse({ d: { ...app, flow: 'authorization_code' } })).toThrow(
       /field "mailboxes": applies to "flow": "client_credentials" only/,
     );

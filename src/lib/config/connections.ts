@@ -147,7 +147,14 @@ const mailboxes = z
 
 /** The app-only fields, checked on entra and oauth2 connections alike (the field is named in the error). */
 function checkAppOnly(
-  c: { flow: string; scopes: string[]; mailboxes?: string[]; expectedAccount?: string; credential?: unknown },
+  c: {
+    flow: string;
+    scopes: string[];
+    allowedScopes?: string[];
+    mailboxes?: string[];
+    expectedAccount?: string;
+    credential?: unknown;
+  },
   ctx: z.RefinementCtx,
 ): void {
   if (c.flow !== 'client_credentials') {
@@ -169,6 +176,14 @@ function checkAppOnly(
       message:
         'a client_credentials connection has exactly one scope, "{resource}/.default" (e.g. "https://outlook.office365.com/.default")',
     });
+  for (const [i, scope] of (c.allowedScopes ?? []).entries()) {
+    if (!/^\S+\/\.default$/i.test(scope))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedScopes', i],
+        message: 'a client_credentials connection can only be asked for other "{resource}/.default" scopes',
+      });
+  }
   if (c.credential === undefined)
     ctx.addIssue({
       code: 'custom',
