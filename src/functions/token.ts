@@ -1,6 +1,8 @@
 import * as z from 'zod';
+import { isAppOnly, MAILBOX_ADDRESS, MAILBOX_MAX } from '../lib/config/connections.js';
 import { BrokerError } from '../lib/errors.js';
 import { parseQuery } from '../lib/http/request.js';
+import { allowedMailbox } from '../lib/tokens/mailboxes.js';
 import { xoauth2 } from '../lib/tokens/token-service.js';
 import { adapter, type BrokerSource } from './adapter.js';
 import { connectionParam } from './query.js';
@@ -15,6 +17,12 @@ const query = z.object({
     .regex(/^[\x21-\x7e ]+$/, 'must be space-separated scope names')
     .optional(),
   format: z.enum(['xoauth2'], { error: 'must be xoauth2' }).optional(),
+  // Goes into the SASL string: CR/LF or ^A would forge its fields, so only a plain address passes.
+  user: z
+    .string()
+    .max(MAILBOX_MAX, `must be at most ${MAILBOX_MAX} characters`)
+    .regex(MAILBOX_ADDRESS, 'must be a mailbox address')
+    .optional(),
 });
 
 /** `GET /api/token`: a fresh access token for a connection (DESIGN.md, "HTTP surface"). */
@@ -24,6 +32,21 @@ export const tokenHandler = (source: BrokerSource) =>
     const caller = await broker.callers(request.headers.get('authorization'), () =>
       broker.connections.get(q.connection),
     );
+    const connection = broker.connections.get(q.connection);
+    if (q.user !== undefined && q.format !== 'xoauth2') {
+      throw new BrokerError('invalid_request', 'Query parameter "user" goes with format=xoauth2.', {
+        connectionId: q.connection,
+      });
+    }
+    // Before any provider call: a mailbox the connection does not list gets nothing.
+    const mailbox = q.user === undefined ? undefined : allowedMailbox(connection, q.user);
+    if (q.format === 'xoauth2' && isAppOnly(connection) && mailbox === undefined) {
+      throw new BrokerError(
+        'invalid_request',
+        `Connection "${q.connection}" is app-only: name the mailbox with user= (one of its "mailboxes").`,
+        { connectionId: q.connection },
+      );
+    }
     const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
     broker.callerActivity.record(q.connection, caller);
     // The audit trail of who got which connection's token; never the token.
@@ -33,6 +56,7 @@ export const tokenHandler = (source: BrokerSource) =>
       callerId: caller.id,
       scope: token.scope,
       served: token.served,
+      mailbox,
     });
     const now = broker.clock.now();
     const body: Record<string, unknown> = {
@@ -42,7 +66,9 @@ export const tokenHandler = (source: BrokerSource) =>
       expires_on: Math.floor(token.expiresAt / 1000),
       scope: token.scope,
     };
-    if (q.format === 'xoauth2') {
+    if (q.format === 'xoauth2' && mailbox !== undefined) {
+      body.xoauth2 = xoauth2(mailbox, token.accessToken);
+    } else if (q.format === 'xoauth2') {
       if (!token.account) {
         throw new BrokerError(
           'invalid_request',

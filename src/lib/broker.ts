@@ -21,6 +21,8 @@ import { assertProvidersSupported, createDialectLookup } from './providers/regis
 import { RotationService } from './rotation/rotation-service.js';
 import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
+import { AppOnlyService } from './tokens/app-only-service.js';
+import { AppOnlyStateStore } from './tokens/app-only-state.js';
 import { GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
 import { TokenService } from './tokens/token-service.js';
@@ -119,6 +121,14 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     logger,
     refreshAheadMs: settings.refreshAheadMs,
+    appOnly: new AppOnlyService({
+      dialect,
+      state: new AppOnlyStateStore(store),
+      clock,
+      logger,
+      publicUrl: settings.publicUrl,
+      events,
+    }),
   });
   const callerActivity = new CallerActivity(clock);
   const consent = new ConsentService({

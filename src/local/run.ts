@@ -79,6 +79,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
   if (connections.size === 0 && store.kind === 'file') {
     const created = await createSandbox(store, settings.publicUrl, host.port, settings.dataDir);
     connections.set(created.connection.id, created.connection);
+    connections.set(created.appOnly.id, created.appOnly);
     sandbox = created.simulator;
   }
   brokerPromise = createBroker({
@@ -134,6 +135,12 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     );
     print('Open the status page, click Connect, sign in, then:');
     print(`  curl -H "x-functions-key: ${key}" "${base}/api/token?connection=sandbox"`);
+    print(
+      'The app-only "sandbox-app" needs no sign-in (docs/app-only.md): an XOAUTH2 string for its mailbox:',
+    );
+    print(
+      `  curl -H "x-functions-key: ${key}" "${base}/api/token?connection=sandbox-app&format=xoauth2&user=desk@contoso.com"`,
+    );
   }
 
   return {

@@ -33,6 +33,8 @@ function time(at: string | null, now: number): string {
 
 /** The one thing to click for a remedy: sign in again, or the app registration to fix. */
 function actionOf(c: ConnectionHealth, connection: Connection | undefined, key: string | undefined) {
+  // An app-only connection has nobody to sign in: its remedy text names the admin step instead.
+  const appOnly = c.flow === 'client_credentials';
   const start = { href: startPath(c.id, key), label: c.status === 'not_connected' ? 'Connect' : 'Reconnect' };
   const kind = c.remedy?.kind;
   if (kind === 'wait') return undefined;
@@ -44,7 +46,7 @@ function actionOf(c: ConnectionHealth, connection: Connection | undefined, key: 
     );
     return portal ? { href: portal, label: 'Open app registration' } : undefined;
   }
-  return start;
+  return appOnly ? undefined : start;
 }
 
 /** The Entra admin center's page of the connection's app (public cloud only), else none. */
@@ -58,7 +60,7 @@ function appRegistrationUrl(
 
 /** Account pinning: only a consent begun from this link may connect another account. */
 function changeAccount(c: ConnectionHealth, key: string | undefined): string {
-  if (c.status === 'not_connected') return '';
+  if (c.status === 'not_connected' || c.flow === 'client_credentials') return '';
   return ` <a class="muted" href="${escapeHtml(startPath(c.id, key, true))}">Change account</a>`;
 }
 

@@ -50,6 +50,19 @@ describe('npm start without configuration (sandbox)', () => {
     });
     expect(me.status).toBe(200);
 
+    // The app-only sandbox connection: no sign-in, an app token for its one mailbox.
+    const app = await fetch(
+      `${url}/api/token?connection=sandbox-app&format=xoauth2&user=desk%40contoso.com`,
+      {
+        headers: { 'x-functions-key': key! },
+      },
+    );
+    expect(app.status).toBe(200);
+    const appToken = (await app.json()) as { access_token: string; xoauth2: string };
+    const claims = JSON.parse(Buffer.from(appToken.access_token.split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ idtyp: 'app', aud: 'https://outlook.office365.com' });
+    expect(claims.roles).toContain('IMAP.AccessAsApp');
+
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
 
@@ -67,7 +80,7 @@ describe('npm start without configuration (sandbox)', () => {
     const store = await FileSecretStore.open(dataDir);
     const refreshToken = (await store.getSecret('rt-sandbox'))!.value;
     const clientSecret = (await store.getSecret('sandbox-client-secret'))!.value;
-    const secrets = [token.access_token, refreshToken, clientSecret];
+    const secrets = [token.access_token, appToken.access_token, refreshToken, clientSecret];
     const output = first.output() + second.output();
     for (const s of secrets) expect(output).not.toContain(s);
     for (const name of await readdir(dataDir, { recursive: true })) {

@@ -56,7 +56,12 @@ function toMetadata(client: OidcClient): ClientMetadata {
   const metadata: ClientMetadata = {
     client_id: client.clientId,
     redirect_uris: client.redirectUris,
-    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    grant_types: [
+      'authorization_code',
+      'refresh_token',
+      'urn:ietf:params:oauth:grant-type:device_code',
+      'client_credentials',
+    ],
     response_types: ['code'],
     token_endpoint_auth_method:
       client.tokenEndpointAuthMethod ?? (client.clientSecret ? 'client_secret_basic' : 'none'),
@@ -88,6 +93,8 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     features: {
       devInteractions: { enabled: true },
       deviceFlow: { enabled: true },
+      // RFC 6749 §4.4, for app-only connections: opaque tokens, the scope checked against `scopes`.
+      clientCredentials: { enabled: true },
       revocation: { enabled: true },
     },
     pkce: { required: () => true },

@@ -121,7 +121,82 @@ const common = {
     ),
 };
 
-const flow = z.enum(['authorization_code', 'device_code']).default('authorization_code');
+const flow = z
+  .enum(['authorization_code', 'device_code', 'client_credentials'])
+  .default('authorization_code')
+  .describe(
+    'client_credentials: app-only, no person and no refresh token (docs/app-only.md); scopes one {resource}/.default',
+  );
+
+/** An address an app-only connection may build XOAUTH2 strings for (a mailbox granted in Exchange). */
+export const MAILBOX_ADDRESS =
+  /^[^\s@\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+export const MAILBOX_MAX = 320;
+
+const mailboxes = z
+  .array(
+    z
+      .string()
+      .max(MAILBOX_MAX, `must be at most ${MAILBOX_MAX} characters`)
+      .regex(MAILBOX_ADDRESS, 'must be a mailbox address such as desk1@contoso.com'),
+  )
+  .min(1)
+  .describe(
+    'client_credentials only: the mailboxes the app was granted in Exchange; /api/token?format=xoauth2&user= builds XOAUTH2 for these alone (case-insensitive)',
+  );
+
+/** The app-only fields, checked on entra and oauth2 connections alike (the field is named in the error). */
+function checkAppOnly(
+  c: {
+    flow: string;
+    scopes: string[];
+    allowedScopes?: string[];
+    mailboxes?: string[];
+    expectedAccount?: string;
+    credential?: unknown;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (c.flow !== 'client_credentials') {
+    if (c.mailboxes !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mailboxes'],
+        message:
+          'applies to "flow": "client_credentials" only (a delegated connection reaches its own account)',
+      });
+    return;
+  }
+  // The client credentials grant takes exactly one resource's `.default` (RFC 6749 §4.4; Entra AADSTS1002012).
+  const [only, ...extra] = c.scopes;
+  if (extra.length > 0 || !only || !/^\S+\/\.default$/i.test(only))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scopes'],
+      message:
+        'a client_credentials connection has exactly one scope, "{resource}/.default" (e.g. "https://outlook.office365.com/.default")',
+    });
+  for (const [i, scope] of (c.allowedScopes ?? []).entries()) {
+    if (!/^\S+\/\.default$/i.test(scope))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedScopes', i],
+        message: 'a client_credentials connection can only be asked for other "{resource}/.default" scopes',
+      });
+  }
+  if (c.credential === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['credential'],
+      message: 'a client_credentials connection needs a credential (secret, certificate or managedIdentity)',
+    });
+  if (c.expectedAccount !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['expectedAccount'],
+      message: 'no person signs in on a client_credentials connection; list "mailboxes" instead',
+    });
+}
 
 export const entraConnection = z
   .object({
@@ -133,8 +208,16 @@ export const entraConnection = z
       .regex(TENANT, 'must be common, organizations, consumers, a tenant GUID or a domain')
       .default('common'),
     ...common,
+    mailboxes: mailboxes.optional(),
   })
   .strict()
+  .superRefine(checkAppOnly)
+  .refine((c) => c.flow !== 'client_credentials' || !/^(?:common|organizations|consumers)$/i.test(c.tenant), {
+    // An app token is issued by one tenant: the one whose admin granted the app (docs/app-only.md).
+    message:
+      'a client_credentials connection names its tenant (a GUID or a verified domain), not common, organizations or consumers',
+    path: ['tenant'],
+  })
   .refine((c) => !(c.credential?.type === 'managedIdentity' && c.tenant.toLowerCase() === 'consumers'), {
     message:
       'a managedIdentity credential cannot serve tenant "consumers": federated credentials do not work for personal Microsoft accounts. Use a certificate or a secret credential for this connection',
@@ -168,8 +251,10 @@ export const oauth2Connection = z
         'how the client authenticates (RFC 6749 §2.3.1; private_key_jwt: OpenID Connect Core §9, with a certificate credential); default: private_key_jwt for a certificate, else per discovery, client_secret_basic when it names both or nothing',
       ),
     ...common,
+    mailboxes: mailboxes.optional(),
   })
   .strict()
+  .superRefine(checkAppOnly)
   .refine((c) => c.credential?.type !== 'managedIdentity', {
     message: 'managedIdentity is for entra connections only; use a secret or a certificate credential',
     path: ['credential'],
@@ -220,6 +305,16 @@ export type EntraConnectionConfig = z.output<typeof entraConnection>;
 export type SharepointAcsConnectionConfig = z.output<typeof sharepointAcsConnection>;
 export type OAuth2ConnectionConfig = z.output<typeof oauth2Connection>;
 export type ConnectionConfig = z.output<typeof connectionSchema>;
+
+/** An app-only connection (`"flow": "client_credentials"`): no person, no refresh token. */
+export type AppOnlyConnection = Connection & {
+  provider: 'entra' | 'oauth2';
+  flow: 'client_credentials';
+};
+
+export function isAppOnly(connection: Connection): connection is AppOnlyConnection {
+  return 'flow' in connection && connection.flow === 'client_credentials';
+}
 
 /** A configured connection with its id and resolved defaults. */
 export type Connection = ConnectionConfig & {

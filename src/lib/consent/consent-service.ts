@@ -4,6 +4,7 @@ import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
+import { assertDelegated } from '../tokens/delegated-only.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
 import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
 
@@ -80,6 +81,7 @@ export class ConsentService {
    */
   async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
     const connection = this.deps.catalog.get(connectionId);
+    assertDelegated(connection);
     if ('flow' in connection && connection.flow === 'device_code') {
       return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
     }

@@ -65,6 +65,44 @@ export class ConnectionEvents {
     this.send(type, connection, after, remedy, text);
   }
 
+  /**
+   * After a write of an app-only connection's state (tokens/app-only-service.ts): a rejected client
+   * and its recovery are announced as for any connection, with the app-only remedy given.
+   */
+  appOnlyChanged(
+    connection: Connection,
+    from: ConnectionState,
+    after: { status: 'connected' | 'not_connected'; lastError?: string },
+    remedy: Remedy | null,
+  ): void {
+    const to: ConnectionState = after.lastError ? 'client_misconfigured' : after.status;
+    if (from === to) return;
+    this.deps.logger.info('connection.state_changed', {
+      connection: connection.id,
+      from,
+      to,
+      reason: after.lastError ?? null,
+      remedy: remedy?.kind ?? null,
+    });
+    const type =
+      TYPE_OF[to] ?? (to === 'connected' && from !== 'not_connected' ? 'connection.recovered' : undefined);
+    if (!type) return;
+    const text =
+      type === 'connection.recovered'
+        ? `Token broker: connection ${connection.id} gets app-only tokens again; nothing to do.`
+        : `Token broker: client rejected. ${remedy?.text ?? ''}`.trimEnd();
+    this.deps.webhook?.send({
+      type,
+      connection: connection.id,
+      at: new Date(this.deps.clock.now()).toISOString(),
+      status: after.status,
+      lastError: after.lastError ?? null,
+      remedy,
+      statusUrl: `${this.deps.publicUrl}/api/status`,
+      text,
+    });
+  }
+
   /** From the rotation pass, which already repeats a deadline warning at most once a day. */
   deadlineApproaching(connection: Connection, deadline: Deadline, tags: GrantTags | undefined): void {
     const remedy = remedyForDeadline(

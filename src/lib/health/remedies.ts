@@ -45,6 +45,7 @@ export const REMEDY_BY_AADSTS: Readonly<Record<number, Entry>> = {
   65001: ['admin_consent', 'the app has no consent for the permissions it asks for'],
   90094: ['admin_consent', 'the permissions need an administrator to consent'],
   90008: ['admin_consent', 'the app needs consent for its Microsoft Graph permissions'],
+  7000229: ['admin_consent', 'the app has no service principal in the tenant'],
   // The client secret (or certificate) is wrong or expired.
   7000222: ['new_client_secret', 'the client secret has expired'],
   7000215: ['new_client_secret', 'the client secret is wrong'],
@@ -69,6 +70,7 @@ export const REMEDY_BY_AADSTS: Readonly<Record<number, Entry>> = {
   28002: ['fix_app_registration', "the provider refuses the connection's scopes for this resource"],
   28003: ['fix_app_registration', "the connection's scopes are empty or not valid"],
   650053: ['fix_app_registration', 'a scope of the connection does not exist on the resource'],
+  1002012: ['fix_app_registration', 'a client credentials request needs one {resource}/.default scope'],
   500011: ['fix_app_registration', 'the resource does not exist in the tenant'],
   // The provider is busy or down.
   50196: ['wait', 'the provider detected a request loop and is throttling'],

@@ -1,9 +1,11 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
-import { type Connection, credentialSecretName } from '../config/connections.js';
+import { type Connection, credentialSecretName, isAppOnly } from '../config/connections.js';
 import type { Remedy } from '../errors.js';
 import type { SecretStore } from '../store/secret-store.js';
+import { APP_ONLY_PREFIX, type AppOnlyState, appOnlyFromTags } from '../tokens/app-only-state.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
+import { appOnlyHealth } from './app-only-health.js';
 import type { CallerActivity, CallerUse } from './caller-activity.js';
 import { type Deadline, forecastDeadlines } from './deadlines.js';
 import { remedyFor } from './remedies.js';
@@ -34,19 +36,30 @@ export interface ConnectionHealth {
 /** Everything health needs, from one list call on the store (tags and expiry dates, never values). */
 export interface StoreSnapshot {
   grants: Map<string, GrantTags>;
+  /** The state records of app-only connections (`broker-app-{id}`), by connection id. */
+  appOnly: Map<string, AppOnlyState>;
   /** Secret name (lowercase) → `expires` attribute. */
   expiries: Map<string, Date>;
 }
 
 export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
   const grants = new Map<string, GrantTags>();
+  const appOnly = new Map<string, AppOnlyState>();
   const expiries = new Map<string, Date>();
   for (const p of await store.listSecrets()) {
     if (!p.enabled) continue;
-    if (p.name.toLowerCase().startsWith('rt-')) grants.set(p.name.slice(3).toLowerCase(), fromTags(p.tags));
+    const name = p.name.toLowerCase();
+    if (name.startsWith('rt-')) grants.set(name.slice(3), fromTags(p.tags));
+    if (name.startsWith(APP_ONLY_PREFIX))
+      appOnly.set(name.slice(APP_ONLY_PREFIX.length), appOnlyFromTags(p.tags));
     if (p.expiresOn) expiries.set(p.name.toLowerCase(), p.expiresOn);
   }
-  return { grants, expiries };
+  return { grants, appOnly, expiries };
+}
+
+/** What the snapshot holds for a connection: its grant's tags, or an app-only connection's state. */
+export function stateIn(snapshot: StoreSnapshot, c: Connection): GrantTags | AppOnlyState | undefined {
+  return isAppOnly(c) ? snapshot.appOnly.get(c.id) : snapshot.grants.get(c.id);
 }
 
 /** Every connection's health (DESIGN.md, `GET /api/status`). */
@@ -70,18 +83,35 @@ export class StatusService {
   }
 
   async health(snapshot?: StoreSnapshot): Promise<ConnectionHealth[]> {
-    const { grants, expiries } = snapshot ?? (await readSnapshot(this.deps.store));
-    return this.deps.catalog.all().map((c) => this.healthOf(c, grants.get(c.id), expiries));
+    const read = snapshot ?? (await readSnapshot(this.deps.store));
+    return this.deps.catalog.all().map((c) => this.healthOf(c, stateIn(read, c), read.expiries));
   }
 
-  healthOf(c: Connection, tags: GrantTags | undefined, expiries: Map<string, Date>): ConnectionHealth {
+  healthOf(
+    c: Connection,
+    state: GrantTags | AppOnlyState | undefined,
+    expiries: Map<string, Date>,
+  ): ConnectionHealth {
     const secretName = credentialSecretName(c.credential)?.toLowerCase();
     const expiresOn = secretName
       ? (expiries.get(secretName) ?? this.deps.certificateExpiries?.get(secretName))
       : undefined;
+    const now = this.deps.clock.now();
+    if (isAppOnly(c)) {
+      const app = state && 'appOnly' in state ? state : undefined;
+      const { warnBeforeMs, publicUrl } = this.deps;
+      return {
+        ...appOnlyHealth(c, app, forecastDeadlines(c, undefined, expiresOn), {
+          now,
+          warnBeforeMs,
+          publicUrl,
+        }),
+        callers: this.deps.callerActivity?.of(c.id) ?? [],
+      };
+    }
+    const tags = state && !('appOnly' in state) ? state : undefined;
     const deadlines = forecastDeadlines(c, tags, expiresOn);
     const nextDeadline = deadlines[0] ?? null;
-    const now = this.deps.clock.now();
     const health: ConnectionHealth = {
       id: c.id,
       provider: c.provider,

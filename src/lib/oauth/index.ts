@@ -39,11 +39,13 @@ export { type HttpDeps, jsonBody, MAX_RESPONSE_BYTES, send } from './http.js';
 export { decodeJwtClaims, firstString, idTokenClaims } from './id-token.js';
 export {
   authorizationUrl,
+  CLIENT_CREDENTIALS_GRANT,
   type ClientAuth,
   type ClientAuthMethod,
   chooseClientAuthMethod,
   clientAssertionAuthentication,
   clientAuthentication,
+  clientCredentialsRequest,
   DEVICE_CODE_GRANT,
   deviceAuthorizationRequest,
   devicePollRequest,

@@ -168,6 +168,24 @@ export function devicePollRequest(
   return formPost(endpoint, params, { ...options, redeemsGrant: true, once: true });
 }
 
+/** RFC 6749 §4.4.2 `grant_type`. */
+export const CLIENT_CREDENTIALS_GRANT = 'client_credentials';
+
+/**
+ * RFC 6749 §4.4.2: an app-only token for `scope` (Entra: one `{resource}/.default`), the client
+ * authenticated as at the token endpoint. No grant is redeemed, so `send` may repeat it like any
+ * idempotent request; a client assertion (certificate, managed identity) stays valid for minutes.
+ */
+export function clientCredentialsRequest(
+  endpoint: string,
+  scope: string | undefined,
+  options: PostOptions = {},
+): OAuthRequest {
+  const params: Record<string, string> = { grant_type: CLIENT_CREDENTIALS_GRANT };
+  if (scope !== undefined && scope !== '') params.scope = scope;
+  return formPost(endpoint, params, { ...options, redeemsGrant: false });
+}
+
 /** A GET of a JSON document (metadata, UserInfo, an API's answer). Repeating it is harmless. */
 export function getRequest(
   url: string,

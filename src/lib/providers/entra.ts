@@ -5,6 +5,7 @@ import {
   type ClientAuth,
   clientAssertionAuthentication,
   clientAuthentication,
+  clientCredentialsRequest,
   deviceAuthorizationRequest,
   devicePollRequest,
   firstString,
@@ -40,7 +41,11 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   const authorizeEndpoint = `${base}/authorize`;
   const tokenEndpoint = `${base}/token`;
   const deviceEndpoint = `${base}/devicecode`;
-  const defaultScopes = mergeScopes([connection.scopes, ALWAYS_SCOPES], scopeKey);
+  // An app-only connection asks for its `.default` scope alone: no person, so no id_token or refresh token.
+  const defaultScopes =
+    connection.flow === 'client_credentials'
+      ? [...connection.scopes]
+      : mergeScopes([connection.scopes, ALWAYS_SCOPES], scopeKey);
   const { credential, authority } = connection;
   const secretName = credentialSecretName(credential);
   const connectionId = connection.id;
@@ -120,6 +125,16 @@ export const entraDialect: DialectFactory = (connection, deps) => {
         scope: scope.join(' '),
       };
       const request = tokenRequest(tokenEndpoint, params, { auth: await auth(), connectionId });
+      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
+    },
+
+    /**
+     * RFC 6749 §4.4 as Entra's "client credentials flow": `scope` is one `{resource}/.default`
+     * (anything else is AADSTS1002012), the app's roles granted by an admin come back in the token.
+     */
+    async clientCredentials(scopes) {
+      const scope = (scopes ?? connection.scopes).join(' ');
+      const request = clientCredentialsRequest(tokenEndpoint, scope, { auth: await auth(), connectionId });
       return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
     },
 

@@ -7,6 +7,7 @@ import {
   chooseClientAuthMethod,
   classifyOAuthError,
   clientAuthentication,
+  clientCredentialsRequest,
   deviceAuthorizationRequest,
   devicePollRequest,
   firstString,
@@ -42,7 +43,10 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
   }
   const connection = configured;
   const connectionId = connection.id;
-  const defaultScopes = mergeScopes([connection.scopes, ['offline_access']]);
+  const defaultScopes =
+    connection.flow === 'client_credentials'
+      ? [...connection.scopes]
+      : mergeScopes([connection.scopes, ['offline_access']]);
   const openid = defaultScopes.includes('openid');
   const secretName = credentialSecretName(connection.credential);
   const explicit: Endpoints = {
@@ -151,6 +155,13 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
       const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
       if (scopes !== undefined) params.scope = scopes.join(' ');
       return redeemAtTokenEndpoint(params, { otherScope: scopes !== undefined });
+    },
+
+    /** RFC 6749 §4.4.2: an app-only token for the connection's scope (or `scopes`). */
+    async clientCredentials(scopes) {
+      const { endpoint, options } = await prepare(tokenEndpoint);
+      const request = clientCredentialsRequest(endpoint, (scopes ?? connection.scopes).join(' '), options);
+      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
     },
 
     /**

@@ -46,6 +46,11 @@ export interface ProviderDialect {
   refresh(params: RefreshParams): Promise<TokenSet>;
   /** The consenting account; `nonce` is checked against the id_token when there is one. */
   accountOf(tokens: TokenSet, nonce?: string): Promise<AccountInfo>;
+  /**
+   * RFC 6749 §4.4: an app-only token with the client's own credential, for `scopes` (default the
+   * connection's one `{resource}/.default`). No refresh token is asked for or kept.
+   */
+  clientCredentials?(scopes?: string[]): Promise<TokenSet>;
   /** Scopes sent by default (the configured ones plus what the broker always adds). */
   readonly defaultScopes: string[];
   /** RFC 8628 §3.1: asks for a device code and a user code; only dialects whose provider has the flow. */

@@ -1,11 +1,12 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
-import type { Connection } from '../config/connections.js';
+import { type AppOnlyConnection, type Connection, isAppOnly } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
 import type { ConnectionEvents } from '../events/connection-events.js';
-import { readSnapshot, type StatusService } from '../health/status-service.js';
+import { readSnapshot, type StatusService, stateIn } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
+import type { AppOnlyState } from '../tokens/app-only-state.js';
 import { errorTag } from '../tokens/grant-service.js';
 import type { GrantTags } from '../tokens/grant-store.js';
 import type { TokenService } from '../tokens/token-service.js';
@@ -66,7 +67,7 @@ export class RotationService {
     const started = this.deps.clock.now();
     const snapshot = await readSnapshot(this.deps.store);
     const connections = this.deps.catalog.all().filter((c) => !options.onlyId || c.id === options.onlyId);
-    const queue = connections.map((c) => ({ connection: c, tags: snapshot.grants.get(c.id) }));
+    const queue = connections.map((c) => ({ connection: c, tags: stateIn(snapshot, c) }));
     const jitterMs = options.jitter ? (this.deps.jitterMs ?? 1000) : 0;
     let staggered = 0;
     const results = await mapWithConcurrency(queue, this.deps.concurrency, async (item) => {
@@ -75,12 +76,20 @@ export class RotationService {
         staggered++;
         await (this.deps.sleep ?? sleep)(Math.floor((this.deps.random ?? Math.random)() * jitterMs));
       }
-      const result = await this.rotateOne(item.connection, item.tags, options.force ?? false);
-      if (result.fresh) snapshot.grants.set(item.connection.id, result.fresh);
+      const { connection, tags } = item;
+      const force = options.force ?? false;
+      if (isAppOnly(connection)) {
+        const app = tags && 'appOnly' in tags ? tags : undefined;
+        const proved = await this.proveAppOnly(connection, app, force);
+        if (proved.fresh) snapshot.appOnly.set(connection.id, proved.fresh);
+        return proved.result;
+      }
+      const result = await this.rotateOne(connection, tags && !('appOnly' in tags) ? tags : undefined, force);
+      if (result.fresh) snapshot.grants.set(connection.id, result.fresh);
       return result.result;
     });
     this.forgetOldWarnings();
-    for (const c of connections) this.warnDeadlines(c, snapshot.grants.get(c.id), snapshot.expiries);
+    for (const c of connections) this.warnDeadlines(c, stateIn(snapshot, c), snapshot.expiries);
 
     const counts: Record<RotationOutcome, number> = {
       rotated: 0,
@@ -143,6 +152,51 @@ export class RotationService {
   }
 
   /**
+   * An app-only connection has no refresh token to keep alive; the pass proves its credential with
+   * one client credentials request when due: `rotateAfter` after its last successful request (the
+   * stored one, or this instance's if later), or at once if it never had one — connected or not.
+   */
+  private async proveAppOnly(
+    connection: AppOnlyConnection,
+    state: AppOnlyState | undefined,
+    force: boolean,
+  ): Promise<{ result: RotationResult; fresh?: AppOnlyState }> {
+    const id = connection.id;
+    const now = this.deps.clock.now();
+    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
+      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
+    }
+    const stored = Date.parse(state?.refreshedAt ?? '');
+    const last = Math.max(
+      Number.isFinite(stored) ? stored : -Infinity,
+      this.deps.tokens.appOnlyLastSuccess(id) ?? -Infinity,
+    );
+    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
+      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
+    }
+    try {
+      const fresh = await this.deps.tokens.proveAppOnly(connection);
+      this.cooldownUntil.delete(id);
+      this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
+      return { result: { connection: id, outcome: 'rotated' }, fresh };
+    } catch (err) {
+      const result = classify(id, err);
+      if (result.outcome === 'transient')
+        this.cooldownUntil.set(id, this.deps.clock.now() + TRANSIENT_COOLDOWN_MS);
+      this.deps.logger.warn('rotation.connection', {
+        connection: id,
+        outcome: result.outcome,
+        error: result.error,
+      });
+      const fresh: AppOnlyState | undefined =
+        result.outcome === 'client_misconfigured'
+          ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
+          : undefined;
+      return { result, fresh };
+    }
+  }
+
+  /**
    * A warning older than a day suppresses nothing any more; dropping it keeps the map to the deadlines
    * of the last day, however often a deadline moves (a renewed secret, a new inactivity date).
    */
@@ -153,7 +207,7 @@ export class RotationService {
 
   private warnDeadlines(
     connection: Connection,
-    tags: GrantTags | undefined,
+    tags: GrantTags | AppOnlyState | undefined,
     expiries: Map<string, Date>,
   ): void {
     const health = this.deps.status.healthOf(connection, tags, expiries);
@@ -171,7 +225,7 @@ export class RotationService {
         daysLeft: Math.floor(left / 86_400_000),
         passed: left <= 0,
       });
-      this.deps.events?.deadlineApproaching(connection, d, tags);
+      this.deps.events?.deadlineApproaching(connection, d, tags && !('appOnly' in tags) ? tags : undefined);
     }
   }
 }

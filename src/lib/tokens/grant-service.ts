@@ -7,6 +7,7 @@ import { explain, remedyFor } from '../health/remedies.js';
 import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
+import { assertDelegated } from './delegated-only.js';
 import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
 import { isOwnScopes } from './scope-policy.js';
 
@@ -182,6 +183,7 @@ export class GrantService {
     /** The consent began with `replace=true`: another account may take the connection over. */
     replace = false,
   ): Promise<GrantTags> {
+    assertDelegated(connection);
     checkExpectedAccount(connection, account, this.deps.logger);
     if (!tokens.refreshToken) {
       throw new BrokerError(
@@ -213,6 +215,7 @@ export class GrantService {
    * works and learning the account), then stores the rotated one.
    */
   importRefreshToken(connection: Connection, refreshToken: string, replace = false): Promise<GrantTags> {
+    assertDelegated(connection);
     return this.deps.lock.withLock(connection.id, async () => {
       const dialect = this.deps.dialect(connection);
       const tokens = await dialect.refresh({ refreshToken });

@@ -1,9 +1,11 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
-import type { Connection } from '../config/connections.js';
+import { type AppOnlyConnection, type Connection, isAppOnly } from '../config/connections.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
+import type { AppOnlyService } from './app-only-service.js';
+import type { AppOnlyState } from './app-only-state.js';
 import type { GrantService } from './grant-service.js';
 import type { GrantTags } from './grant-store.js';
 import { checkRequestedScopes, isOwnScopes } from './scope-policy.js';
@@ -50,6 +52,8 @@ export class TokenService {
       clock: Clock;
       logger: Logger;
       refreshAheadMs: number;
+      /** App-only connections (`"flow": "client_credentials"`): a client credentials request instead of a refresh. */
+      appOnly?: AppOnlyService;
     },
   ) {}
 
@@ -94,8 +98,37 @@ export class TokenService {
     return tags;
   }
 
+  /**
+   * One client credentials request for an app-only connection outside any caller (the rotation
+   * pass proves its credential this way); the token is cached like any other. Returns its state.
+   */
+  async proveAppOnly(connection: AppOnlyConnection): Promise<AppOnlyState | undefined> {
+    const { tokens, state } = await this.appOnly().token(connection);
+    this.prime(connection.id, tokens);
+    return state;
+  }
+
+  /** Epoch ms of this instance's last successful app-only token request for the connection. */
+  appOnlyLastSuccess(connectionId: string): number | undefined {
+    return this.deps.appOnly?.lastSuccessAt(connectionId);
+  }
+
+  private appOnly(): AppOnlyService {
+    if (!this.deps.appOnly)
+      throw new TypeError('TokenService needs appOnly for client_credentials connections');
+    return this.deps.appOnly;
+  }
+
   /** Every refresh passes here, so a grant found dead drops the connection's cached tokens at once. */
-  private async redeem(connection: Connection, scopes?: string[]) {
+  private async redeem(
+    connection: Connection,
+    scopes?: string[],
+  ): Promise<{ tokens: TokenSet; tags: GrantTags }> {
+    // App-only: no grant and no account; the XOAUTH2 user is the caller's `user=` (a listed mailbox).
+    if (isAppOnly(connection)) {
+      const { tokens } = await this.appOnly().token(connection, scopes);
+      return { tokens, tags: { status: 'connected' } };
+    }
     try {
       return await this.deps.grants.redeem(connection, scopes);
     } catch (err) {

@@ -18,8 +18,16 @@ export interface SimulatorClient {
   secretExpired?: boolean;
   /** The app's service principal (a managed identity's object id): the `oid` of its app tokens. */
   servicePrincipalId?: string;
-  /** App roles assigned to this app's service principal, by the API's app id. */
+  /**
+   * App roles assigned to this app's service principal, by the API's app id (or a Microsoft
+   * resource's identifier URI, e.g. `https://outlook.office365.com`: `IMAP.AccessAsApp`).
+   */
   appRoles?: Record<string, string[]>;
+  /**
+   * Tenants (tid) holding a service principal of the app; absent = every tenant. A client
+   * credentials request in any other answers AADSTS7000229, as Entra does before an admin admits it.
+   */
+  servicePrincipalTenants?: string[];
   /** Federated credentials: an outside issuer's tokens (a managed identity's) stand in for a secret. */
   federatedCredentials?: SimulatorFederatedCredential[];
   /** PEM certificates uploaded to the app: assertions signed by their keys stand in for a secret. */

@@ -1,0 +1,156 @@
+import type { Clock } from '../clock.js';
+import type { AppOnlyConnection } from '../config/connections.js';
+import { BrokerError, isBrokerError } from '../errors.js';
+import type { ConnectionEvents } from '../events/connection-events.js';
+import { appOnlyRemedy, appOnlyRemedyForTag } from '../health/app-only-remedy.js';
+import type { Logger } from '../logger.js';
+import type { TokenSet } from '../providers/provider.js';
+import type { AppOnlyState, AppOnlyStateStore } from './app-only-state.js';
+import { type DialectLookup, errorTag } from './grant-service.js';
+import { isOwnScopes } from './scope-policy.js';
+
+/**
+ * App-only connections (`"flow": "client_credentials"`, docs/app-only.md): every token is a client
+ * credentials request (RFC 6749 §4.4) with the connection's own credential — a secret, a
+ * certificate, or the broker's managed identity as a federated credential, so no secret at all.
+ * There is no refresh token, hence no lock and no one-redemption rule: two instances asking at once
+ * each get a valid token. `TokenService` caches and single-flights these tokens exactly as it does
+ * delegated ones; this service only asks the provider and keeps the connection's state.
+ *
+ * The state (`AppOnlyStateStore`) is written only when it changes (first success, a new failure, a
+ * failure cleared) or when its `refreshedAt` is older than half the connection's `rotateAfter`, so a
+ * busy connection writes about twice per `rotateAfter`, and a quiet one once per rotation pass that
+ * proves it. A token is vended even when that write fails (the state is advisory, the token good).
+ */
+export class AppOnlyService {
+  /** The last success on this instance, by connection: the rotation pass counts from it. */
+  private readonly lastSuccess = new Map<string, number>();
+
+  constructor(
+    private readonly deps: {
+      dialect: DialectLookup;
+      state: AppOnlyStateStore;
+      clock: Clock;
+      logger: Logger;
+      /** `BROKER_PUBLIC_URL`, for remedies. */
+      publicUrl?: string;
+      /** Told of every state write that changes the connection's state (the log line, the webhook). */
+      events?: ConnectionEvents;
+    },
+  ) {}
+
+  /**
+   * One client credentials request for `scopes` (default the connection's one `.default`). A
+   * failure is classified as for any connection (a refused client is `client_misconfigured`, never
+   * `consent_required`: there is no grant to re-consent) and carries its remedy.
+   */
+  async token(
+    connection: AppOnlyConnection,
+    scopes?: string[],
+  ): Promise<{ tokens: TokenSet; state?: AppOnlyState }> {
+    const dialect = this.deps.dialect(connection);
+    if (!dialect.clientCredentials) {
+      throw new BrokerError(
+        'client_misconfigured',
+        `Connection "${connection.id}": the ${connection.provider} provider does not offer the client credentials flow in this broker version.`,
+        { connectionId: connection.id },
+      );
+    }
+    const own = isOwnScopes(connection, scopes);
+    let tokens: TokenSet;
+    try {
+      tokens = await dialect.clientCredentials(scopes);
+    } catch (err) {
+      const failure = asAppOnlyFailure(connection, err);
+      if (own && isBrokerError(failure) && failure.code === 'client_misconfigured') {
+        await this.note(connection, { failure: errorTag(failure) });
+      }
+      if (isBrokerError(failure) && !failure.remedy && failure.code !== 'invalid_request') {
+        failure.remedy = appOnlyRemedyForTag(
+          failure.providerError ? errorTag(failure) : undefined,
+          failure.code === 'upstream_unavailable' ? 'upstream_unavailable' : 'client_misconfigured',
+          { connection, publicUrl: this.deps.publicUrl ?? '' },
+        );
+      }
+      throw failure;
+    }
+    if (tokens.refreshToken !== undefined) {
+      // Not asked for and never kept (RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included").
+      tokens = { ...tokens, refreshToken: undefined };
+    }
+    this.lastSuccess.set(connection.id, this.deps.clock.now());
+    const state = own ? await this.note(connection, { success: true }) : undefined;
+    return { tokens, state };
+  }
+
+  /** Epoch ms of the last successful request on this instance, if any. */
+  lastSuccessAt(connectionId: string): number | undefined {
+    return this.lastSuccess.get(connectionId);
+  }
+
+  /** Writes the state when it changed or its `refreshedAt` is stale; returns what is (or would be) stored. */
+  private async note(
+    connection: AppOnlyConnection,
+    outcome: { success: true } | { failure: string },
+  ): Promise<AppOnlyState | undefined> {
+    const now = this.deps.clock.now();
+    try {
+      const before = await this.deps.state.read(connection.id);
+      const after: AppOnlyState = { ...(before ?? { appOnly: true, status: 'not_connected' }) };
+      if ('success' in outcome) {
+        after.status = 'connected';
+        after.connectedAt ??= new Date(now).toISOString();
+        after.refreshedAt = new Date(now).toISOString();
+        delete after.lastError;
+      } else {
+        after.lastError = outcome.failure;
+      }
+      const stale = Date.parse(before?.refreshedAt ?? '');
+      const changed =
+        before === undefined ||
+        before.status !== after.status ||
+        before.lastError !== after.lastError ||
+        ('success' in outcome && !(now - stale < connection.rotateAfterMs / 2));
+      if (changed) {
+        await this.deps.state.write(connection.id, after);
+        const remedy = appOnlyRemedy(after.lastError, { connection, publicUrl: this.deps.publicUrl ?? '' });
+        if (this.deps.events) {
+          this.deps.events.appOnlyChanged(
+            connection,
+            before ? stateName(before) : 'not_connected',
+            after,
+            remedy,
+          );
+        } else if (before?.status !== after.status || before?.lastError !== after.lastError) {
+          this.deps.logger.info('connection.state_changed', {
+            connection: connection.id,
+            from: before ? stateName(before) : 'not_connected',
+            to: stateName(after),
+            reason: after.lastError ?? null,
+          });
+        }
+      }
+      return changed ? after : (before ?? after);
+    } catch (err) {
+      this.deps.logger.warn('app_only.state_write_failed', {
+        connection: connection.id,
+        code: err instanceof BrokerError ? err.code : 'internal_error',
+      });
+      return undefined;
+    }
+  }
+}
+
+function stateName(state: AppOnlyState): 'client_misconfigured' | 'connected' | 'not_connected' {
+  return state.lastError ? 'client_misconfigured' : state.status;
+}
+
+/** A "dead grant" answer means nothing for a client credentials request: the app itself is refused. */
+function asAppOnlyFailure(connection: AppOnlyConnection, err: unknown): unknown {
+  if (!isBrokerError(err, 'consent_required')) return err;
+  return new BrokerError(
+    'client_misconfigured',
+    `The provider refused the app-only token request of connection ${connection.id} (${errorTag(err)}): the app's permissions in its tenant are missing or were withdrawn.`,
+    { connectionId: connection.id, providerError: err.providerError, cause: err },
+  );
+}
