@@ -1,12 +1,14 @@
 import { connect } from 'node:net';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { AuthenticationHandler, Client } from '@microsoft/microsoft-graph-client';
 import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/lib/src/authentication/azureTokenCredentials/index.js';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerCredential, BrokerError } from '../../clients/node/src/index.js';
-import { FUNCTION_KEY, findLeaks, type Stack, startStack } from '../e2e/harness.js';
+import { FUNCTION_KEY, findLeaks, type Stack, startStack, TEST_ALLOWED_SCOPES } from '../e2e/harness.js';
 import { consent } from '../fakes/consent-client.js';
+import { startKeyVaultSimulator } from '../fakes/keyvault-simulator.js';
 import { mailTokenChecker, OUTLOOK } from '../support/mail-oauth.js';
 import { type GraphFront, HttpsTransport, startGraphFront } from './graph-front.js';
 
@@ -21,7 +23,9 @@ describe('BrokerCredential with the Graph SDK and nodemailer (embedded host)', (
   const account = 'ana@contoso.com';
 
   beforeAll(async () => {
-    stack = await startStack();
+    // Key Vault's `.default` besides the mail scopes: for the Azure SDK client below.
+    const allowedScopes = [...TEST_ALLOWED_SCOPES, 'https://vault.azure.net/.default'];
+    stack = await startStack({ connections: { support: { allowedScopes } } });
     const done = await consent(stack.url, FUNCTION_KEY, 'support', { account });
     expect(done.status).toBe(200);
     front = await startGraphFront(stack.simUrl);
@@ -58,6 +62,30 @@ describe('BrokerCredential with the Graph SDK and nodemailer (embedded host)', (
     const vended = stack.logs.filter((l) => l.includes('token.vended'));
     expect(vended).toHaveLength(1);
     expect(await findLeaks(stack)).toEqual([]);
+  });
+
+  it('an Azure SDK client (Key Vault SecretClient) authenticates with the credential', async () => {
+    const credential = new BrokerCredential({
+      url: stack.url,
+      connection: 'support',
+      functionKey: FUNCTION_KEY,
+    });
+    // The vault simulator accepts one token: the one the broker vends for Key Vault (fetched, then cached).
+    const { token } = await credential.getToken('https://vault.azure.net/.default');
+    const vault = await startKeyVaultSimulator({ accessToken: token });
+    try {
+      // docs/clients.md, "Node: an Azure SDK client"
+      const secrets = new SecretClient(vault.url, credential, {
+        tlsOptions: { ca: vault.ca }, // the simulator's test CA; not needed for a real vault
+        disableChallengeResourceVerification: true, // the simulator's host is 127.0.0.1, not *.vault.azure.net
+      });
+      await secrets.setSecret('greeting', 'hello');
+      expect((await secrets.getSecret('greeting')).value).toBe('hello');
+      expect(vault.sim.stats.challenges).toBeGreaterThan(0);
+      expect(vault.sim.stats.unauthorized).toBe(0);
+    } finally {
+      await vault.close();
+    }
   });
 
   it('a scope the connection may not vend → BrokerError scope_not_allowed, and the SDK call fails with it', async () => {
