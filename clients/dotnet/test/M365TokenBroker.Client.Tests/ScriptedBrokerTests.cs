@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Text;
 using Azure.Core;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace M365TokenBroker.Client.Tests;
 
 /// <summary>Cache, single flight, the scope rule, retry on 503 and every kind of bad answer, against a scripted broker.</summary>
-public sealed class ScriptedBrokerTests : IAsyncLifetime
+public sealed class ScriptedBrokerTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Key = "fk-secret-function-key-0123456789";
     private ScriptedBroker _fake = null!;
@@ -100,7 +101,7 @@ public sealed class ScriptedBrokerTests : IAsyncLifetime
         var watch = Stopwatch.StartNew();
         for (var i = 0; i < 100_000; i++) await credential.GetTokenAsync(Ctx(), default);
         Assert.Single(_fake.Requests);
-        Console.WriteLine($"cached GetTokenAsync: {watch.Elapsed.TotalMicroseconds / 100_000:F3} µs/call");
+        output.WriteLine($"cached GetTokenAsync: {watch.Elapsed.TotalMicroseconds / 100_000:F3} µs/call");
     }
 
     [Fact]
