@@ -294,6 +294,9 @@ def _problem(status, content_type, retry_after_header, text):
     retry_after = _retry_after(retry_after_header)
     problem = _json(text) if "json" in content_type else None
     if not isinstance(problem, dict) or not isinstance(problem.get("code"), str):
+        if status == 401:  # Azure's Functions host refuses a wrong function key itself, with an empty 401
+            return BrokerError("unauthorized", "The broker refused the credentials (HTTP 401): a wrong or missing "
+                               "function key, or a caller token it does not accept.", status)
         what = "an empty body" if not text else f"{content_type} instead of problem+json"
         return BrokerError("invalid_response",
                            f"The broker answered HTTP {status} with {what}: something in front of it (a proxy, the platform) answered, or it is not the broker.",

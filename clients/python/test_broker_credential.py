@@ -150,6 +150,7 @@ class ScriptedBrokerTest(unittest.TestCase):
             (200, "application/json", '{"access_tok', "invalid_response"),
             (200, "application/json", '{"token_type":"Bearer"}', "invalid_response"),
             (500, "text/plain", "", "invalid_response"),
+            (401, "text/plain", "", "unauthorized"),
         ]
         for status, ctype, body, code in cases:
             with self.subTest(status=status, body=body):

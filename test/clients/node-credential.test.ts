@@ -193,6 +193,7 @@ describe('BrokerCredential (Node) against a scripted broker', () => {
       'invalid_response',
     ],
     ['an empty 500', 500, 'text/plain', '', 'invalid_response'],
+    ["Azure's empty 401 for a wrong key", 401, 'text/plain', '', 'unauthorized'],
   ])('%s → a BrokerError, at once', async (_name, status, type, body, code) => {
     fake.handle((_req, res) => {
       res.writeHead(status, { 'content-type': type });

@@ -61,6 +61,14 @@ export function errorFromAnswer(status: number, headers: Headers, text: string, 
   const contentType = headers.get('content-type') ?? 'no content type';
   const retryAfter = parseRetryAfter(headers.get('retry-after'), now);
   const problem = /json/i.test(contentType) ? parseJson(text) : undefined;
+  if ((!isRecord(problem) || typeof problem.code !== 'string') && status === 401) {
+    // Azure's Functions host refuses a wrong function key itself, with an empty 401.
+    return new BrokerError(
+      'unauthorized',
+      'The broker refused the credentials (HTTP 401): a wrong or missing function key, or a caller token it does not accept.',
+      { status },
+    );
+  }
   if (!isRecord(problem) || typeof problem.code !== 'string') {
     const what = text.length === 0 ? 'an empty body' : `${contentType.split(';')[0]} instead of problem+json`;
     return new BrokerError(

@@ -81,6 +81,7 @@ export class BrokerCredential implements TokenCredential {
 
   /** A token for `scopes` (a string or an array); the connection's own when they match (see scopes.ts). */
   getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
+    scopes ??= [];
     // The hot path: a cached token costs two map lookups and a clock read, no I/O and no parsing.
     const raw = typeof scopes === 'string' ? scopes : scopes.length === 1 ? scopes[0]! : scopes.join(' ');
     const key = this.keyOf.get(raw);
@@ -191,7 +192,9 @@ export class BrokerCredential implements TokenCredential {
     if (this.apiCredential) {
       let apiToken: AccessToken | null;
       try {
-        apiToken = await this.apiCredential.getToken(this.apiScope!);
+        apiToken = await this.apiCredential.getToken(this.apiScope!, {
+          abortSignal: AbortSignal.timeout(this.attemptTimeoutMs),
+        });
       } catch (cause) {
         throw new BrokerError(
           'caller_credential_failed',

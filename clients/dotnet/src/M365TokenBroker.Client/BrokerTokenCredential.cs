@@ -176,7 +176,8 @@ public sealed class BrokerTokenCredential : TokenCredential
             AccessToken api;
             try
             {
-                api = await _options.Credential.GetTokenAsync(new TokenRequestContext(new[] { _options.ApiScope! }), CancellationToken.None).ConfigureAwait(false);
+                using var apiTimeout = new CancellationTokenSource(_options.Retry.AttemptTimeout);
+                api = await _options.Credential.GetTokenAsync(new TokenRequestContext(new[] { _options.ApiScope! }), apiTimeout.Token).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -283,6 +284,10 @@ public sealed class BrokerTokenCredential : TokenCredential
         var problem = contentType.Contains("json", StringComparison.OrdinalIgnoreCase) ? ParseJson(text) : null;
         if (problem is not { ValueKind: JsonValueKind.Object } p || !p.TryGetProperty("code", out var codeEl) || codeEl.ValueKind != JsonValueKind.String)
         {
+            // Azure's Functions host refuses a wrong function key itself, with an empty 401.
+            if (status == 401)
+                return new BrokerException("unauthorized",
+                    "The broker refused the credentials (HTTP 401): a wrong or missing function key, or a caller token it does not accept.", status);
             var what = text.Length == 0 ? "an empty body" : $"{contentType} instead of problem+json";
             return new BrokerException("invalid_response",
                 $"The broker answered HTTP {status} with {what}: something in front of it (a proxy, the platform) answered, or it is not the broker.",

@@ -152,6 +152,7 @@ public sealed class ScriptedBrokerTests(ITestOutputHelper output) : IAsyncLifeti
     [InlineData(200, "application/json", """{"token_type":"Bearer"}""", "invalid_response")]
     [InlineData(200, "application/json", """{"access_token":"tok-noexpiry"}""", "invalid_response")]
     [InlineData(500, "text/plain", "", "invalid_response")]
+    [InlineData(401, "text/plain", "", "unauthorized")]
     public async Task BadAnswersAreBrokerExceptionsAtOnce(int status, string type, string body, string code)
     {
         _fake.Handler = (_, _, s) => ScriptedBroker.WriteRaw(s, status, type, body);
