@@ -161,6 +161,8 @@ export class BrokerCredential implements TokenCredential {
           accessToken: {
             token: answer.token,
             expiresOnTimestamp: answer.expiresOnTimestamp,
+            // SDK auth policies that cache on their own ask again when this cache would.
+            refreshAfterTimestamp: answer.expiresOnTimestamp - REFRESH_MARGIN_MS,
             tokenType: 'Bearer',
           },
         };

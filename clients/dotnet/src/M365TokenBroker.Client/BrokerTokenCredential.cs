@@ -259,7 +259,8 @@ public sealed class BrokerTokenCredential : TokenCredential
         else throw Bad("without a readable expires_on");
         var scope = root.TryGetProperty("scope", out var sc) && sc.ValueKind == JsonValueKind.String ? sc.GetString()! : "";
         var xoauth2 = root.TryGetProperty("xoauth2", out var x) && x.ValueKind == JsonValueKind.String ? x.GetString() : null;
-        return new Entry(new AccessToken(at.GetString()!, expiresOn), scope, xoauth2);
+        // RefreshOn: SDK auth policies that cache on their own ask again when this cache would.
+        return new Entry(new AccessToken(at.GetString()!, expiresOn, expiresOn - RefreshMargin, "Bearer"), scope, xoauth2);
     }
 
     private static long? ReadNumber(JsonElement e) => e.ValueKind switch
