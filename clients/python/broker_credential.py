@@ -131,7 +131,10 @@ class BrokerCredential:
         if user is not None:
             token = self._entry(asked, False)["token"]
             return base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode()).decode()
-        return self._entry(asked, True)["xoauth2"]
+        sasl = self._entry(asked, True)["xoauth2"]
+        if not isinstance(sasl, str):
+            raise BrokerError("invalid_response", "The broker answered format=xoauth2 without an xoauth2 string.", 200)
+        return sasl
 
     def close(self):
         pass

@@ -320,5 +320,9 @@ describe('BrokerCredential (Node) against a scripted broker', () => {
     const desk = Buffer.from(await cred.xoauth2({ user: 'desk1@contoso.com' }), 'base64').toString();
     expect(desk).toMatch(/^user=desk1@contoso\.com\x01auth=Bearer tok-/);
     expect(fake.requests).toHaveLength(1);
+
+    // A broker that ignores format=xoauth2: a clear error, not `undefined`.
+    fake.handle((_req, res) => sendJson(res, 200, tokenBody()));
+    expect((await failure(credential().xoauth2())).code).toBe('invalid_response');
   });
 });

@@ -104,7 +104,16 @@ export class BrokerCredential implements TokenCredential {
       return Buffer.from(`user=${options.user}\x01auth=Bearer ${answer.token}\x01\x01`).toString('base64');
     }
     const { answer } = await this.entry(scopes, true, options.abortSignal);
-    return answer.xoauth2!;
+    if (answer.xoauth2 === undefined) {
+      throw new BrokerError(
+        'invalid_response',
+        'The broker answered format=xoauth2 without an xoauth2 string.',
+        {
+          status: 200,
+        },
+      );
+    }
+    return answer.xoauth2;
   }
 
   private async entry(

@@ -84,7 +84,8 @@ public sealed class BrokerTokenCredential : TokenCredential
             var entry = await GetEntryAsync(asked, false, cancellationToken).ConfigureAwait(false);
             return Convert.ToBase64String(Encoding.UTF8.GetBytes($"user={user}\u0001auth=Bearer {entry.Token.Token}\u0001\u0001"));
         }
-        return (await GetEntryAsync(asked, true, cancellationToken).ConfigureAwait(false)).Xoauth2!;
+        return (await GetEntryAsync(asked, true, cancellationToken).ConfigureAwait(false)).Xoauth2
+            ?? throw new BrokerException("invalid_response", "The broker answered format=xoauth2 without an xoauth2 string.", 200);
     }
 
     /// <summary>Synchronous <see cref="Xoauth2Async"/>.</summary>
