@@ -28,6 +28,9 @@ export function dovecotBinary(): string | undefined {
   }
 }
 
+/** The binary, looked up once (a test's `describe.skipIf` needs it at load). */
+export const DOVECOT = dovecotBinary();
+
 /** What the introspection endpoint answers for a token: the mailbox it opens, or nothing. */
 export type Introspect = (token: string) => { username: string; fields?: Record<string, string> } | undefined;
 
@@ -55,12 +58,16 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-/** Starts Dovecot with an introspection endpoint answering `introspect`; resolves once IMAP answers. */
-export async function startDovecot(introspect: Introspect): Promise<Dovecot> {
+/**
+ * Starts Dovecot with an introspection endpoint answering `introspect` (or pointed at an endpoint the
+ * test serves itself, given as a URL); resolves once IMAP answers.
+ */
+export async function startDovecot(introspect: Introspect | string): Promise<Dovecot> {
   const binary = dovecotBinary();
   if (!binary) throw new Error('dovecot is not installed (apt-get install dovecot-imapd)');
   const introspected: string[] = [];
   const http: Server = createServer(async (req, res) => {
+    if (typeof introspect === 'string') return res.end();
     const token = (await readForm(req)).get('token') ?? '';
     introspected.push(token);
     const answer = introspect(token);
@@ -72,7 +79,10 @@ export async function startDovecot(introspect: Introspect): Promise<Dovecot> {
     );
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const introspectionPort = (http.address() as { port: number }).port;
+  const introspectionUrl =
+    typeof introspect === 'string'
+      ? introspect
+      : `http://127.0.0.1:${(http.address() as { port: number }).port}/introspect`;
 
   const dir = await mkdtemp(join(tmpdir(), 'broker-dovecot-'));
   // Dovecot's unprivileged processes must reach its sockets and the mail folders.
@@ -89,7 +99,7 @@ export async function startDovecot(introspect: Introspect): Promise<Dovecot> {
     join(dir, 'oauth2.conf.ext'),
     [
       'introspection_mode = post',
-      `introspection_url = http://127.0.0.1:${introspectionPort}/introspect`,
+      `introspection_url = ${introspectionUrl}`,
       'username_attribute = username',
       'username_format = %Lu',
       'active_attribute = active',
@@ -111,7 +121,7 @@ export async function startDovecot(introspect: Introspect): Promise<Dovecot> {
       // XOAUTH2 over a loopback connection without TLS: this server exists for one test.
       'disable_plaintext_auth = no',
       'auth_mechanisms = xoauth2 oauthbearer',
-      'auth_debug = yes',
+      'auth_verbose = yes',
       `mail_location = maildir:${dir}/mail/%Ln`,
       `first_valid_uid = ${Math.min(uid, 100)}`,
       ...users,
