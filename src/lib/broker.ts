@@ -111,7 +111,6 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     clock,
     logger,
     events,
-    publicUrl: settings.publicUrl,
   });
   const tokens = new TokenService({
     catalog: connections,

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Person } from '../auth/person-auth.js';
 import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
-import { BrokerError, isBrokerError } from '../errors.js';
+import { BrokerError, isBrokerError, providerErrorLabel } from '../errors.js';
+import { startPath } from '../links.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
+import { callbackFailure } from '../providers/callback-errors.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
 import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
 
@@ -125,12 +127,14 @@ export class ConsentService {
       // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
       const error = oauthErrorCode(params.error);
       const aadsts = aadstsIn(params.errorDescription);
+      const providerError = { error, aadsts };
       throw new BrokerError(
         'consent_failed',
-        `The provider refused the sign-in (${error}${aadsts !== undefined ? `, AADSTS${aadsts}` : ''}). Start again from /api/start?connection=${connection.id}.`,
+        `The provider refused the sign-in (${providerErrorLabel(providerError)}). Start again from ${startPath(connection.id)}.`,
         {
           connectionId: connection.id,
-          providerError: { error, aadsts },
+          providerError,
+          failure: callbackFailure(connection.provider, error, aadsts),
         },
       );
     }
@@ -144,6 +148,7 @@ export class ConsentService {
           throw new BrokerError('consent_failed', `The sign-in could not be completed: ${err.message}`, {
             connectionId: connection.id,
             providerError: err.providerError,
+            failure: err.failure,
             cause: err,
           });
         }
@@ -160,7 +165,7 @@ export class ConsentService {
     if (this.usedStates.has(payload.s)) {
       throw new BrokerError(
         'consent_failed',
-        `This sign-in was already completed; a consent state is accepted once. Start again from /api/start?connection=${payload.c}.`,
+        `This sign-in was already completed; a consent state is accepted once. Start again from ${startPath(payload.c)}.`,
         { connectionId: payload.c },
       );
     }

@@ -4,7 +4,8 @@ import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
 import { randomToken } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
-import { BrokerError, isBrokerError, type ProviderErrorInfo } from '../errors.js';
+import { BrokerError, isBrokerError, type ProviderErrorInfo, providerErrorLabel } from '../errors.js';
+import { startPath } from '../links.js';
 import type { Logger } from '../logger.js';
 import { SLOW_DOWN_STEP_S } from '../oauth/index.js';
 import type { DeviceAuthorization, DevicePollResult } from '../providers/provider.js';
@@ -171,7 +172,7 @@ export class DeviceService {
     if (!isAttempt(state) || state.c !== connection.id) {
       throw new BrokerError(
         'consent_failed',
-        `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at /api/start?connection=${connection.id}.`,
+        `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at ${startPath(connection.id)}.`,
         { connectionId: connection.id },
       );
     }
@@ -186,7 +187,7 @@ export class DeviceService {
       return this.end(tracked, {
         poll: {
           status: 'expired',
-          detail: `The code expired before the sign-in was completed. Start again at /api/start?connection=${connection.id} for a new code.`,
+          detail: `The code expired before the sign-in was completed. Start again at ${startPath(connection.id)} for a new code.`,
         },
       });
     }
@@ -210,7 +211,7 @@ export class DeviceService {
       throw failed;
     }
     this.deps.logger.debug('consent.device_polled', { connection: connection.id, result: result.status });
-    const restart = `Start again at /api/start?connection=${connection.id}.`;
+    const restart = `Start again at ${startPath(connection.id)}.`;
     switch (result.status) {
       case 'pending':
         return this.pending(state, tracked, now);
@@ -270,7 +271,7 @@ export class DeviceService {
     if (!('flow' in connection) || connection.flow !== 'device_code') {
       throw new BrokerError(
         'invalid_request',
-        `Connection "${connection.id}" uses the authorization code flow: open /api/start?connection=${connection.id} in a browser to connect it.`,
+        `Connection "${connection.id}" uses the authorization code flow: open ${startPath(connection.id)} in a browser to connect it.`,
         { connectionId: connection.id },
       );
     }
@@ -343,9 +344,7 @@ function isAttempt(value: SealedAttempt | undefined): value is SealedAttempt {
   );
 }
 
-function said(p: ProviderErrorInfo): string {
-  return p.aadsts === undefined ? p.error : `${p.error}, AADSTS${p.aadsts}`;
-}
+const said = (p: ProviderErrorInfo): string => providerErrorLabel(p);
 
 /** A dead code during consent is a failed consent, not a dead stored grant. */
 function asFailedConsent(err: unknown, connectionId: string): unknown {
@@ -353,6 +352,7 @@ function asFailedConsent(err: unknown, connectionId: string): unknown {
   return new BrokerError('consent_failed', `The sign-in could not be completed: ${err.message}`, {
     connectionId,
     providerError: err.providerError,
+    failure: err.failure,
     cause: err,
   });
 }

@@ -1,5 +1,7 @@
 import { BrokerError, ERROR_TABLE, type Remedy } from '../errors.js';
+import { startPath } from '../links.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_RETRY_AFTER_S } from '../retry-after.js';
 import type { HttpAnswer } from './answer.js';
 
 /**
@@ -20,9 +22,6 @@ export interface Problem {
   remedy?: Remedy;
 }
 
-/** `upstream_unavailable` without a provider's own `Retry-After`. */
-const DEFAULT_RETRY_AFTER_S = 5;
-
 /**
  * Any thrown value as a problem. Only `BrokerError`s speak: anything else is an internal error whose
  * message stays out of the body (it could carry a token), logged by name only.
@@ -33,7 +32,7 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
   const problem: Problem = { type: 'about:blank', title, status, code: known.code, detail: known.message };
   if (known.connectionId) problem.connection = known.connectionId;
   if (known.code === 'consent_required' && known.connectionId) {
-    problem.consentUrl = `${publicUrl}/api/start?connection=${encodeURIComponent(known.connectionId)}`;
+    problem.consentUrl = `${publicUrl}${startPath(known.connectionId)}`;
   }
   if (known.providerError) {
     problem.providerError = { error: known.providerError.error };

@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { BrokerError, type ProviderErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_RETRY_AFTER_S } from './classify.js';
+import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
 import { parseJson } from './json.js';
 import type { OAuthRequest } from './request.js';
-import { parseOAuthError, parseRetryAfter } from './response.js';
+import { parseOAuthError } from './response.js';
 import type { ProviderResponse } from './types.js';
 
 /**

@@ -64,7 +64,12 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   }
 
   const classify = (context: ClassifyContext) => (failure: TokenEndpointFailure) =>
-    classifyEntraError(failure, { connectionId, secretName, credentialType: credential?.type, ...context });
+    classifyEntraError(failure, {
+      connectionId,
+      secretName,
+      credentialType: credential?.type ?? 'none',
+      ...context,
+    });
 
   return {
     defaultScopes,
@@ -120,7 +125,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
         scope: scope.join(' '),
       };
       const request = tokenRequest(tokenEndpoint, params, { auth: await auth(), connectionId });
-      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
+      return redeem(deps, request, classify({ otherScope: scopes?.join(' ') }));
     },
 
     /**

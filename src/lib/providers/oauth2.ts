@@ -77,6 +77,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     classifyOAuthError(failure, {
       connectionId,
       secretName,
+      credentialType: connection.credential?.type ?? 'none',
       clientFields: 'clientId, issuer or endpoints, tokenEndpointAuthMethod, redirectUri and credential',
       ...context,
     });
@@ -150,7 +151,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     refresh({ refreshToken, scopes }) {
       const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
       if (scopes !== undefined) params.scope = scopes.join(' ');
-      return redeemAtTokenEndpoint(params, { otherScope: scopes !== undefined });
+      return redeemAtTokenEndpoint(params, { otherScope: scopes?.join(' ') });
     },
 
     /**

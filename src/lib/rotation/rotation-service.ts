@@ -1,13 +1,12 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, lastErrorOf } from '../errors.js';
 import type { ConnectionEvents } from '../events/connection-events.js';
 import { readSnapshot, type StatusService } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
-import { errorTag } from '../tokens/grant-service.js';
-import type { GrantTags } from '../tokens/grant-store.js';
+import { failureTags, type GrantTags } from '../tokens/grant-store.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { mapWithConcurrency } from './pool.js';
 
@@ -136,7 +135,7 @@ export class RotationService {
       });
       const fresh: GrantTags | undefined =
         result.outcome === 'needs_consent'
-          ? { ...tags, status: 'needs_consent', lastError: result.error }
+          ? { ...tags, status: 'needs_consent', ...(err instanceof BrokerError ? failureTags(err) : {}) }
           : undefined;
       return { result, fresh };
     }
@@ -178,7 +177,7 @@ export class RotationService {
 
 function classify(connection: string, err: unknown): RotationResult {
   if (!(err instanceof BrokerError)) return { connection, outcome: 'transient', error: 'internal_error' };
-  const error = errorTag(err);
+  const error = lastErrorOf(err);
   if (err.code === 'consent_required') return { connection, outcome: 'needs_consent', error };
   if (err.code === 'client_misconfigured') return { connection, outcome: 'client_misconfigured', error };
   return { connection, outcome: 'transient', error };

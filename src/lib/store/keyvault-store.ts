@@ -5,6 +5,7 @@ import {
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
 import { BrokerError, KeyVaultAccessError, StoreThrottledError } from '../errors.js';
+import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
 import { checkDate, checkName, checkTags } from './limits.js';
 import type {
   SecretProperties,
@@ -65,7 +66,6 @@ type PipelineResponse = Awaited<ReturnType<PipelinePolicy['sendRequest']>>;
 const VERSION = /^[0-9a-zA-Z]{1,64}$/;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 4000;
 const DEFAULT_DEADLINE_MS = 8000;
-const DEFAULT_RETRY_AFTER_S = 5;
 const DEFAULT_RETRY = { maxRetries: 3, retryDelayInMs: 300, maxRetryDelayInMs: 2000 };
 
 interface RestErrorLike {
@@ -106,12 +106,14 @@ function retryAfterMs(headers: { get(name: string): string | undefined }): numbe
   ] as const) {
     const raw = headers.get(header);
     if (raw === undefined || raw === '') continue;
+    if (header === 'retry-after') {
+      // Delay-seconds or an HTTP date (RFC 9110 §10.2.3), read by the one parser.
+      const seconds = parseRetryAfter(raw, Date.now());
+      if (seconds !== undefined) return seconds * factor;
+      continue;
+    }
     const n = Number(raw);
     if (Number.isFinite(n) && n >= 0) return n * factor;
-    if (header === 'retry-after') {
-      const at = Date.parse(raw);
-      if (Number.isFinite(at)) return Math.max(0, at - Date.now());
-    }
   }
   return undefined;
 }
