@@ -37,7 +37,7 @@ describe('remedies: each kind from a real upstream condition', () => {
   beforeAll(async () => {
     stack = await startStack({
       connections: { mailbox: { expectedAccount: ACCOUNT } },
-      providerTimeoutMs: 500,
+      overrides: { providerTimeoutMs: 500 },
     });
   });
   afterAll(() => stack.close());

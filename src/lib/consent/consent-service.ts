@@ -7,7 +7,7 @@ import { startPath } from '../links.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
 import { callbackFailure } from '../providers/callback-errors.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
-import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
+import type { ConsentDeps, DevicePoll, DeviceService, DeviceStart } from './device-service.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
 export const CONSENT_TTL_MS = 10 * 60 * 1000;
@@ -71,8 +71,12 @@ export class ConsentService {
    */
   private readonly usedStates = new Map<string, number>();
 
-  constructor(private readonly deps: ConsentDeps) {
-    this.device = new DeviceService(deps);
+  constructor(
+    private readonly deps: ConsentDeps,
+    /** Built beside this service by the composition root (src/lib/broker.ts). */
+    device: DeviceService,
+  ) {
+    this.device = device;
   }
 
   /**
