@@ -247,3 +247,25 @@ export class LockStorageError extends BrokerError {
     this.name = 'LockStorageError';
   }
 }
+
+/** Which way a secret store failed: a request it refuses, a version it lacks, a file it cannot read. */
+export type StoreErrorKind = 'invalid' | 'not_found' | 'corrupt' | 'rejected';
+
+/**
+ * A secret store's own failure (file store, Key Vault, the fakes). The message names the secret or
+ * file and what is wrong with it, never a value. Outages are `BrokerError('upstream_unavailable')`.
+ */
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** A PEM bundle that cannot serve; `message` names what is wrong, never any of the content. */
+export class CertificateBundleError extends Error {
+  override name = 'CertificateBundleError';
+}

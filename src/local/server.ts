@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
-import { matcherOf } from '../lib/crypto/pkce.js';
+import { matcherOf } from '../lib/crypto/tokens.js';
 import { BrokerError, type ErrorCode } from '../lib/errors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';

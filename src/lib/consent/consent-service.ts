@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Person } from '../auth/person-auth.js';
-import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
+import { pkcePair } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
+import { randomToken, safeEqual } from '../crypto/tokens.js';
 import { BrokerError, isBrokerError, providerErrorLabel } from '../errors.js';
 import { startPath } from '../links.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, type KeyObject, randomUUID, X509Certificate } from 'node:crypto';
 import type { Connection } from '../config/connections.js';
 import { credentialSecretName } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, CertificateBundleError } from '../errors.js';
 import { type ClientAuth, clientAssertionAuthentication } from '../oauth/index.js';
 import type { DialectDeps } from './provider.js';
 
@@ -23,10 +23,8 @@ export interface CertificateBundle {
   notAfter: Date;
 }
 
-/** A PEM bundle that cannot serve; `message` names what is wrong, never any of the content. */
-export class CertificateBundleError extends Error {
-  override name = 'CertificateBundleError';
-}
+/** Lives with every error class in errors.ts; re-exported for the callers that import it from here. */
+export { CertificateBundleError };
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY']);

@@ -4,7 +4,7 @@ import {
   SecretClient,
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
-import { BrokerError, KeyVaultAccessError, StoreThrottledError } from '../errors.js';
+import { BrokerError, KeyVaultAccessError, StoreError, StoreThrottledError } from '../errors.js';
 import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
 import { checkDate, checkName, checkTags } from './limits.js';
 import type {
@@ -234,7 +234,7 @@ export class KeyVaultSecretStore implements SecretStore {
 
   async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
     const n = checkName(name);
-    if (typeof value !== 'string') throw new Error(`secret ${n}: value must be a string`);
+    if (typeof value !== 'string') throw new StoreError('invalid', `secret ${n}: value must be a string`);
     const tags = checkTags(options.tags ?? {});
     const expiresOn = checkDate(options.expiresOn, 'expiresOn');
     const write = async () =>
@@ -266,15 +266,16 @@ export class KeyVaultSecretStore implements SecretStore {
     const tags = update.tags === undefined ? undefined : checkTags(update.tags);
     const expiresOn = checkDate(update.expiresOn, 'expiresOn');
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
-      throw new Error('enabled must be a boolean');
+      throw new StoreError('invalid', 'enabled must be a boolean');
     const known = typeof version === 'string' && VERSION.test(version);
-    if (!known) throw new Error(`secret ${n} has no such version`);
+    if (!known) throw new StoreError('not_found', `secret ${n} has no such version`);
     try {
       return toProperties(
         await this.client.updateSecretProperties(n, version, { tags, expiresOn, enabled: update.enabled }),
       );
     } catch (err) {
-      if (asRestError(err)?.statusCode === 404) throw new Error(`secret ${n} has no such version ${version}`);
+      if (asRestError(err)?.statusCode === 404)
+        throw new StoreError('not_found', `secret ${n} has no such version ${version}`);
       throw this.failure(err, `updating secret ${n}`);
     }
   }
@@ -404,6 +405,6 @@ export class KeyVaultSecretStore implements SecretStore {
       );
     }
     // 400, 409 and the like: a request the vault will never accept, a bug rather than an outage.
-    return new Error(`Key Vault ${vault} rejected ${what} (${status}${codeText}).`);
+    return new StoreError('rejected', `Key Vault ${vault} rejected ${what} (${status}${codeText}).`);
   }
 }
