@@ -9,27 +9,11 @@ import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
 import { callbackFailure } from '../providers/callback-errors.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
 import type { ConsentDeps, DevicePoll, DeviceService, DeviceStart } from './device-service.js';
+import { type ConsentState, consentStateSchema, parseSealed } from './sealed-state.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
 export const CONSENT_TTL_MS = 10 * 60 * 1000;
 const PURPOSE = 'consent';
-
-interface ConsentState {
-  /** connection id */
-  c: string;
-  /** state */
-  s: string;
-  /** nonce */
-  n: string;
-  /** PKCE verifier */
-  v: string;
-  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
-  b?: Person;
-  /** expiry, epoch ms (the seal's own) */
-  x?: number;
-  /** began with `replace=true`: another account may take the connection over */
-  r?: true;
-}
 
 export interface ConsentCookie {
   name: string;
@@ -95,9 +79,9 @@ export class ConsentService {
     const { verifier, challenge } = pkcePair();
     const key = await this.deps.sealKey.get();
     const expiresAt = this.deps.clock.now() + CONSENT_TTL_MS;
-    const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier, x: expiresAt };
-    if (by) payload.b = by;
-    if (options.replace) payload.r = true;
+    const payload: ConsentState = { connection: connection.id, state, nonce, verifier, expiresAt };
+    if (by) payload.by = by;
+    if (options.replace) payload.replace = true;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -127,7 +111,7 @@ export class ConsentService {
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
-    const connection = this.deps.catalog.get(state.c);
+    const connection = this.deps.catalog.get(state.connection);
     if (params.error !== undefined) {
       // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
       const error = oauthErrorCode(params.error);
@@ -146,7 +130,7 @@ export class ConsentService {
     if (!params.code) throw new BrokerError('consent_failed', 'The callback carries no authorization code.');
     const dialect = this.deps.dialect(connection);
     const tokens = await dialect
-      .exchangeCode({ code: params.code, codeVerifier: state.v, redirectUri: connection.redirectUri })
+      .exchangeCode({ code: params.code, codeVerifier: state.verifier, redirectUri: connection.redirectUri })
       .catch((err: unknown) => {
         // A dead code (expired, used twice) is a failed consent here, not a dead grant.
         if (isBrokerError(err, 'consent_required')) {
@@ -159,22 +143,22 @@ export class ConsentService {
         }
         throw err;
       });
-    const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account, state.b, state.r === true);
+    const account = await dialect.accountOf(tokens, state.nonce);
+    return completeConsent(this.deps, connection, tokens, account, state.by, state.replace === true);
   }
 
   /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */
   private useOnce(payload: ConsentState): void {
     const now = this.deps.clock.now();
     for (const [state, until] of this.usedStates) if (until <= now) this.usedStates.delete(state);
-    if (this.usedStates.has(payload.s)) {
+    if (this.usedStates.has(payload.state)) {
       throw new BrokerError(
         'consent_failed',
-        `This sign-in was already completed; a consent state is accepted once. Start again from ${startPath(payload.c)}.`,
-        { connectionId: payload.c },
+        `This sign-in was already completed; a consent state is accepted once. Start again from ${startPath(payload.connection)}.`,
+        { connectionId: payload.connection },
       );
     }
-    this.usedStates.set(payload.s, typeof payload.x === 'number' ? payload.x : now + CONSENT_TTL_MS);
+    this.usedStates.set(payload.state, payload.expiresAt ?? now + CONSENT_TTL_MS);
   }
 
   private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {
@@ -187,13 +171,11 @@ export class ConsentService {
         `This sign-in was not started from this browser, or took longer than 10 minutes. ${restart}`,
       );
     }
-    const payload = unseal<ConsentState>(
-      await this.deps.sealKey.get(),
-      PURPOSE,
-      sealed,
-      this.deps.clock.now(),
+    const payload = parseSealed(
+      consentStateSchema,
+      unseal<unknown>(await this.deps.sealKey.get(), PURPOSE, sealed, this.deps.clock.now()),
     );
-    if (!payload || typeof payload.s !== 'string' || !safeEqual(payload.s, state)) {
+    if (!payload || !safeEqual(payload.state, state)) {
       throw new BrokerError('consent_failed', `The sign-in state is invalid or expired. ${restart}`);
     }
     this.useOnce(payload);

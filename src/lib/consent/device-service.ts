@@ -13,6 +13,7 @@ import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { completeConsent } from './complete-consent.js';
 import type { SealKeyProvider } from './seal-key.js';
+import { deviceAttemptSchema, parseSealed, type SealedAttempt } from './sealed-state.js';
 
 const PURPOSE = 'device-poll';
 /**
@@ -24,28 +25,6 @@ const LATE_GRACE_MS = 10 * 60 * 1000;
 const MAX_TRACKED = 10_000;
 
 /** What travels in the poll URL, sealed (AES-256-GCM): the device code is never in clear. */
-interface SealedAttempt {
-  /** attempt id */
-  a: string;
-  /** connection id */
-  c: string;
-  /** device code */
-  d: string;
-  /** interval, seconds */
-  i: number;
-  /** next allowed poll, epoch ms */
-  n: number;
-  /** device code expiry, epoch ms */
-  x: number;
-  /** user code and verification URI, to show again on a poll page for browsers without JavaScript */
-  u: string;
-  v: string;
-  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
-  b?: Person;
-  /** began with `replace=true`: another account may take the connection over */
-  r?: true;
-}
-
 /** A started device authorization, as much as the person and the polling client may see. */
 export interface DeviceStart {
   connectionId: string;
@@ -168,8 +147,11 @@ export class DeviceService {
     const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
-    const state = unseal<SealedAttempt>(await this.deps.sealKey.get(), PURPOSE, sealed, now);
-    if (!isAttempt(state) || state.c !== connection.id) {
+    const state = parseSealed(
+      deviceAttemptSchema,
+      unseal<unknown>(await this.deps.sealKey.get(), PURPOSE, sealed, now),
+    );
+    if (!state || state.c !== connection.id) {
       throw new BrokerError(
         'consent_failed',
         `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at ${startPath(connection.id)}.`,
@@ -327,21 +309,6 @@ export class DeviceService {
 function replay(outcome: Outcome): DevicePoll {
   if ('error' in outcome) throw outcome.error;
   return outcome.poll;
-}
-
-function isAttempt(value: SealedAttempt | undefined): value is SealedAttempt {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof value.a === 'string' &&
-    typeof value.c === 'string' &&
-    typeof value.d === 'string' &&
-    Number.isFinite(value.i) &&
-    Number.isFinite(value.n) &&
-    Number.isFinite(value.x) &&
-    typeof value.u === 'string' &&
-    typeof value.v === 'string'
-  );
 }
 
 const said = (p: ProviderErrorInfo): string => providerErrorLabel(p);
