@@ -38,7 +38,7 @@ export interface Broker {
   consent: ConsentService;
   rotation: RotationService;
   status: StatusService;
-  /** Who is asking for a token (DESIGN.md, "Who may ask"), and who asked last. */
+  /** Who is asking for a token (docs/design.md, "Who may ask"), and who asked last. */
   callers: CallerGate;
   callerActivity: CallerActivity;
   /** Who may open the human routes. */

@@ -1,6 +1,6 @@
 /**
  * The broker's error vocabulary, and every error class it throws. Each code is a problem+json `code`
- * of DESIGN.md, or one of the host's own (`not_found`, `method_not_allowed`, `payload_too_large`,
+ * of docs/design.md ("Error codes"), or one of the host's own (`not_found`, `method_not_allowed`, `payload_too_large`,
  * `internal_error`); its HTTP status and title live in one table (`ERROR_TABLE`) and nowhere else.
  */
 export type ErrorCode =

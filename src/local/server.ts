@@ -76,8 +76,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     });
   });
   // A request Node's parser refuses (headers over its limit, a malformed request line) never reaches
-  // `handle`; Node would answer it with an empty 400/431. Answer a problem+json instead (DESIGN.md,
-  // "Hostile input rules"), as one connection-closing response.
+  // `handle`; Node would answer it with an empty 400/431. Answer a problem+json instead
+  // (docs/design.md, "Hostile input"), as one connection-closing response.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();

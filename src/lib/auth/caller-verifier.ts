@@ -5,7 +5,7 @@ import { BrokerError } from '../errors.js';
 
 /** The app role a caller's token must carry (the broker's app registration defines it). */
 export const TOKEN_REQUEST_ROLE = 'Token.Request';
-/** Entra's clocks and ours may differ; DESIGN.md allows five minutes either way. */
+/** Entra's clocks and ours may differ; docs/design.md ("Who may ask") allows five minutes either way. */
 const CLOCK_SKEW_S = 300;
 /** An unknown `kid` refetches the keys at most this often: a key rollover works, a flood of forged kids does not reach Entra. */
 const JWKS_COOLDOWN_MS = 30_000;
@@ -63,7 +63,7 @@ function keysUnavailable(err: unknown): boolean {
 }
 
 /**
- * Validates the Entra access token a calling service presents (DESIGN.md, "Who may ask"): RS256
+ * Validates the Entra access token a calling service presents (docs/design.md, "Who may ask"): RS256
  * against the tenant's published keys (jose's remote key set: cached, refetched on an unknown `kid`
  * at most every 30 s), `iss` v2 or v1 of the tenant, `aud` the broker's app, `tid`, `exp`/`nbf` with
  * 5 minutes of skew, an app token (no `scp`) holding the role `Token.Request`; then its `oid` must be

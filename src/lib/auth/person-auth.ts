@@ -49,7 +49,7 @@ export type PersonCheck =
   | { allowed: false; signIn: string };
 
 /**
- * The human routes under App Service built-in authentication (DESIGN.md, "Who may ask"): the
+ * The human routes under App Service built-in authentication (docs/design.md, "Who may ask"): the
  * platform signs people in and passes `X-MS-CLIENT-PRINCIPAL`. The header is believed only when
  * `WEBSITE_AUTH_ENABLED` is `True` — without the platform in front, anyone could send it.
  */

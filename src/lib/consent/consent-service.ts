@@ -43,15 +43,15 @@ export function consentCookieName(state: string): string {
 }
 
 /**
- * Starts and finishes consent (DESIGN.md `/api/start`, `/api/callback`, `/api/start/poll`): the
+ * Starts and finishes consent (docs/design.md, "Routes": `/api/start`, `/api/callback`, `/api/start/poll`): the
  * authorization code flow here, the device code flow delegated to `DeviceService`.
  */
 export class ConsentService {
   /** The device code flow (RFC 8628): also used directly by `broker connect`. */
   readonly device: DeviceService;
   /**
-   * States that reached the callback, until their expiry: a consent state is accepted once (DESIGN.md,
-   * "Hostile input rules"). Per instance: a replay that lands on another instance is not caught here
+   * States that reached the callback, until their expiry: a consent state is accepted once
+   * (docs/design.md, "Hostile input"). Per instance: a replay that lands on another instance is not caught here
    * (the provider's single-use authorization code still refuses it there).
    */
   private readonly usedStates = new Map<string, number>();

@@ -23,7 +23,7 @@ const TYPE_OF: Partial<Record<ConnectionState, AlertEvent['type']>> = {
 };
 
 /**
- * Tells people first (DESIGN.md, "Events"): one `connection.state_changed` line per change of a
+ * Tells people first (docs/design.md, "Events"): one `connection.state_changed` line per change of a
  * connection's state and, with `ALERT_WEBHOOK_URL`, one POSTed event. Only the code that writes the
  * new status tag calls `grantChanged` (the grant service, under the connection's lock, after the
  * write), so a transition is announced once however many callers or instances saw it fail.

@@ -18,7 +18,7 @@ export interface Problem {
   connection?: string;
   consentUrl?: string;
   providerError?: { error: string; aadsts?: number };
-  /** What a person does about it, when the failure is the connection's (DESIGN.md, "Telling people what to do"). */
+  /** What a person does about it, when the failure is the connection's (docs/design.md, "Telling people what to do"). */
   remedy?: Remedy;
 }
 

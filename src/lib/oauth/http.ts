@@ -75,7 +75,7 @@ function isTimeout(err: unknown): boolean {
   return name === 'TimeoutError' || causeName === 'TimeoutError';
 }
 
-/** Provider response bodies are read up to this many bytes (DESIGN.md, "Hostile input rules"). */
+/** Provider response bodies are read up to this many bytes (docs/design.md, "Hostile input"). */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** A body that would not fit: treated like an unreadable one. */

@@ -40,7 +40,7 @@ const errorBodySchema = z.object({
   error_codes: z.array(z.number().int()).optional().catch(undefined),
 });
 
-/** AADSTS numbers have at most 9 digits (DESIGN.md, "Hostile input rules"); a longer run is none. */
+/** AADSTS numbers have at most 9 digits (docs/design.md, "Hostile input"); a longer run is none. */
 const AADSTS_DIGITS = 9;
 const AADSTS_IN_TEXT = /AADSTS(\d+)/;
 

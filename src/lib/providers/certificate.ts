@@ -6,7 +6,7 @@ import { type ClientAuth, clientAssertionAuthentication } from '../oauth/index.j
 import type { DialectDeps } from './provider.js';
 
 /**
- * A certificate credential (DESIGN.md, `{"type": "certificate"}`): the store secret is a PEM bundle,
+ * A certificate credential (docs/design.md, "Connections": `{"type": "certificate"}`): the store secret is a PEM bundle,
  * private key plus certificate chain, as Key Vault serves the secret of a PEM certificate. The client
  * authenticates with an RS256 JWT it signs itself (RFC 7523 §2.2, OpenID Connect Core §9
  * `private_key_jwt`; Entra's "certificate credentials").

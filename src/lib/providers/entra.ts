@@ -21,7 +21,7 @@ import { type ClassifyContext, classifyEntraError } from './entra-errors.js';
 import { tokenExchangeAudience } from './managed-identity.js';
 import type { AccountInfo, DialectFactory } from './provider.js';
 
-/** Added to every Entra request (DESIGN.md): a refresh token, and an id_token naming the account. */
+/** Added to every Entra request (docs/design.md, "Connections"): a refresh token, and an id_token naming the account. */
 const ALWAYS_SCOPES = ['offline_access', 'openid', 'profile'];
 
 /** Entra compares scopes case-insensitively. */

@@ -35,7 +35,7 @@ export const TRANSIENT_COOLDOWN_MS = 15 * 60 * 1000;
 const WARN_REPEAT_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The rotation pass (DESIGN.md, "Token vending and rotation"): refreshes each connected connection
+ * The rotation pass (docs/design.md, "Token vending and rotation"): refreshes each connected connection
  * whose refresh token is older than its `rotateAfter`, so an unused grant never reaches the
  * provider's inactivity limit, through the same locked path as `/api/token`; classifies failures;
  * and warns ahead of every forecast deadline.

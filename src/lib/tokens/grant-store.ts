@@ -10,10 +10,10 @@ import {
 } from '../errors.js';
 import { refreshTokenSecretName, type SecretProperties, type SecretStore } from '../store/secret-store.js';
 
-/** Connection states of DESIGN.md; `not_connected` is the absence of a stored grant. */
+/** Connection states of docs/design.md ("Stored data"); `not_connected` is the absence of a stored grant. */
 export type GrantStatus = 'connected' | 'needs_consent';
 
-/** Non-secret metadata kept in the `rt-{id}` secret's tags (DESIGN.md, "Stored data"). */
+/** Non-secret metadata kept in the `rt-{id}` secret's tags (docs/design.md, "Stored data"). */
 export interface GrantTags {
   account?: string;
   /** The consenting account's stable id (Entra `oid`, oauth2 `sub`): later consents must match it. */
