@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { BrokerError, type ProviderErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
+import { providerErrorOf } from './classify.js';
 import { parseJson } from './json.js';
 import type { OAuthRequest } from './request.js';
 import { parseOAuthError } from './response.js';
@@ -161,8 +162,7 @@ function judge(outcome: Attempt, ctx: Context): Verdict {
   const later = `Try again in ${DEFAULT_RETRY_AFTER_S} s.`;
   if (outcome.kind === 'response') {
     const { status, headers, bodyText } = outcome.response;
-    const said = parseOAuthError(bodyText);
-    const providerError = { error: said?.error ?? `http_${status}`, aadsts: said?.aadsts, status };
+    const providerError = providerErrorOf({ status, oauthError: parseOAuthError(bodyText) });
     const retryAfter = parseRetryAfter(headers.get('retry-after'), ctx.now);
     if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_S) {
       const detail = `${host} is throttling or unavailable (HTTP ${status}) and asks to wait ${retryAfter} s; try again then.`;

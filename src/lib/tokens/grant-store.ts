@@ -61,24 +61,18 @@ export const NO_FAILURE: Pick<GrantTags, 'lastError' | 'remedy' | 'reason' | 'hi
 export function storedFailure(tags: GrantTags | undefined): Failure | undefined {
   if (!tags)
     return { class: 'dead', remedy: 'reconnect', reason: 'never connected', hint: 'never_connected' };
-  const account = tags.account;
+  const dead = tags.status === 'needs_consent';
+  if (!dead && !tags.lastError) return undefined;
   const said = tags.lastError ? `the provider answered ${tags.lastError}` : undefined;
-  if (tags.status === 'needs_consent') {
-    return {
-      class: 'dead',
-      remedy: tags.remedy ?? 'reconnect',
-      reason: tags.reason ?? said ?? 'the provider no longer accepts the grant',
-      hint: tags.hint,
-      account,
-    };
-  }
-  if (!tags.lastError) return undefined;
   return {
-    class: 'client',
-    remedy: tags.remedy ?? 'fix_app_registration',
-    reason: tags.reason ?? said ?? 'the provider rejects the client',
+    class: dead ? 'dead' : 'client',
+    remedy: tags.remedy ?? (dead ? 'reconnect' : 'fix_app_registration'),
+    reason:
+      tags.reason ??
+      said ??
+      (dead ? 'the provider no longer accepts the grant' : 'the provider rejects the client'),
     hint: tags.hint,
-    account,
+    account: tags.account,
   };
 }
 
