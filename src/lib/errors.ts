@@ -169,7 +169,8 @@ export interface BrokerErrorOptions {
  */
 export class BrokerError extends Error {
   readonly code: ErrorCode;
-  readonly connectionId?: string;
+  /** Not readonly: the grant service names the connection on a store or lock failure it passes on. */
+  connectionId?: string;
   readonly providerError?: ProviderErrorInfo;
   readonly retryAfter?: number;
   readonly challenge?: string;

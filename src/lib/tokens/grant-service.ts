@@ -74,8 +74,12 @@ export class GrantService {
         return this.redeemLocked(connection, grant, scopes);
       });
     } catch (err) {
-      if (isBrokerError(err) && err.failure && read?.account && !err.failure.account) {
-        err.failure = { ...err.failure, account: read.account };
+      if (isBrokerError(err)) {
+        // The store or the lock failing says which connection it failed for, so the edge can advise.
+        err.connectionId ??= connection.id;
+        if (err.failure && read?.account && !err.failure.account) {
+          err.failure = { ...err.failure, account: read.account };
+        }
       }
       throw err;
     }
