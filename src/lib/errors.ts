@@ -145,6 +145,28 @@ export interface Failure extends FailureRow {
   account?: string;
 }
 
+/**
+ * The failure of an error no provider table classified (the store or the lock down, a discovery
+ * document missing, a grant stored dead before failures were stored), by its answer alone.
+ */
+export const UNCLASSIFIED_FAILURES: Readonly<Partial<Record<ErrorCode, Failure>>> = {
+  consent_required: {
+    class: 'dead',
+    remedy: 'reconnect',
+    reason: 'the provider no longer accepts the grant',
+  },
+  client_misconfigured: {
+    class: 'client',
+    remedy: 'fix_app_registration',
+    reason: 'the provider rejects the client',
+  },
+  upstream_unavailable: {
+    class: 'transient',
+    remedy: 'wait',
+    reason: 'the provider or the store is unavailable',
+  },
+};
+
 /** `invalid_grant, AADSTS50173` (`sep` `' '`: the stored `lastError`), or `http_401`: safe to show. */
 export function providerErrorLabel(p: ProviderErrorInfo, sep = ', ', errorNumber?: string): string {
   const number = errorNumber ?? (p.aadsts === undefined ? undefined : `AADSTS${p.aadsts}`);

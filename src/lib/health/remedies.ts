@@ -1,6 +1,6 @@
 import { type Connection, credentialSecretName } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
-import { BrokerError, type Failure, type Remedy, type RemedyKind } from '../errors.js';
+import { BrokerError, type Failure, type Remedy, type RemedyKind, UNCLASSIFIED_FAILURES } from '../errors.js';
 import { startPath } from '../links.js';
 import { type GrantTags, storedFailure } from '../tokens/grant-store.js';
 import type { Deadline } from './deadlines.js';
@@ -109,32 +109,13 @@ export function renderRemedy(failure: Failure, ctx: RemedyContext): Remedy {
   };
 }
 
-/** A failure nothing classified (the store or the lock down, a discovery document missing): by its answer. */
-const UNCLASSIFIED: Partial<Record<BrokerError['code'], Failure>> = {
-  consent_required: {
-    class: 'dead',
-    remedy: 'reconnect',
-    reason: 'the provider no longer accepts the grant',
-  },
-  client_misconfigured: {
-    class: 'client',
-    remedy: 'fix_app_registration',
-    reason: 'the provider rejects the client',
-  },
-  upstream_unavailable: {
-    class: 'transient',
-    remedy: 'wait',
-    reason: 'the provider or the store is unavailable',
-  },
-};
-
 /**
  * The remedy of a thrown error, for the problem body and the callback's page; undefined for errors
  * that are the caller's (a bad parameter, an unknown connection), not the connection's.
  */
 export function remedyForError(err: BrokerError, ctx: RemedyContext): Remedy | undefined {
   if (err.failure) return renderRemedy(err.failure, ctx);
-  const unclassified = UNCLASSIFIED[err.code];
+  const unclassified = UNCLASSIFIED_FAILURES[err.code];
   if (unclassified) return renderRemedy(unclassified, ctx);
   switch (err.code) {
     case 'consent_failed':

@@ -7,6 +7,7 @@ import {
   REMEDY_KINDS,
   type RemedyHint,
   type RemedyKind,
+  UNCLASSIFIED_FAILURES,
 } from '../errors.js';
 import { refreshTokenSecretName, type SecretProperties, type SecretStore } from '../store/secret-store.js';
 
@@ -64,13 +65,11 @@ export function storedFailure(tags: GrantTags | undefined): Failure | undefined 
   const dead = tags.status === 'needs_consent';
   if (!dead && !tags.lastError) return undefined;
   const said = tags.lastError ? `the provider answered ${tags.lastError}` : undefined;
+  const unclassified = UNCLASSIFIED_FAILURES[dead ? 'consent_required' : 'client_misconfigured']!;
   return {
-    class: dead ? 'dead' : 'client',
-    remedy: tags.remedy ?? (dead ? 'reconnect' : 'fix_app_registration'),
-    reason:
-      tags.reason ??
-      said ??
-      (dead ? 'the provider no longer accepts the grant' : 'the provider rejects the client'),
+    ...unclassified,
+    remedy: tags.remedy ?? unclassified.remedy,
+    reason: tags.reason ?? said ?? unclassified.reason,
     hint: tags.hint,
     account: tags.account,
   };
