@@ -1,6 +1,7 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { type Person, signInRequired } from '../lib/auth/person-auth.js';
 import type { Broker } from '../lib/broker.js';
+import { explainError } from '../lib/health/remedies.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { prefersHtml } from '../lib/http/request.js';
 
@@ -53,6 +54,8 @@ export function adapter(
       }
       return await run({ broker, request, context, person });
     } catch (err) {
+      // Advice is attached here, at the edge: what a failure means came classified from below.
+      explainError(err, broker.connections, broker.settings.publicUrl);
       return (
         options.onError?.(err, broker, request) ??
         problemResponse(err, broker.settings.publicUrl, broker.logger)

@@ -1,8 +1,6 @@
 import type { Cookie, HttpRequest } from '@azure/functions';
 import * as z from 'zod';
 import { consentCookieName } from '../lib/consent/consent-service.js';
-import { BrokerError } from '../lib/errors.js';
-import { explain } from '../lib/health/remedies.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { parseCookies, parseQuery, wantsJson } from '../lib/http/request.js';
 import { connectedPage } from '../views/connected-page.js';
@@ -51,12 +49,7 @@ export const callbackHandler = (source: BrokerSource) =>
     },
     {
       onError: (err, broker, request) => {
-        // A failure that names its connection tells the person what to do next (DESIGN.md, remedies).
-        const connection =
-          err instanceof BrokerError && err.connectionId
-            ? broker.connections.all().find((c) => c.id === err.connectionId)
-            : undefined;
-        if (connection) explain(err, { connection, publicUrl: broker.settings.publicUrl });
+        // The adapter has attached the remedy (docs/design.md, "Telling people what to do").
         const options = { publicUrl: broker.settings.publicUrl, logger: broker.logger };
         const answer = wantsJson(request.headers.get('accept'))
           ? problemResponse(err, options.publicUrl, options.logger)

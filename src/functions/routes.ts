@@ -16,7 +16,7 @@ export interface RouteTable {
 /**
  * The one route table: `index.ts` registers it with Azure, `src/local` serves it. A route whose
  * clients prove themselves to the broker (Entra tokens, App Service sign-in) is anonymous at the
- * host, which would otherwise demand a function key first (DESIGN.md, "Who may ask").
+ * host, which would otherwise demand a function key first (docs/design.md, "Who may ask").
  */
 export function routeTable(
   source: BrokerSource,

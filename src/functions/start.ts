@@ -15,7 +15,7 @@ const query = z.object({
 
 const NO_STORE = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
 
-/** `{userCode, verificationUri, expiresIn, interval, pollUrl}` (DESIGN.md `/api/start`, device code). */
+/** `{userCode, verificationUri, expiresIn, interval, pollUrl}` (docs/design.md, "Routes": `/api/start`, device code). */
 function deviceStartJson(started: DeviceStart, publicUrl: string, key: string | undefined) {
   const body: Record<string, unknown> = {
     userCode: started.userCode,

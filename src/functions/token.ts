@@ -25,7 +25,7 @@ const query = z.object({
     .optional(),
 });
 
-/** `GET /api/token`: a fresh access token for a connection (DESIGN.md, "HTTP surface"). */
+/** `GET /api/token`: a fresh access token for a connection (docs/design.md, "HTTP surface"). */
 export const tokenHandler = (source: BrokerSource) =>
   adapter(source, async ({ broker, request }) => {
     const q = parseQuery(request.query, query);

@@ -5,6 +5,7 @@ import { ConnectionCatalog } from './config/catalog.js';
 import type { Connection } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
+import { DeviceService } from './consent/device-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
 import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.js';
 import { ConnectionEvents } from './events/connection-events.js';
@@ -23,7 +24,7 @@ import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
 import { AppOnlyService } from './tokens/app-only-service.js';
 import { AppOnlyStateStore } from './tokens/app-only-state.js';
-import { GrantService } from './tokens/grant-service.js';
+import { type DialectLookup, GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
 import { TokenService } from './tokens/token-service.js';
 
@@ -39,7 +40,7 @@ export interface Broker {
   consent: ConsentService;
   rotation: RotationService;
   status: StatusService;
-  /** Who is asking for a token (DESIGN.md, "Who may ask"), and who asked last. */
+  /** Who is asking for a token (docs/design.md, "Who may ask"), and who asked last. */
   callers: CallerGate;
   callerActivity: CallerActivity;
   /** Who may open the human routes. */
@@ -48,15 +49,18 @@ export interface Broker {
   events: ConnectionEvents;
 }
 
-export interface BrokerOptions {
-  settings: Settings;
-  connections: Map<string, Connection>;
-  /** Tests inject fakes here; production takes the defaults. */
+/**
+ * What a host or a test may put in place of the production defaults (ports, timings), passed whole
+ * from the e2e harness through the embedded host (`RunLocalOptions.overrides`) to here.
+ */
+export interface BrokerOverrides {
   store?: SecretStore;
   clock?: Clock;
   logger?: Logger;
   fetch?: typeof fetch;
   lock?: RefreshLock;
+  /** The provider dialects; default the registry's (tests: a scripted fake provider). */
+  dialect?: DialectLookup;
   providerTimeoutMs?: number;
   providerMaxRetries?: number;
   /** How soon an unknown `kid` may refetch the tenant's keys (default 30 s); tests of a key rollover shorten it. */
@@ -69,30 +73,51 @@ export interface BrokerOptions {
   managedIdentityTimeoutMs?: number;
 }
 
-/** The composition root: settings in, services out. */
+export interface BrokerOptions extends BrokerOverrides {
+  settings: Settings;
+  connections: Map<string, Connection>;
+}
+
+/** The composition root: settings in, services out. Opens the store and the lock, then wires. */
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
-  const { settings } = options;
+  const logger = options.logger ?? createLogger();
+  return wireBroker({
+    ...options,
+    logger,
+    store: options.store ?? (await openStore(options.settings)),
+    lock: options.lock ?? (await openLock(options.settings, logger)),
+  });
+}
+
+/**
+ * Every service, built once and in one place, over ports already open: production (`createBroker`),
+ * the embedded host (through it) and the service tests (test/fakes/services.ts, over fakes).
+ */
+export function wireBroker(
+  options: BrokerOptions & { store: SecretStore; lock: RefreshLock; logger: Logger },
+): Broker {
+  const { settings, store, logger } = options;
   assertProvidersSupported(options.connections.values());
   const connections = new ConnectionCatalog(options.connections.values());
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? createLogger();
-  const store = options.store ?? (await openStore(settings));
   const grantStore = new GrantStore(store, { clock });
   const certificateExpiries = new Map<string, Date>();
-  const dialect = createDialectLookup({
-    store,
-    fetch: options.fetch ?? globalThis.fetch,
-    clock,
-    logger,
-    timeoutMs: options.providerTimeoutMs,
-    maxRetries: options.providerMaxRetries,
-    managedIdentity: new ManagedIdentityTokens({
-      factory: options.managedIdentityCredential,
+  const dialect =
+    options.dialect ??
+    createDialectLookup({
+      store,
+      fetch: options.fetch ?? globalThis.fetch,
       clock,
-      timeoutMs: options.managedIdentityTimeoutMs,
-    }),
-    certificateExpiries,
-  });
+      logger,
+      timeoutMs: options.providerTimeoutMs,
+      maxRetries: options.providerMaxRetries,
+      managedIdentity: new ManagedIdentityTokens({
+        factory: options.managedIdentityCredential,
+        clock,
+        timeoutMs: options.managedIdentityTimeoutMs,
+      }),
+      certificateExpiries,
+    });
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
     clock,
@@ -106,15 +131,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
         })
       : undefined,
   });
-  const grants = new GrantService({
-    grants: grantStore,
-    lock: options.lock ?? (await openLock(settings, logger)),
-    dialect,
-    clock,
-    logger,
-    events,
-    publicUrl: settings.publicUrl,
-  });
+  const grants = new GrantService({ grants: grantStore, lock: options.lock, dialect, clock, logger, events });
   const tokens = new TokenService({
     catalog: connections,
     grants,
@@ -126,12 +143,11 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
       state: new AppOnlyStateStore(store),
       clock,
       logger,
-      publicUrl: settings.publicUrl,
       events,
     }),
   });
   const callerActivity = new CallerActivity(clock);
-  const consent = new ConsentService({
+  const consentDeps = {
     catalog: connections,
     tokens,
     grants,
@@ -139,7 +155,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     sealKey: new SealKeyProvider(store),
     clock,
     logger,
-  });
+  };
+  const consent = new ConsentService(consentDeps, new DeviceService(consentDeps));
   const status = new StatusService({
     catalog: connections,
     store,

@@ -1,12 +1,10 @@
 import { routeTable } from '../functions/routes.js';
-import { type Broker, type BrokerOptions, createBroker } from '../lib/broker.js';
-import type { Clock } from '../lib/clock.js';
+import { type Broker, type BrokerOverrides, createBroker } from '../lib/broker.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
-import { createLogger, type Logger } from '../lib/logger.js';
+import { createLogger } from '../lib/logger.js';
 import { once } from '../lib/once.js';
 import { openStore } from '../lib/store/open-store.js';
-import type { SecretStore } from '../lib/store/secret-store.js';
 import { resolveFunctionKey } from './function-key.js';
 import { stdioSink } from './log-sink.js';
 import type { EntraSimulator } from './sandbox/entra-simulator.js';
@@ -27,20 +25,8 @@ export interface RunLocalOptions {
   /** Defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  clock?: Clock;
-  logger?: Logger;
-  store?: SecretStore;
-  fetch?: typeof fetch;
-  providerTimeoutMs?: number;
-  providerMaxRetries?: number;
-  /** See `BrokerOptions.callerKeysCooldownMs`. */
-  callerKeysCooldownMs?: number;
-  /** Tests: the refresh lock (e.g. one shared by two brokers) and the webhook sender's timing. */
-  lock?: BrokerOptions['lock'];
-  alerts?: BrokerOptions['alerts'];
-  /** See `BrokerOptions.managedIdentityCredential` / `managedIdentityTimeoutMs`. */
-  managedIdentityCredential?: BrokerOptions['managedIdentityCredential'];
-  managedIdentityTimeoutMs?: number;
+  /** Ports and timings in place of the defaults (tests), handed to `createBroker` whole. */
+  overrides?: BrokerOverrides;
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -51,11 +37,12 @@ export interface RunLocalOptions {
 export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBroker> {
   const settings = loadSettings(options.env ?? process.env);
   const loaded = loadConnections(settings, options.cwd);
-  const store = options.store ?? (await openStore(settings));
+  const overrides = options.overrides ?? {};
+  const store = overrides.store ?? (await openStore(settings));
   const { key, source: keySource } = await resolveFunctionKey(settings.functionKey, settings.dataDir);
   // One logger for the host and the broker; by default its lines leave in batches, off the request path.
-  const stdio = options.logger ? undefined : stdioSink();
-  const logger = options.logger ?? createLogger(stdio!.sink);
+  const stdio = overrides.logger ? undefined : stdioSink();
+  const logger = overrides.logger ?? createLogger(stdio!.sink);
 
   let sandbox: EntraSimulator | undefined;
   let brokerPromise: Promise<Broker> | undefined;
@@ -82,21 +69,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     connections.set(created.appOnly.id, created.appOnly);
     sandbox = created.simulator;
   }
-  brokerPromise = createBroker({
-    settings,
-    connections,
-    store,
-    clock: options.clock,
-    logger,
-    fetch: options.fetch,
-    providerTimeoutMs: options.providerTimeoutMs,
-    providerMaxRetries: options.providerMaxRetries,
-    callerKeysCooldownMs: options.callerKeysCooldownMs,
-    lock: options.lock,
-    alerts: options.alerts,
-    managedIdentityCredential: options.managedIdentityCredential,
-    managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
-  });
+  brokerPromise = createBroker({ ...overrides, settings, connections, store, logger });
   let broker: Broker;
   try {
     broker = await brokerPromise;

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { format } from 'node:util';
 import type { Cookie, HttpResponseInit, LogHandler } from '@azure/functions';
 import type { HttpRoute } from '../functions/route-types.js';
-import { matcherOf } from '../lib/crypto/pkce.js';
+import { matcherOf } from '../lib/crypto/tokens.js';
 import { BrokerError, type ErrorCode } from '../lib/errors.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -83,8 +83,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     });
   });
   // A request Node's parser refuses (headers over its limit, a malformed request line) never reaches
-  // `handle`; Node would answer it with an empty 400/431. Answer a problem+json instead (DESIGN.md,
-  // "Hostile input rules"), as one connection-closing response.
+  // `handle`; Node would answer it with an empty 400/431. Answer a problem+json instead
+  // (docs/design.md, "Hostile input"), as one connection-closing response.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();

@@ -1,19 +1,2 @@
-/**
- * Links the pages put in front of a person. The function key rides along only when the page itself
- * was opened with `?code=`: a key sent as a header is never copied into a URL.
- */
-
-/** `/api/start` for a new attempt; `replace` lets another account take the connection over. */
-export function startPath(connectionId: string, key: string | undefined, replace = false): string {
-  const params = new URLSearchParams({ connection: connectionId });
-  if (replace) params.set('replace', 'true');
-  if (key) params.set('code', key);
-  return `/api/start?${params}`;
-}
-
-/** `/api/start/poll` for a device-code attempt. */
-export function pollPath(connectionId: string, attempt: string, key: string | undefined): string {
-  const params = new URLSearchParams({ connection: connectionId, attempt });
-  if (key) params.set('code', key);
-  return `/api/start/poll?${params}`;
-}
+/** Links the pages put in front of a person: built in one place, `src/lib/links.ts`. */
+export { pollPath, startPath } from '../lib/links.js';

@@ -79,7 +79,7 @@ describe('app-only connections (client credentials)', () => {
           rotateAfter: 'PT6H',
         }),
       },
-      managedIdentityTimeoutMs: 3000,
+      overrides: { managedIdentityTimeoutMs: 3000 },
     });
     now = () => stack.clock.now();
     const appSecret = `desk-secret-${Math.random().toString(36).slice(2)}`;

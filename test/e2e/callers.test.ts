@@ -45,7 +45,7 @@ function startCallerStack(cooldownMs?: number): Promise<Stack> {
       BROKER_API_URI: API_URI,
       BROKER_AUTHORITY: simUrl,
     }),
-    callerKeysCooldownMs: cooldownMs,
+    overrides: { callerKeysCooldownMs: cooldownMs },
   });
 }
 

@@ -12,7 +12,10 @@ describe('upstream conditions become the documented error codes', () => {
     expect((await consent(stack.url, stack.local.functionKey, id, { account })).status).toBe(200);
 
   beforeAll(async () => {
-    stack = await startStack({ connections: { support: {}, mfa: {}, idle: {} }, providerTimeoutMs: 500 });
+    stack = await startStack({
+      connections: { support: {}, mfa: {}, idle: {} },
+      overrides: { providerTimeoutMs: 500 },
+    });
     for (const id of ['support', 'mfa', 'idle']) await connect(id);
   });
   beforeEach(() => {

@@ -65,8 +65,7 @@ describe('state-change events and the alert webhook', () => {
     stack = await startStack({
       connections: { support: { expectedAccount: ACCOUNT } },
       env: { ALERT_WEBHOOK_URL: `${receiver.url}${HOOK_PATH}` },
-      lock,
-      alerts: ALERTS,
+      overrides: { lock, alerts: ALERTS },
     });
     // The second instance: same settings, same store, same lock, same clock; its own memory and log.
     const settings = loadSettings(stack.env);

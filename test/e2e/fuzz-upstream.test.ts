@@ -139,7 +139,7 @@ describe('a provider answering garbage', () => {
         outlook: { flow: 'device_code', tenant: 'consumers', credential: undefined },
         generic: { provider: 'oauth2', issuer: issuer.url, scopes: ['openid', 'api.read'] },
       },
-      providerTimeoutMs: 2000,
+      overrides: { providerTimeoutMs: 2000 },
     });
     expect((await consent(stack.url, FUNCTION_KEY, 'support', { account: 'fuzz@contoso.com' })).status).toBe(
       200,

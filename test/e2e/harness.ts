@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrokerOptions } from '../../src/lib/broker.js';
+import type { BrokerOverrides } from '../../src/lib/broker.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { FileSecretStore } from '../../src/lib/store/file-store.js';
 import type { KeyVaultSecretStoreOptions } from '../../src/lib/store/keyvault-store.js';
@@ -47,22 +47,19 @@ export interface Stack {
 export interface StackOptions {
   /** Connections as in connections.json; `authority` defaults to the simulator (for `entra` ones). */
   connections?: Record<string, Record<string, unknown>>;
-  /** The `fetch` the broker's provider dialects use (e.g. one that maps a public host to a fake). */
-  fetch?: typeof fetch;
   /** App settings; a function gets the simulator's URL (for settings that point at it). */
   env?: Record<string, string> | ((simUrl: string) => Record<string, string>);
-  providerTimeoutMs?: number;
-  callerKeysCooldownMs?: number;
   /** The secret store: `file` (default) or `keyvault` (the simulator, `KEY_VAULT_URL` set); `BROKER_E2E_STORE` changes the default. */
   store?: 'file' | 'keyvault';
   /** Key Vault store timing for `store: 'keyvault'`. */
   keyVault?: KeyVaultSecretStoreOptions;
-  /** The refresh lock (e.g. one shared with a second broker on the same store). */
-  lock?: BrokerOptions['lock'];
-  /** The webhook sender's timing (`ALERT_WEBHOOK_URL` goes in `env`). */
-  alerts?: BrokerOptions['alerts'];
-  /** See `BrokerOptions.managedIdentityTimeoutMs`. */
-  managedIdentityTimeoutMs?: number;
+  /**
+   * Ports and timings for the broker, passed whole to `runLocal` and `createBroker`: the dialects'
+   * `fetch` (e.g. one that maps a public host to a fake), `providerTimeoutMs` (default here 2 s),
+   * a `lock` shared with a second broker, the webhook's `alerts` timing, and so on. The stack sets
+   * the store, clock and logger itself.
+   */
+  overrides?: Omit<BrokerOverrides, 'store' | 'clock' | 'logger'>;
 }
 
 /**
@@ -132,16 +129,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const launch = () =>
     runLocal({
       env,
-      store,
-      clock,
-      logger,
       timers: false,
-      fetch: options.fetch,
-      providerTimeoutMs: options.providerTimeoutMs ?? 2000,
-      callerKeysCooldownMs: options.callerKeysCooldownMs,
-      lock: options.lock,
-      alerts: options.alerts,
-      managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
+      overrides: { providerTimeoutMs: 2000, ...options.overrides, store, clock, logger },
     });
   let local = await launch();
   const stack: Stack = {

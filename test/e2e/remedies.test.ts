@@ -37,7 +37,7 @@ describe('remedies: each kind from a real upstream condition', () => {
   beforeAll(async () => {
     stack = await startStack({
       connections: { mailbox: { expectedAccount: ACCOUNT } },
-      providerTimeoutMs: 500,
+      overrides: { providerTimeoutMs: 500 },
     });
   });
   afterAll(() => stack.close());
@@ -118,6 +118,35 @@ describe('remedies: each kind from a real upstream condition', () => {
     expect(problem.remedy.kind).toBe('wait');
     expect(problem.remedy.text).toContain('Nothing to do: the broker retries by itself.');
     expect((await health()).remedy).toBeNull();
+  });
+
+  it('wait: temporarily_unavailable AADSTS90033 (directory service down) → 503 and wait, never fix the app', async () => {
+    if ((await health()).status !== 'connected') await reconnect();
+    stack.sim.failNext('token', { status: 400, body: entraError('temporarily_unavailable', 90033) });
+    const res = await stack.api('/api/token?connection=mailbox');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    const problem = (await res.json()) as { remedy: Remedy; providerError: { aadsts: number } };
+    expect(problem.providerError.aadsts).toBe(90033);
+    expect(problem.remedy.kind).toBe('wait');
+    expect(problem.remedy.text).toContain('Nothing to do: the broker retries by itself.');
+    expect((await health()).remedy).toBeNull();
+  });
+
+  it('admin_consent: AADSTS65001 for an extra scope= → 400 with a remedy naming that scope; the grant stays healthy', async () => {
+    if ((await health()).status !== 'connected') await reconnect();
+    const scope = 'https://a.example.com/x';
+    stack.sim.failNext('token', { status: 400, body: entraError('invalid_grant', 65001) });
+    const res = await stack.api(`/api/token?connection=mailbox&scope=${encodeURIComponent(scope)}`);
+    expect(res.status).toBe(400);
+    const problem = (await res.json()) as { code: string; remedy?: Remedy };
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.remedy?.kind).toBe('admin_consent');
+    expect(problem.remedy?.text).toMatch(/^Connection mailbox: /);
+    expect(problem.remedy?.text).toContain(scope);
+    const h = await health();
+    expect(h.status).toBe('connected');
+    expect(h.remedy).toBeNull();
   });
 
   it('renew_before_deadline: a client secret 10 days from expiry', async () => {

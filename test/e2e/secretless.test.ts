@@ -95,7 +95,7 @@ describe('secretless credentials: managed identity and certificate', () => {
           credential: { type: 'certificate', secretName: 'cert-bundle' },
         },
       },
-      managedIdentityTimeoutMs: 3000,
+      overrides: { managedIdentityTimeoutMs: 3000 },
     });
     // The MI simulator's tokens follow the same injected clock as the Entra simulator.
     now = () => stack.clock.now();

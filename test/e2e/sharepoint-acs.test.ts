@@ -214,7 +214,7 @@ describe('sharepoint-acs on SharePoint Online: retirement and the move to entra'
       },
     });
     stack = await startStack({
-      fetch: site.fetch,
+      overrides: { fetch: site.fetch },
       connections: {
         intranet: {
           provider: 'sharepoint-acs',

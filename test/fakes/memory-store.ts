@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { StoreError } from '../../src/lib/errors.js';
 import { checkDate, checkName, checkTags } from '../../src/lib/store/limits.js';
 import type {
   SecretProperties,
@@ -63,7 +64,7 @@ export class MemorySecretStore implements SecretStore {
   ): Promise<SecretProperties> {
     const secret = this.secrets.get(checkName(name).toLowerCase());
     const props = secret?.versions.find((v) => v.props.version === version)?.props;
-    if (!props) throw new Error(`secret ${name} has no such version`);
+    if (!props) throw new StoreError('not_found', `secret ${name} has no such version`);
     if (update.tags !== undefined) props.tags = checkTags(update.tags);
     const expiresOn = checkDate(update.expiresOn, 'expiresOn');
     if (expiresOn) props.expiresOn = new Date(expiresOn);

@@ -1,15 +1,10 @@
+import { wireBroker } from '../../src/lib/broker.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import { ConnectionCatalog } from '../../src/lib/config/catalog.js';
 import type { Connection } from '../../src/lib/config/connections.js';
-import { ConsentService } from '../../src/lib/consent/consent-service.js';
-import { SealKeyProvider } from '../../src/lib/consent/seal-key.js';
-import { StatusService } from '../../src/lib/health/status-service.js';
+import { loadSettings } from '../../src/lib/config/settings.js';
 import { InProcessLock } from '../../src/lib/lock/lock.js';
-import { RotationService } from '../../src/lib/rotation/rotation-service.js';
 import { refreshTokenSecretName, type SecretStore } from '../../src/lib/store/secret-store.js';
-import { GrantService } from '../../src/lib/tokens/grant-service.js';
-import { GrantStore, type GrantTags } from '../../src/lib/tokens/grant-store.js';
-import { TokenService } from '../../src/lib/tokens/token-service.js';
+import type { GrantTags } from '../../src/lib/tokens/grant-store.js';
 import { memoryLogger } from '../support/logs.js';
 import { FakeProvider } from './fake-provider.js';
 import { MemorySecretStore } from './memory-store.js';
@@ -27,55 +22,29 @@ export interface ServiceOptions {
 }
 
 /**
- * The broker's services wired as `createBroker` wires them, on fakes for every port: the in-memory
- * store, the scripted provider, the in-process lock, a manual clock and a memory logger.
+ * The broker's services wired by the composition root itself (`wireBroker`, the body of
+ * `createBroker`), on fakes for every port: the in-memory store, the scripted provider, the
+ * in-process lock, a manual clock and a memory logger.
  */
 export function services(connections: Connection[], options: ServiceOptions = {}) {
   const clock = new ManualClock(T0);
   const store = options.store ?? new MemorySecretStore(() => clock.now());
   const provider = new FakeProvider();
   const log = memoryLogger();
-  const logger = log.logger;
-  const catalog = new ConnectionCatalog(connections);
-  const grantStore = new GrantStore(store, { clock });
-  const grants = new GrantService({
-    grants: grantStore,
-    lock: new InProcessLock(),
-    dialect: provider.lookup,
-    clock,
-    logger,
-  });
-  const tokens = new TokenService({
-    catalog,
-    grants,
-    clock,
-    logger,
+  const settings = {
+    ...loadSettings({ BROKER_PUBLIC_URL: 'https://broker.example' }),
     refreshAheadMs: options.refreshAheadMs ?? 5 * 60_000,
-  });
-  const consent = new ConsentService({
-    catalog,
-    tokens,
-    grants,
-    dialect: provider.lookup,
-    sealKey: new SealKeyProvider(store),
-    clock,
-    logger,
-  });
-  const status = new StatusService({
-    catalog,
-    store,
-    clock,
     warnBeforeMs: options.warnBeforeMs ?? 14 * DAY_MS,
-    publicUrl: 'https://broker.example',
-  });
-  const rotation = new RotationService({
-    catalog,
+    rotationConcurrency: options.concurrency ?? 4,
+  };
+  const broker = wireBroker({
+    settings,
+    connections: new Map(connections.map((c) => [c.id, c])),
     store,
-    status,
-    tokens,
+    lock: new InProcessLock(),
     clock,
-    logger,
-    concurrency: options.concurrency ?? 4,
+    logger: log.logger,
+    dialect: provider.lookup,
   });
 
   /** Stores a grant as a past consent would have left it (no provider call). */
@@ -98,12 +67,13 @@ export function services(connections: Connection[], options: ServiceOptions = {}
     store,
     provider,
     logs: log.lines,
-    catalog,
-    grants,
-    tokens,
-    consent,
-    status,
-    rotation,
+    broker,
+    catalog: broker.connections,
+    grants: broker.grants,
+    tokens: broker.tokens,
+    consent: broker.consent,
+    status: broker.status,
+    rotation: broker.rotation,
     seedGrant,
     storedGrant,
   };

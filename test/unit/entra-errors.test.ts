@@ -179,21 +179,23 @@ describe('classifyEntraError: scope errors depend on who chose the scope', () =>
   );
 
   it('blames the caller for a bad requested scope', () => {
-    const err = classifyEntraError(failure(400, invalidScope), { otherScope: true });
+    const err = classifyEntraError(failure(400, invalidScope), { otherScope: 'https://a.example.com/x' });
     expect(err.code).toBe('invalid_request');
     expect(err.providerError).toEqual({ error: 'invalid_scope', aadsts: 70011, status: 400 });
   });
 
   it("blames the configuration for a bad scope of the connection's own", () => {
-    const err = classifyEntraError(failure(400, invalidScope), { otherScope: false });
+    const err = classifyEntraError(failure(400, invalidScope), { otherScope: undefined });
     expect(err.code).toBe('client_misconfigured');
     expect(err.message).toMatch(/scopes/);
   });
 
   it('treats missing consent for another scope as the caller asking too much, not a dead grant', () => {
     const body = entraBody('invalid_grant', 65001, 'The user or administrator has not consented.');
-    expect(classifyEntraError(failure(400, body), { otherScope: true }).code).toBe('invalid_request');
-    expect(classifyEntraError(failure(400, body), { otherScope: false }).code).toBe('consent_required');
+    expect(classifyEntraError(failure(400, body), { otherScope: 'https://a.example.com/x' }).code).toBe(
+      'invalid_request',
+    );
+    expect(classifyEntraError(failure(400, body), { otherScope: undefined }).code).toBe('consent_required');
   });
 
   it('recognises an invalid_request about the scope', () => {
@@ -202,12 +204,16 @@ describe('classifyEntraError: scope errors depend on who chose the scope', () =>
       error_description: 'AADSTS9999998: The scope is malformed.',
       error_codes: [9999998],
     });
-    expect(classifyEntraError(failure(400, body), { otherScope: true }).code).toBe('invalid_request');
+    expect(classifyEntraError(failure(400, body), { otherScope: 'https://a.example.com/x' }).code).toBe(
+      'invalid_request',
+    );
   });
 
   it('keeps a dead grant dead whatever the scope', () => {
     const body = entraBody('invalid_grant', 700082, 'The refresh token has expired due to inactivity.');
-    expect(classifyEntraError(failure(400, body), { otherScope: true }).code).toBe('consent_required');
+    expect(classifyEntraError(failure(400, body), { otherScope: 'https://a.example.com/x' }).code).toBe(
+      'consent_required',
+    );
   });
 });
 

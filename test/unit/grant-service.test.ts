@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { BrokerError } from '../../src/lib/errors.js';
+import { BrokerError } from '../../src/lib/errors.js';
+import { explainError } from '../../src/lib/health/remedies.js';
 import { refreshTokenSecretName } from '../../src/lib/store/secret-store.js';
 import type { GrantService } from '../../src/lib/tokens/grant-service.js';
 import { testConnection } from '../fakes/connections.js';
@@ -27,6 +28,17 @@ describe('GrantService', () => {
     };
     return { ...world, versions, failedRedeem };
   };
+
+  it('a store failure names its connection, so the edge advises wait on /api/token', async () => {
+    const world = services([mail]);
+    const down = new BrokerError('upstream_unavailable', 'Key Vault is down.', { retryAfter: 7 });
+    world.store.getSecret = () => Promise.reject(down);
+    const err = await rejection(world.grants.redeem(mail));
+    expect(err).toBe(down);
+    expect(err.connectionId).toBe('mail');
+    explainError(err, world.catalog, 'https://broker.example');
+    expect(err.remedy?.kind).toBe('wait');
+  });
 
   it('redeems the latest stored refresh token and stores the rotated one before it returns', async () => {
     const { grants, provider, storedGrant, clock, store } = await setup();

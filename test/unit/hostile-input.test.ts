@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConnections } from '../../src/lib/config/load.js';
+import { consentCookieName } from '../../src/lib/consent/consent-service.js';
+import { seal } from '../../src/lib/crypto/seal.js';
 import { parseOAuthError } from '../../src/lib/oauth/index.js';
+import { SEAL_KEY_SECRET } from '../../src/lib/store/secret-store.js';
 import { testConnection } from '../fakes/connections.js';
 import { services } from '../fakes/services.js';
 import { rejection } from '../support/errors.js';
@@ -83,6 +86,23 @@ describe('the consent callback', () => {
     const cookies = new Map([[started.cookie.name, started.cookie.value]]);
     return { ...world, state, cookies };
   };
+
+  it('refuses a state sealed with the right key but of the wrong shape (the zod schema, not a guard)', async () => {
+    const { consent, store, clock } = await setup();
+    const key = Buffer.from((await store.getSecret(SEAL_KEY_SECRET))!.value, 'base64');
+    const expiresAt = clock.now() + 60_000;
+    const shapes: unknown[] = [
+      { connection: 'uploader', state: 'st', nonce: 'n' }, // no verifier
+      { connection: 'uploader', state: 'st', nonce: 'n', verifier: 7 },
+      { c: 'uploader', s: 'st', n: 'n', v: 'v' }, // the one-letter keys of an older deploy
+      'st',
+    ];
+    for (const payload of shapes) {
+      const cookies = new Map([[consentCookieName('st'), seal(key, 'consent', payload, expiresAt)]]);
+      const err = await rejection(consent.callback({ state: 'st', code: 'code' }, cookies));
+      expect(err).toMatchObject({ code: 'consent_failed' });
+    }
+  });
 
   it("shows the provider's error only within RFC 6749's charset and 64 characters", async () => {
     const cases: [string, string][] = [

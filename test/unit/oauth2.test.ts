@@ -287,7 +287,11 @@ describe('classifyOAuthError', () => {
   const classify = (status: number, error?: string, otherScope = false) =>
     classifyOAuthError(
       { status, oauthError: error ? { error, errorDescription: 'SECRET description' } : undefined },
-      { connectionId: 'generic', otherScope, secretName: 'generic-secret' },
+      {
+        connectionId: 'generic',
+        otherScope: otherScope ? 'https://a.example.com/x' : undefined,
+        secretName: 'generic-secret',
+      },
     );
 
   it.each([

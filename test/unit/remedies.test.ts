@@ -2,15 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { parseConnections } from '../../src/lib/config/load.js';
 import { BrokerError, type RemedyKind } from '../../src/lib/errors.js';
 import {
-  lookupRemedy,
-  parseErrorTag,
-  REMEDY_BY_AADSTS,
-  REMEDY_BY_ERROR,
+  type RemedyContext,
   remedyFor,
   remedyForDeadline,
   remedyForError,
-  remedyForTag,
 } from '../../src/lib/health/remedies.js';
+import { OAUTH_ERRORS } from '../../src/lib/oauth/index.js';
+import { classifyEntraError, ENTRA_ERRORS } from '../../src/lib/providers/entra-errors.js';
 
 const PUBLIC_URL = 'https://broker.example.com';
 const DAY = 86_400_000;
@@ -35,6 +33,26 @@ const mailbox = connections.get('support-mailbox')!;
 const personal = connections.get('personal')!;
 const ctx = { connection: mailbox, publicUrl: PUBLIC_URL };
 const link = `${PUBLIC_URL}/api/start?connection=support-mailbox`;
+
+/**
+ * The remedy of what a provider said (`invalid_grant AADSTS50173`, `http_503`), classified once by
+ * Entra's table as a refresh of the connection's own scopes would be, then put into words.
+ */
+function remedyOf(said: string, context: RemedyContext = ctx) {
+  const [error, number] = said.split(' ');
+  const http = /^http_(\d{3})$/.exec(error!);
+  const aadsts = number ? Number(number.slice('AADSTS'.length)) : undefined;
+  const status = http ? Number(http[1]) : error === 'invalid_client' ? 401 : 400;
+  const err = classifyEntraError(
+    { status, oauthError: http ? undefined : { error: error!, aadsts } },
+    {
+      connectionId: context.connection.id,
+      secretName: 'ticket-app-secret',
+      credentialType: context.connection.credential?.type ?? 'none',
+    },
+  );
+  return remedyForError(err, context)!;
+}
 
 /** DESIGN.md's table, "Telling people what to do": the example codes of each kind. */
 const DESIGN_EXAMPLES: Array<[RemedyKind, string[]]> = [
@@ -69,59 +87,71 @@ const DESIGN_EXAMPLES: Array<[RemedyKind, string[]]> = [
       'invalid_request AADSTS50011',
       'invalid_request AADSTS500113',
       'invalid_request AADSTS9002313',
-      'invalid_request AADSTS90033',
       'invalid_request AADSTS700054',
       'invalid_client AADSTS7000218',
       'unauthorized_client',
     ],
   ],
-  ['wait', ['temporarily_unavailable', 'server_error', 'http_503', 'http_429', 'upstream_unavailable']],
+  // AADSTS90033 is Entra's directory service unavailable (the contract once listed it as malformed).
+  [
+    'wait',
+    [
+      'temporarily_unavailable',
+      'temporarily_unavailable AADSTS90033',
+      'server_error',
+      'http_503',
+      'http_429',
+    ],
+  ],
 ];
 
 describe('remedies table', () => {
   it.each(DESIGN_EXAMPLES)('DESIGN.md examples of %s map to it', (kind, tags) => {
-    for (const tag of tags) expect(remedyForTag(tag, 'consent_required', ctx).kind, tag).toBe(kind);
+    for (const tag of tags) expect(remedyOf(tag).kind, tag).toBe(kind);
+    if (kind === 'wait') {
+      expect(remedyForError(new BrokerError('upstream_unavailable', 'x'), ctx)?.kind).toBe('wait');
+    }
   });
 
-  it.each(Object.entries(REMEDY_BY_AADSTS))(
-    'AADSTS%s maps to its kind and names the connection',
-    (n, [kind]) => {
-      const remedy = remedyForTag(`invalid_grant AADSTS${n}`, 'consent_required', ctx);
-      expect(remedy.kind).toBe(kind);
-      expect(remedy.text).toMatch(/^Connection support-mailbox: /);
-      expect(remedy.text).not.toMatch(/code=|undefined|null/);
-    },
-  );
+  it.each(Object.entries(ENTRA_ERRORS))('AADSTS%s maps to its kind and names the connection', (n, row) => {
+    const remedy = remedyOf(`invalid_grant AADSTS${n}`);
+    expect(remedy.kind).toBe(row.remedy);
+    expect(remedy.text).toMatch(/^Connection support-mailbox: /);
+    expect(remedy.text).not.toMatch(/code=|undefined|null/);
+  });
 
-  it.each(Object.entries(REMEDY_BY_ERROR))('error %s maps to its kind', (error, [kind]) => {
-    const remedy = remedyForTag(error, 'consent_required', ctx);
-    expect(remedy.kind).toBe(kind);
+  it.each(Object.entries(OAUTH_ERRORS))('error %s maps to its kind', (error, row) => {
+    const remedy = remedyOf(error);
+    expect(remedy.kind).toBe(row.remedy);
     expect(remedy.text).toMatch(/^Connection support-mailbox: /);
     expect(remedy.text).not.toMatch(/code=|undefined|null/);
   });
 
   it('the AADSTS number wins over the error value', () => {
-    expect(lookupRemedy('invalid_grant AADSTS50076', 'consent_required')[0]).toBe('mfa_then_reconnect');
-    expect(parseErrorTag('invalid_grant AADSTS50173')).toEqual({ error: 'invalid_grant', aadsts: 50173 });
-    expect(parseErrorTag('http_401')).toEqual({ error: 'http_401' });
+    expect(remedyOf('invalid_grant AADSTS50076').kind).toBe('mfa_then_reconnect');
+    expect(remedyOf('invalid_request AADSTS7000222').kind).toBe('new_client_secret');
   });
 
   it('unknown codes fall back by error class, never to nothing', () => {
-    expect(remedyForTag('weird_error AADSTS1', 'consent_required', ctx).kind).toBe('reconnect');
-    expect(remedyForTag('weird_error', 'client_misconfigured', ctx).kind).toBe('fix_app_registration');
-    expect(remedyForTag('weird_error', 'upstream_unavailable', ctx).kind).toBe('wait');
-    expect(remedyForTag(undefined, 'consent_required', ctx).kind).toBe('reconnect');
-    expect(remedyForTag('weird_error', 'consent_required', ctx).text).toContain(
-      'the provider answered weird_error',
+    expect(remedyOf('invalid_grant AADSTS1').kind).toBe('reconnect');
+    expect(remedyForError(new BrokerError('client_misconfigured', 'x'), ctx)?.kind).toBe(
+      'fix_app_registration',
     );
+    expect(remedyOf('weird_error').kind).toBe('wait');
+    expect(remedyForError(new BrokerError('consent_required', 'x'), ctx)?.kind).toBe('reconnect');
+    // A grant stored before failures were classified into tags: its state decides, its lastError is named.
+    const old = { status: 'needs_consent' as const, lastError: 'weird_error' };
+    const remedy = remedyFor({ tags: old, deadlines: [] }, ctx, { now: 0, warnBeforeMs: 0 });
+    expect(remedy?.kind).toBe('reconnect');
+    expect(remedy?.text).toContain('the provider answered weird_error');
   });
 
   it('reconnect texts name the account and the link, never a function key', () => {
-    const r = remedyForTag('invalid_grant AADSTS50173', 'consent_required', ctx);
+    const r = remedyOf('invalid_grant AADSTS50173');
     expect(r.text).toBe(
       `Connection support-mailbox: the grant was revoked, usually because the account's password was changed. Open ${link} and sign in as support@contoso.com again.`,
     );
-    const connected = remedyForTag('invalid_grant', 'consent_required', {
+    const connected = remedyOf('invalid_grant', {
       connection: personal,
       publicUrl: PUBLIC_URL,
       account: 'me@outlook.com',
@@ -130,27 +160,22 @@ describe('remedies table', () => {
   });
 
   it('a client secret remedy names the secret; a public client gets fix_app_registration instead', () => {
-    expect(remedyForTag('invalid_client AADSTS7000222', 'client_misconfigured', ctx).text).toContain(
-      'broker secrets set ticket-app-secret',
-    );
-    const pub = remedyForTag('invalid_client', 'client_misconfigured', {
-      connection: personal,
-      publicUrl: PUBLIC_URL,
-    });
+    expect(remedyOf('invalid_client AADSTS7000222').text).toContain('broker secrets set ticket-app-secret');
+    const pub = remedyOf('invalid_client', { connection: personal, publicUrl: PUBLIC_URL });
     expect(pub.kind).toBe('fix_app_registration');
   });
 
   it('a redirect URI remedy names the URI to register', () => {
-    expect(remedyForTag('invalid_request AADSTS50011', 'client_misconfigured', ctx).text).toContain(
+    expect(remedyOf('invalid_request AADSTS50011').text).toContain(
       `Add ${PUBLIC_URL}/api/callback as a Web redirect URI of app registration app-123`,
     );
   });
 
   it('errors: provider failures carry a remedy, the caller’s own mistakes do not', () => {
-    const dead = new BrokerError('consent_required', 'x', {
-      connectionId: 'support-mailbox',
-      providerError: { error: 'invalid_grant', aadsts: 50076 },
-    });
+    const dead = classifyEntraError(
+      { status: 400, oauthError: { error: 'invalid_grant', aadsts: 50076 } },
+      { connectionId: 'support-mailbox' },
+    );
     expect(remedyForError(dead, ctx)?.kind).toBe('mfa_then_reconnect');
     expect(remedyForError(new BrokerError('upstream_unavailable', 'x'), ctx)?.kind).toBe('wait');
     expect(remedyForError(new BrokerError('account_mismatch', 'x'), ctx)?.text).toContain(
@@ -158,6 +183,7 @@ describe('remedies table', () => {
     );
     const refused = new BrokerError('consent_failed', 'x', {
       providerError: { error: 'access_denied', aadsts: 65001 },
+      failure: ENTRA_ERRORS[65001],
     });
     expect(remedyForError(refused, ctx)?.kind).toBe('admin_consent');
     expect(remedyForError(new BrokerError('invalid_request', 'x'), ctx)).toBeUndefined();
@@ -185,7 +211,12 @@ describe('remedy of a connection', () => {
     const deadlines = [{ kind: 'client_secret_expiry' as const, at: at(3) }];
     const dead = { status: 'needs_consent' as const, lastError: 'invalid_grant AADSTS50173' };
     expect(remedyFor({ tags: dead, deadlines }, ctx, options)?.kind).toBe('reconnect');
-    const client = { status: 'connected' as const, lastError: 'invalid_client AADSTS7000222' };
+    const client = {
+      status: 'connected' as const,
+      lastError: 'invalid_client AADSTS7000222',
+      remedy: 'new_client_secret' as const,
+      reason: 'the client secret has expired',
+    };
     expect(remedyFor({ tags: client, deadlines }, ctx, options)?.kind).toBe('new_client_secret');
     const stored = { status: 'needs_consent' as const };
     expect(remedyFor({ tags: stored, deadlines }, ctx, options)?.kind).toBe('reconnect');

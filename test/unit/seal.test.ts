@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pkceChallenge, pkcePair, randomToken, safeEqual } from '../../src/lib/crypto/pkce.js';
+import { pkceChallenge, pkcePair } from '../../src/lib/crypto/pkce.js';
 import { newSealKey, seal, unseal } from '../../src/lib/crypto/seal.js';
+import { randomToken, safeEqual } from '../../src/lib/crypto/tokens.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

@@ -145,6 +145,11 @@ describe.each([fileStore(), keyVaultStore(), memoryStore()])('SecretStore contra
     await expect(store.updateSecretProperties('rt-none', v.version, { tags: {} })).rejects.toThrow(
       /no such version/,
     );
+    // Typed: a caller tells a missing version from a refused request without reading the words.
+    await expect(store.updateSecretProperties('rt-none', v.version, { tags: {} })).rejects.toMatchObject({
+      name: 'StoreError',
+      kind: 'not_found',
+    });
   });
 
   it('treats names case-insensitively and keeps the original name', async () => {
@@ -166,6 +171,7 @@ describe.each([fileStore(), keyVaultStore(), memoryStore()])('SecretStore contra
       expect((err as Error).message).not.toContain('secret-token-value');
     }
     await expect(store.getSecret('no/slash')).rejects.toThrow(/invalid secret name/);
+    await expect(store.getSecret('no/slash')).rejects.toMatchObject({ name: 'StoreError', kind: 'invalid' });
     await expect(store.setSecret('x'.repeat(127), 'ok')).resolves.toBeDefined();
 
     const sixteen = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, 'v']));

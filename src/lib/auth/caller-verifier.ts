@@ -6,7 +6,7 @@ import { TenantKeys, type TenantKeysOptions } from './tenant-keys.js';
 
 /** The app role a caller's token must carry (the broker's app registration defines it). */
 export const TOKEN_REQUEST_ROLE = 'Token.Request';
-/** Entra's clocks and ours may differ; DESIGN.md allows five minutes either way. */
+/** Entra's clocks and ours may differ; docs/design.md ("Who may ask") allows five minutes either way. */
 const CLOCK_SKEW_S = 300;
 /** App tokens are 1-2 KB (user tokens with many groups reach 5-6); anything larger is refused before it is parsed. */
 const MAX_TOKEN_CHARS = 8192;
@@ -51,7 +51,7 @@ function whyRefused(err: unknown): string {
 }
 
 /**
- * Validates the Entra access token a calling service presents (DESIGN.md, "Who may ask"): RS256
+ * Validates the Entra access token a calling service presents (docs/design.md, "Who may ask"): RS256
  * against the tenant's published keys (`TenantKeys`: cached, fetched at most every 30 s, failures
  * included), `iss` v2 or v1 of the tenant, `aud` the broker's app, `tid`, `exp`/`nbf` with 5 minutes
  * of skew, an app token (no `scp`; `idtyp` = `app` when present; `oid` = `sub`) holding the role

@@ -51,7 +51,7 @@ export type PersonCheck =
   | { allowed: false; signIn: string };
 
 /**
- * The human routes under App Service built-in authentication (DESIGN.md, "Who may ask"): the
+ * The human routes under App Service built-in authentication (docs/design.md, "Who may ask"): the
  * platform signs people in and passes `X-MS-CLIENT-PRINCIPAL`. The header is believed only when
  * `WEBSITE_AUTH_ENABLED` is `True` — without the platform in front, anyone could send it. The
  * principal's tenant (`tid`) must be `BROKER_TENANT_ID`, and it must hold `ADMIN_ROLE`.

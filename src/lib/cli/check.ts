@@ -216,7 +216,7 @@ export async function runCheck(options: CheckOptions = {}): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** DESIGN.md, "Who may ask": the modes in force, and the settings that make one of them a trap. */
+/** docs/design.md, "Who may ask": the modes in force, and the settings that make one of them a trap. */
 function checkWhoMayAsk(settings: Settings, ok: (what: string) => void, warn: (what: string) => void): void {
   const callers = settings.callerAuth;
   ok(

@@ -3,7 +3,7 @@ import { SECRET_NAME } from '../store/limits.js';
 import { parseDuration } from './duration.js';
 import { endpointProblem } from './urls.js';
 
-/** The public configuration contract of DESIGN.md ("Configuration"); `connections.schema.json` is generated from it. */
+/** The public configuration contract of docs/design.md ("Connections"); `connections.schema.json` is generated from it. */
 
 /** A GUID as Entra writes tenant, client and object ids. */
 export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -23,7 +23,7 @@ const duration = z
   .refine((v) => parseDuration(v) !== undefined, 'must be an ISO-8601 duration such as PT24H or P7D')
   .describe('ISO-8601 duration (weeks, days, hours, minutes, seconds)');
 
-/** Secret names the broker keeps for itself (DESIGN.md): `rt-{connection}`, `broker-seal-key`, `broker-check`. */
+/** Secret names the broker keeps for itself (docs/design.md, "Connections"): `rt-{connection}`, `broker-seal-key`, `broker-check`. */
 const RESERVED_SECRET_PREFIXES = ['rt-', 'broker-'];
 
 const secretName = (what: string) =>

@@ -13,7 +13,7 @@ const endpointSetting = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
-/** App settings (environment) of DESIGN.md, validated once at start-up. */
+/** App settings (environment) of docs/design.md ("App settings"), validated once at start-up. */
 const settingsSchema = z.object({
   KEY_VAULT_URL: z.url().optional(),
   // Transactions/writes this process sends the vault per 10 s, or `off` (docs/status-and-rotation.md, "Key Vault service limits").
@@ -78,7 +78,7 @@ const settingsSchema = z.object({
   WEBSITE_AUTH_ENABLED: z.string().optional(),
 });
 
-/** Where the cross-instance refresh lock lives: the Functions host storage (DESIGN.md, "Stored data"). */
+/** Where the cross-instance refresh lock lives: the Functions host storage (docs/design.md, "Stored data"). */
 export type HostStorage =
   | { kind: 'connectionString'; connectionString: string }
   | {
@@ -115,7 +115,7 @@ export interface Settings {
   refreshLock: RefreshLockMode;
   /** From `AzureWebJobsStorage` / `AzureWebJobsStorage__*`; absent = none configured. */
   hostStorage?: HostStorage;
-  /** How services calling `/api/token` prove who they are (DESIGN.md, "Who may ask"). */
+  /** How services calling `/api/token` prove who they are (docs/design.md, "Who may ask"). */
   callerAuth: CallerAuthSettings;
   /** How people reach `/api/start`, `/api/start/poll` and `/api/status`. */
   adminAuth: AdminAuthSettings;

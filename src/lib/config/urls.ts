@@ -1,4 +1,4 @@
-/** Plain http is allowed only towards this machine (DESIGN.md): 127.0.0.0/8, ::1, localhost. */
+/** Plain http is allowed only towards this machine (docs/design.md, "Connections"): 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   return (

@@ -25,7 +25,7 @@ export async function completeConsent(
   tokens: TokenSet,
   account: AccountInfo,
   by?: Person,
-  /** The consent began with `replace=true` (account pinning, DESIGN.md `account_mismatch`). */
+  /** The consent began with `replace=true` (account pinning, docs/design.md, "Error codes": `account_mismatch`). */
   replace = false,
 ): Promise<ConsentResult> {
   const tags = await deps.grants.storeConsent(connection, tokens, account, by, replace);

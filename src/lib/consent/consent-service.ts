@@ -1,33 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { Person } from '../auth/person-auth.js';
-import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
+import { pkcePair } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
-import { BrokerError, isBrokerError } from '../errors.js';
+import { randomToken, safeEqual } from '../crypto/tokens.js';
+import { BrokerError, isBrokerError, providerErrorLabel } from '../errors.js';
+import { startPath } from '../links.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
+import { callbackFailure } from '../providers/callback-errors.js';
 import { assertDelegated } from '../tokens/delegated-only.js';
 import { type ConsentResult, completeConsent } from './complete-consent.js';
-import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
+import type { ConsentDeps, DevicePoll, DeviceService, DeviceStart } from './device-service.js';
+import { type ConsentState, consentStateSchema, parseSealed } from './sealed-state.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
 export const CONSENT_TTL_MS = 10 * 60 * 1000;
 const PURPOSE = 'consent';
-
-interface ConsentState {
-  /** connection id */
-  c: string;
-  /** state */
-  s: string;
-  /** nonce */
-  n: string;
-  /** PKCE verifier */
-  v: string;
-  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
-  b?: Person;
-  /** expiry, epoch ms (the seal's own) */
-  x?: number;
-  /** began with `replace=true`: another account may take the connection over */
-  r?: true;
-}
 
 export interface ConsentCookie {
   name: string;
@@ -57,21 +44,25 @@ export function consentCookieName(state: string): string {
 }
 
 /**
- * Starts and finishes consent (DESIGN.md `/api/start`, `/api/callback`, `/api/start/poll`): the
+ * Starts and finishes consent (docs/design.md, "Routes": `/api/start`, `/api/callback`, `/api/start/poll`): the
  * authorization code flow here, the device code flow delegated to `DeviceService`.
  */
 export class ConsentService {
   /** The device code flow (RFC 8628): also used directly by `broker connect`. */
   readonly device: DeviceService;
   /**
-   * States that reached the callback, until their expiry: a consent state is accepted once (DESIGN.md,
-   * "Hostile input rules"). Per instance: a replay that lands on another instance is not caught here
+   * States that reached the callback, until their expiry: a consent state is accepted once
+   * (docs/design.md, "Hostile input"). Per instance: a replay that lands on another instance is not caught here
    * (the provider's single-use authorization code still refuses it there).
    */
   private readonly usedStates = new Map<string, number>();
 
-  constructor(private readonly deps: ConsentDeps) {
-    this.device = new DeviceService(deps);
+  constructor(
+    private readonly deps: ConsentDeps,
+    /** Built beside this service by the composition root (src/lib/broker.ts). */
+    device: DeviceService,
+  ) {
+    this.device = device;
   }
 
   /**
@@ -90,9 +81,9 @@ export class ConsentService {
     const { verifier, challenge } = pkcePair();
     const key = await this.deps.sealKey.get();
     const expiresAt = this.deps.clock.now() + CONSENT_TTL_MS;
-    const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier, x: expiresAt };
-    if (by) payload.b = by;
-    if (options.replace) payload.r = true;
+    const payload: ConsentState = { connection: connection.id, state, nonce, verifier, expiresAt };
+    if (by) payload.by = by;
+    if (options.replace) payload.replace = true;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -122,51 +113,54 @@ export class ConsentService {
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
-    const connection = this.deps.catalog.get(state.c);
+    const connection = this.deps.catalog.get(state.connection);
     if (params.error !== undefined) {
       // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
       const error = oauthErrorCode(params.error);
       const aadsts = aadstsIn(params.errorDescription);
+      const providerError = { error, aadsts };
       throw new BrokerError(
         'consent_failed',
-        `The provider refused the sign-in (${error}${aadsts !== undefined ? `, AADSTS${aadsts}` : ''}). Start again from /api/start?connection=${connection.id}.`,
+        `The provider refused the sign-in (${providerErrorLabel(providerError)}). Start again from ${startPath(connection.id)}.`,
         {
           connectionId: connection.id,
-          providerError: { error, aadsts },
+          providerError,
+          failure: callbackFailure(connection.provider, error, aadsts),
         },
       );
     }
     if (!params.code) throw new BrokerError('consent_failed', 'The callback carries no authorization code.');
     const dialect = this.deps.dialect(connection);
     const tokens = await dialect
-      .exchangeCode({ code: params.code, codeVerifier: state.v, redirectUri: connection.redirectUri })
+      .exchangeCode({ code: params.code, codeVerifier: state.verifier, redirectUri: connection.redirectUri })
       .catch((err: unknown) => {
         // A dead code (expired, used twice) is a failed consent here, not a dead grant.
         if (isBrokerError(err, 'consent_required')) {
           throw new BrokerError('consent_failed', `The sign-in could not be completed: ${err.message}`, {
             connectionId: connection.id,
             providerError: err.providerError,
+            failure: err.failure,
             cause: err,
           });
         }
         throw err;
       });
-    const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account, state.b, state.r === true);
+    const account = await dialect.accountOf(tokens, state.nonce);
+    return completeConsent(this.deps, connection, tokens, account, state.by, state.replace === true);
   }
 
   /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */
   private useOnce(payload: ConsentState): void {
     const now = this.deps.clock.now();
     for (const [state, until] of this.usedStates) if (until <= now) this.usedStates.delete(state);
-    if (this.usedStates.has(payload.s)) {
+    if (this.usedStates.has(payload.state)) {
       throw new BrokerError(
         'consent_failed',
-        `This sign-in was already completed; a consent state is accepted once. Start again from /api/start?connection=${payload.c}.`,
-        { connectionId: payload.c },
+        `This sign-in was already completed; a consent state is accepted once. Start again from ${startPath(payload.connection)}.`,
+        { connectionId: payload.connection },
       );
     }
-    this.usedStates.set(payload.s, typeof payload.x === 'number' ? payload.x : now + CONSENT_TTL_MS);
+    this.usedStates.set(payload.state, payload.expiresAt ?? now + CONSENT_TTL_MS);
   }
 
   private async verifyState(state: string | undefined, cookies: Map<string, string>): Promise<ConsentState> {
@@ -179,13 +173,11 @@ export class ConsentService {
         `This sign-in was not started from this browser, or took longer than 10 minutes. ${restart}`,
       );
     }
-    const payload = unseal<ConsentState>(
-      await this.deps.sealKey.get(),
-      PURPOSE,
-      sealed,
-      this.deps.clock.now(),
+    const payload = parseSealed(
+      consentStateSchema,
+      unseal<unknown>(await this.deps.sealKey.get(), PURPOSE, sealed, this.deps.clock.now()),
     );
-    if (!payload || typeof payload.s !== 'string' || !safeEqual(payload.s, state)) {
+    if (!payload || !safeEqual(payload.state, state)) {
       throw new BrokerError('consent_failed', `The sign-in state is invalid or expired. ${restart}`);
     }
     this.useOnce(payload);

@@ -2,9 +2,10 @@ import type { Person } from '../auth/person-auth.js';
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import type { Connection } from '../config/connections.js';
-import { randomToken } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
-import { BrokerError, isBrokerError, type ProviderErrorInfo } from '../errors.js';
+import { randomToken } from '../crypto/tokens.js';
+import { BrokerError, isBrokerError, type ProviderErrorInfo, providerErrorLabel } from '../errors.js';
+import { startPath } from '../links.js';
 import type { Logger } from '../logger.js';
 import { SLOW_DOWN_STEP_S } from '../oauth/index.js';
 import type { DeviceAuthorization, DevicePollResult } from '../providers/provider.js';
@@ -12,6 +13,7 @@ import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { completeConsent } from './complete-consent.js';
 import type { SealKeyProvider } from './seal-key.js';
+import { deviceAttemptSchema, parseSealed, type SealedAttempt } from './sealed-state.js';
 
 const PURPOSE = 'device-poll';
 /**
@@ -23,28 +25,6 @@ const LATE_GRACE_MS = 10 * 60 * 1000;
 const MAX_TRACKED = 10_000;
 
 /** What travels in the poll URL, sealed (AES-256-GCM): the device code is never in clear. */
-interface SealedAttempt {
-  /** attempt id */
-  a: string;
-  /** connection id */
-  c: string;
-  /** device code */
-  d: string;
-  /** interval, seconds */
-  i: number;
-  /** next allowed poll, epoch ms */
-  n: number;
-  /** device code expiry, epoch ms */
-  x: number;
-  /** user code and verification URI, to show again on a poll page for browsers without JavaScript */
-  u: string;
-  v: string;
-  /** who began it (ADMIN_AUTH=easyauth), for the consent log line */
-  b?: Person;
-  /** began with `replace=true`: another account may take the connection over */
-  r?: true;
-}
-
 /** A started device authorization, as much as the person and the polling client may see. */
 export interface DeviceStart {
   connectionId: string;
@@ -167,11 +147,14 @@ export class DeviceService {
     const connection = this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
-    const state = unseal<SealedAttempt>(await this.deps.sealKey.get(), PURPOSE, sealed, now);
-    if (!isAttempt(state) || state.c !== connection.id) {
+    const state = parseSealed(
+      deviceAttemptSchema,
+      unseal<unknown>(await this.deps.sealKey.get(), PURPOSE, sealed, now),
+    );
+    if (!state || state.c !== connection.id) {
       throw new BrokerError(
         'consent_failed',
-        `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at /api/start?connection=${connection.id}.`,
+        `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at ${startPath(connection.id)}.`,
         { connectionId: connection.id },
       );
     }
@@ -186,7 +169,7 @@ export class DeviceService {
       return this.end(tracked, {
         poll: {
           status: 'expired',
-          detail: `The code expired before the sign-in was completed. Start again at /api/start?connection=${connection.id} for a new code.`,
+          detail: `The code expired before the sign-in was completed. Start again at ${startPath(connection.id)} for a new code.`,
         },
       });
     }
@@ -210,7 +193,7 @@ export class DeviceService {
       throw failed;
     }
     this.deps.logger.debug('consent.device_polled', { connection: connection.id, result: result.status });
-    const restart = `Start again at /api/start?connection=${connection.id}.`;
+    const restart = `Start again at ${startPath(connection.id)}.`;
     switch (result.status) {
       case 'pending':
         return this.pending(state, tracked, now);
@@ -270,7 +253,7 @@ export class DeviceService {
     if (!('flow' in connection) || connection.flow !== 'device_code') {
       throw new BrokerError(
         'invalid_request',
-        `Connection "${connection.id}" uses the authorization code flow: open /api/start?connection=${connection.id} in a browser to connect it.`,
+        `Connection "${connection.id}" uses the authorization code flow: open ${startPath(connection.id)} in a browser to connect it.`,
         { connectionId: connection.id },
       );
     }
@@ -328,24 +311,7 @@ function replay(outcome: Outcome): DevicePoll {
   return outcome.poll;
 }
 
-function isAttempt(value: SealedAttempt | undefined): value is SealedAttempt {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof value.a === 'string' &&
-    typeof value.c === 'string' &&
-    typeof value.d === 'string' &&
-    Number.isFinite(value.i) &&
-    Number.isFinite(value.n) &&
-    Number.isFinite(value.x) &&
-    typeof value.u === 'string' &&
-    typeof value.v === 'string'
-  );
-}
-
-function said(p: ProviderErrorInfo): string {
-  return p.aadsts === undefined ? p.error : `${p.error}, AADSTS${p.aadsts}`;
-}
+const said = (p: ProviderErrorInfo): string => providerErrorLabel(p);
 
 /** A dead code during consent is a failed consent, not a dead stored grant. */
 function asFailedConsent(err: unknown, connectionId: string): unknown {
@@ -353,6 +319,7 @@ function asFailedConsent(err: unknown, connectionId: string): unknown {
   return new BrokerError('consent_failed', `The sign-in could not be completed: ${err.message}`, {
     connectionId,
     providerError: err.providerError,
+    failure: err.failure,
     cause: err,
   });
 }

@@ -3,7 +3,7 @@ import { once } from '../once.js';
 import { SEAL_KEY_SECRET, type SecretStore } from '../store/secret-store.js';
 
 /**
- * The key that seals consent state must be the same on every instance (DESIGN.md), so it lives in the
+ * The key that seals consent state must be the same on every instance (docs/design.md, "Stored data"), so it lives in the
  * store as `broker-seal-key`, generated on first use and then kept in memory.
  */
 export class SealKeyProvider {

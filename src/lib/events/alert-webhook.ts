@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 
-/** One state-change event as POSTed to `ALERT_WEBHOOK_URL` (DESIGN.md, "Events"). */
+/** One state-change event as POSTed to `ALERT_WEBHOOK_URL` (docs/design.md, "Events"). */
 export interface AlertEvent {
   type:
     | 'connection.needs_consent'

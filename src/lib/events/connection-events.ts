@@ -1,9 +1,10 @@
 import type { Clock } from '../clock.js';
-import type { Connection } from '../config/connections.js';
+import type { AppOnlyConnection, Connection } from '../config/connections.js';
 import type { Remedy } from '../errors.js';
 import type { Deadline } from '../health/deadlines.js';
-import { remedyFor, remedyForDeadline } from '../health/remedies.js';
+import { remedyFor, remedyForDeadline, renderRemedy } from '../health/remedies.js';
 import type { Logger } from '../logger.js';
+import { type AppOnlyState, appOnlyFailure } from '../tokens/app-only-state.js';
 import type { GrantTags } from '../tokens/grant-store.js';
 import type { AlertEvent, AlertWebhook } from './alert-webhook.js';
 
@@ -23,7 +24,7 @@ const TYPE_OF: Partial<Record<ConnectionState, AlertEvent['type']>> = {
 };
 
 /**
- * Tells people first (DESIGN.md, "Events"): one `connection.state_changed` line per change of a
+ * Tells people first (docs/design.md, "Events"): one `connection.state_changed` line per change of a
  * connection's state and, with `ALERT_WEBHOOK_URL`, one POSTed event. Only the code that writes the
  * new status tag calls `grantChanged` (the grant service, under the connection's lock, after the
  * write), so a transition is announced once however many callers or instances saw it fail.
@@ -69,12 +70,9 @@ export class ConnectionEvents {
    * After a write of an app-only connection's state (tokens/app-only-service.ts): a rejected client
    * and its recovery are announced as for any connection, with the app-only remedy given.
    */
-  appOnlyChanged(
-    connection: Connection,
-    from: ConnectionState,
-    after: { status: 'connected' | 'not_connected'; lastError?: string },
-    remedy: Remedy | null,
-  ): void {
+  appOnlyChanged(connection: AppOnlyConnection, from: ConnectionState, after: AppOnlyState): void {
+    const failure = appOnlyFailure(after);
+    const remedy = failure ? renderRemedy(failure, { connection, publicUrl: this.deps.publicUrl }) : null;
     const to: ConnectionState = after.lastError ? 'client_misconfigured' : after.status;
     if (from === to) return;
     this.deps.logger.info('connection.state_changed', {

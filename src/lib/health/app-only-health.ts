@@ -1,9 +1,8 @@
 import type { AppOnlyConnection } from '../config/connections.js';
 import type { Remedy } from '../errors.js';
-import type { AppOnlyState } from '../tokens/app-only-state.js';
-import { appOnlyRemedy } from './app-only-remedy.js';
+import { type AppOnlyState, appOnlyFailure } from '../tokens/app-only-state.js';
 import type { Deadline } from './deadlines.js';
-import { remedyForDeadline } from './remedies.js';
+import { remedyForDeadline, renderRemedy } from './remedies.js';
 
 /** The fields of `ConnectionHealth` (status-service.ts) an app-only connection fills in its own way. */
 export interface AppOnlyHealth {
@@ -35,9 +34,12 @@ export function appOnlyHealth(
   const nextDeadline = credentialDeadlines[0] ?? null;
   const warning = nextDeadline !== null && Date.parse(nextDeadline.at) - context.now <= context.warnBeforeMs;
   const ctx = { connection: c, publicUrl: context.publicUrl };
-  const remedy =
-    appOnlyRemedy(state?.lastError, ctx) ??
-    (warning && nextDeadline ? remedyForDeadline(nextDeadline, ctx, context.now) : null);
+  const failure = appOnlyFailure(state);
+  const remedy = failure
+    ? renderRemedy(failure, ctx)
+    : warning && nextDeadline
+      ? remedyForDeadline(nextDeadline, ctx, context.now)
+      : null;
   return {
     id: c.id,
     provider: c.provider,

@@ -3,7 +3,7 @@ import { DAY_MS } from '../config/duration.js';
 import type { GrantTags } from '../tokens/grant-store.js';
 
 /**
- * The slow failures the broker exists to prevent, forecast per connection (DESIGN.md, "Token vending
+ * The slow failures the broker exists to prevent, forecast per connection (docs/design.md, "Token vending
  * and rotation"): an Entra refresh token unused for 90 days, a provider's fixed lifetime (ACS: consent
  * + 6 months), and the client secret's (or certificate's) own expiry.
  */

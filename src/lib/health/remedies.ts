@@ -1,146 +1,18 @@
-import { type Connection, credentialSecretName } from '../config/connections.js';
+import { type Connection, credentialSecretName, isAppOnly } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
-import { BrokerError, type Remedy, type RemedyKind } from '../errors.js';
-import type { GrantTags } from '../tokens/grant-store.js';
+import { BrokerError, type Failure, type Remedy, type RemedyKind, UNCLASSIFIED_FAILURES } from '../errors.js';
+import { startPath } from '../links.js';
+import { type GrantTags, storedFailure } from '../tokens/grant-store.js';
+import { appOnlyWords } from './app-only-remedy.js';
 import type { Deadline } from './deadlines.js';
 
 /**
- * From what went wrong to what a person does about it (DESIGN.md, "Telling people what to do"). The
- * input is the stored `lastError` tag (`invalid_grant AADSTS50173`, `invalid_client`, `http_401`, or
- * a broker code), so the table is keyed by AADSTS number first, then by the `error` value; the
- * provider dialects' own classification (providers/*-errors.ts) decides *whether* a grant is dead,
- * this table only what to tell the person.
- *
- * An entry is the kind and "what happened", in words that follow "Connection X: ".
+ * Puts a failure into words (docs/design.md, "Telling people what to do"). What a failure *is* —
+ * its class, its answer and its remedy kind — was decided once, by its provider's table
+ * (`oauth/classify.ts`, `providers/entra-errors.ts`, `providers/sharepoint-acs-errors.ts`), and
+ * arrives here as a `Failure`: on a thrown `BrokerError`, or from a grant's stored tags. Nothing here
+ * classifies; this file only names the connection, the account, the link and the setting.
  */
-type Entry = readonly [RemedyKind, string];
-
-export const REMEDY_BY_AADSTS: Readonly<Record<number, Entry>> = {
-  // The grant is dead: a new consent fixes it.
-  700082: ['reconnect', 'the refresh token expired after 90 days without use'],
-  50173: ['reconnect', "the grant was revoked, usually because the account's password was changed"],
-  70043: ['reconnect', 'a Conditional Access sign-in frequency policy requires a fresh sign-in'],
-  70008: ['reconnect', 'the refresh token has expired'],
-  700081: ['reconnect', 'the refresh token reached its maximum lifetime'],
-  700084: ['reconnect', 'the refresh token was issued to a single-page app and lived only 24 hours'],
-  50132: ['reconnect', 'the session was revoked after a password change or expiry'],
-  50133: ['reconnect', 'the session was revoked after a password change or expiry'],
-  50055: ['reconnect', "the account's password has expired (change it first)"],
-  50057: ['reconnect', 'the account is disabled (an admin must enable it first)'],
-  50053: ['reconnect', 'the account is locked (wait or have an admin unlock it first)'],
-  54005: ['reconnect', 'the authorization code was already redeemed'],
-  65004: ['reconnect', 'consent was declined at sign-in'],
-  // Multi-factor or step-up authentication.
-  50076: ['mfa_then_reconnect', 'multi-factor authentication is required'],
-  50079: ['mfa_then_reconnect', 'the account must register for multi-factor authentication'],
-  50078: ['mfa_then_reconnect', 'the multi-factor authentication proof has expired'],
-  50158: ['mfa_then_reconnect', 'an external security challenge (step-up) is required'],
-  // Conditional Access blocks the broker.
-  53000: ['conditional_access', 'Conditional Access requires a compliant device'],
-  53001: ['conditional_access', 'Conditional Access requires a domain-joined device'],
-  53002: ['conditional_access', 'Conditional Access requires an approved app'],
-  53003: ['conditional_access', 'a Conditional Access policy blocked the sign-in'],
-  530003: ['conditional_access', 'Conditional Access requires a managed device'],
-  // The app lacks (admin) consent.
-  65001: ['admin_consent', 'the app has no consent for the permissions it asks for'],
-  90094: ['admin_consent', 'the permissions need an administrator to consent'],
-  90008: ['admin_consent', 'the app needs consent for its Microsoft Graph permissions'],
-  7000229: ['admin_consent', 'the app has no service principal in the tenant'],
-  // The client secret (or certificate) is wrong or expired.
-  7000222: ['new_client_secret', 'the client secret has expired'],
-  7000215: ['new_client_secret', 'the client secret is wrong'],
-  700027: ['new_client_secret', 'the client certificate is not registered on the app, or has expired'],
-  // The app registration or the connection's configuration is wrong.
-  700016: ['fix_app_registration', 'no app with this client id exists in the tenant'],
-  50011: ['fix_app_registration', 'the redirect URI is not registered on the app'],
-  500113: ['fix_app_registration', 'the app has no redirect URI registered'],
-  9002326: ['fix_app_registration', 'the redirect URI is registered as a single-page app, not as Web'],
-  9002313: ['fix_app_registration', 'the provider called the request malformed'],
-  90033: ['fix_app_registration', 'the provider called the request malformed'],
-  700054: ['fix_app_registration', 'the app registration does not allow this response type'],
-  7000218: ['fix_app_registration', 'the app expects a client secret and none was sent'],
-  700025: ['fix_app_registration', 'the app is a public client and must not be sent a client secret'],
-  90023: ['fix_app_registration', 'the request is not allowed for this kind of client'],
-  7000112: ['fix_app_registration', 'the app is disabled'],
-  90002: ['fix_app_registration', 'the tenant does not exist'],
-  50194: ['fix_app_registration', 'the app is not configured as multi-tenant'],
-  65005: ['fix_app_registration', 'the app asks for permissions it does not declare'],
-  70011: ['fix_app_registration', "the provider refuses the connection's scopes"],
-  28000: ['fix_app_registration', "the provider refuses the connection's scopes together"],
-  28002: ['fix_app_registration', "the provider refuses the connection's scopes for this resource"],
-  28003: ['fix_app_registration', "the connection's scopes are empty or not valid"],
-  650053: ['fix_app_registration', 'a scope of the connection does not exist on the resource'],
-  1002012: ['fix_app_registration', 'a client credentials request needs one {resource}/.default scope'],
-  500011: ['fix_app_registration', 'the resource does not exist in the tenant'],
-  // The provider is busy or down.
-  50196: ['wait', 'the provider detected a request loop and is throttling'],
-  50000: ['wait', 'the provider had an internal error'],
-};
-
-/** RFC 6749 §5.2 / OpenID `error` values, the broker's own codes and tags without a number. */
-export const REMEDY_BY_ERROR: Readonly<Record<string, Entry>> = {
-  invalid_grant: ['reconnect', 'the provider no longer accepts the grant (expired, revoked or already used)'],
-  interaction_required: ['reconnect', 'the provider requires the person to sign in again'],
-  login_required: ['reconnect', 'the provider requires the person to sign in again'],
-  consent_required: ['reconnect', 'the connection needs a new consent'],
-  account_selection_required: ['reconnect', 'the provider requires the person to choose the account again'],
-  access_denied: ['reconnect', 'the provider denied access'],
-  invalid_token: ['reconnect', 'the provider no longer accepts the token'],
-  invalid_client: ['new_client_secret', 'the provider rejected the client credentials'],
-  http_401: ['new_client_secret', 'the provider rejected the client (HTTP 401)'],
-  unauthorized_client: ['fix_app_registration', 'the client is not allowed to use this grant type'],
-  unsupported_grant_type: [
-    'fix_app_registration',
-    'the provider does not support this grant type for the client',
-  ],
-  invalid_request: ['fix_app_registration', 'the provider called the request malformed'],
-  invalid_scope: ['fix_app_registration', "the provider refuses the connection's scopes"],
-  invalid_target: ['fix_app_registration', "the provider refuses the connection's resource"],
-  invalid_resource: ['fix_app_registration', "the provider refuses the connection's resource"],
-  http_403: ['fix_app_registration', 'the provider refused the client (HTTP 403)'],
-  http_404: ['fix_app_registration', 'the token endpoint does not exist (HTTP 404)'],
-  client_misconfigured: ['fix_app_registration', 'the provider rejects the client'],
-  acs_retired_for_sharepoint_online: [
-    'fix_app_registration',
-    'Azure ACS no longer issues tokens for SharePoint Online (retired 2026-04-02)',
-  ],
-  temporarily_unavailable: ['wait', 'the provider is temporarily unavailable'],
-  server_error: ['wait', 'the provider had an internal error'],
-  slow_down: ['wait', 'the provider asks to slow down'],
-  http_429: ['wait', 'the provider is throttling'],
-  upstream_unavailable: ['wait', 'the provider or the store is unavailable'],
-};
-
-/** When nothing above knows the tag: the kind follows the error class, never nothing. */
-const BY_CLASS: Readonly<
-  Record<'consent_required' | 'client_misconfigured' | 'upstream_unavailable', Entry>
-> = {
-  consent_required: ['reconnect', 'the provider no longer accepts the grant'],
-  client_misconfigured: ['fix_app_registration', 'the provider rejects the client'],
-  upstream_unavailable: ['wait', 'the provider or the store is unavailable'],
-};
-export type ErrorClass = keyof typeof BY_CLASS;
-
-/** `invalid_grant AADSTS50173` → its parts. */
-export function parseErrorTag(tag: string): { error: string; aadsts?: number } {
-  const match = /^(\S+)(?: AADSTS(\d{1,9}))?$/.exec(tag.trim());
-  if (!match) return { error: tag.trim() };
-  return { error: match[1]!, aadsts: match[2] === undefined ? undefined : Number(match[2]) };
-}
-
-/** The table's entry for a tag: AADSTS number, then `error` (an `http_5xx` is a wait), then the class. */
-export function lookupRemedy(tag: string | undefined, fallback: ErrorClass): Entry {
-  if (tag) {
-    const { error, aadsts } = parseErrorTag(tag);
-    const byNumber = aadsts === undefined ? undefined : REMEDY_BY_AADSTS[aadsts];
-    if (byNumber) return byNumber;
-    const byError = REMEDY_BY_ERROR[error];
-    if (byError) return byError;
-    if (/^http_5\d\d$/.test(error)) return ['wait', `the provider answered HTTP ${error.slice(5)}`];
-    return [BY_CLASS[fallback][0], `the provider answered ${tag}`];
-  }
-  return BY_CLASS[fallback];
-}
 
 /** What the text needs to name: the connection, the account, the link, the secret. */
 export interface RemedyContext {
@@ -152,7 +24,7 @@ export interface RemedyContext {
 }
 
 export function startLink(ctx: RemedyContext): string {
-  return `${ctx.publicUrl}/api/start?connection=${encodeURIComponent(ctx.connection.id)}`;
+  return `${ctx.publicUrl}${startPath(ctx.connection.id)}`;
 }
 
 function who(ctx: RemedyContext): string {
@@ -172,36 +44,32 @@ function storeSecret(c: Connection): string {
     : 'store it under the secret named by the connection\'s "credential"';
 }
 
-/** What to fix for `fix_app_registration`, by what the provider said. */
-function registrationFix(ctx: RemedyContext, tag: string | undefined): string {
+/** What to fix for `fix_app_registration`, by the setting the failure's row names. */
+function registrationFix(ctx: RemedyContext, failure: Failure | undefined): string {
   const c = ctx.connection;
-  const { error, aadsts } = parseErrorTag(tag ?? '');
-  if (error === 'acs_retired_for_sharepoint_online') {
-    return `Move the connection to provider "entra" with the site's AllSites.Manage scope (docs/sharepoint.md), then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
+  switch (failure?.hint) {
+    case 'acs_retired':
+      return `Move the connection to provider "entra" with the site's AllSites.Manage scope (docs/sharepoint.md), then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
+    case 'redirect_uri':
+      return `Add ${c.redirectUri} as a Web redirect URI of ${app(c)} (Authentication), then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
+    case 'client_id': {
+      const tenant = c.provider === 'entra' ? ` and "tenant" (${c.tenant})` : '';
+      return `Check the connection's "clientId" (${c.clientId})${tenant} against the app registration, and that the app is enabled for that tenant.`;
+    }
+    case 'credential':
+      return `Make the connection's "credential" match ${app(c)}: a confidential client needs one, a public client (Allow public client flows) must have none.`;
+    case 'scopes':
+      if (failure.scope !== undefined) {
+        return `Ask for a scope this connection allows, or add ${failure.scope} to the API permissions of ${app(c)} and to the connection's "allowedScopes".`;
+      }
+      return `Fix the connection's "scopes" (${c.scopes.join(' ')}) or the API permissions of ${app(c)}, then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
+    default:
+      return `Check ${app(c)} and the connection's "clientId", "redirectUri", endpoints and "credential".`;
   }
-  if (aadsts === 50011 || aadsts === 500113 || aadsts === 9002326) {
-    return `Add ${c.redirectUri} as a Web redirect URI of ${app(c)} (Authentication), then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
-  }
-  if (aadsts === 700016 || aadsts === 90002 || aadsts === 50194 || aadsts === 7000112) {
-    const tenant = c.provider === 'entra' ? ` and "tenant" (${c.tenant})` : '';
-    return `Check the connection's "clientId" (${c.clientId})${tenant} against the app registration, and that the app is enabled for that tenant.`;
-  }
-  if (aadsts === 7000218 || aadsts === 700025 || aadsts === 90023) {
-    return `Make the connection's "credential" match ${app(c)}: a confidential client needs one, a public client (Allow public client flows) must have none.`;
-  }
-  if (
-    error === 'invalid_scope' ||
-    error === 'invalid_target' ||
-    error === 'invalid_resource' ||
-    (aadsts !== undefined && [70011, 28000, 28002, 28003, 650053, 500011, 65005].includes(aadsts))
-  ) {
-    return `Fix the connection's "scopes" (${c.scopes.join(' ')}) or the API permissions of ${app(c)}, then open ${startLink(ctx)} and sign in as ${who(ctx)}.`;
-  }
-  return `Check ${app(c)} and the connection's "clientId", "redirectUri", endpoints and "credential".`;
 }
 
 /** The text of each kind, after "Connection X: what happened." */
-function action(kind: RemedyKind, ctx: RemedyContext, tag: string | undefined): string {
+function action(kind: RemedyKind, ctx: RemedyContext, failure?: Failure): string {
   const c = ctx.connection;
   const link = startLink(ctx);
   switch (kind) {
@@ -212,11 +80,14 @@ function action(kind: RemedyKind, ctx: RemedyContext, tag: string | undefined): 
     case 'conditional_access':
       return `An Entra admin must allow ${app(c)} and the broker's location in the Conditional Access policy (or exempt it), then open ${link} and sign in as ${who(ctx)} again.`;
     case 'admin_consent':
+      if (failure?.scope !== undefined) {
+        return `An admin must grant consent for ${failure.scope} to ${app(c)} (API permissions, Grant admin consent); the connection itself is healthy and needs nothing.`;
+      }
       return `An admin must grant consent for ${app(c)} (API permissions, Grant admin consent), then open ${link} and sign in as ${who(ctx)} again.`;
     case 'new_client_secret':
       return `Create a new client secret for ${app(c)} (Certificates & secrets) and ${storeSecret(c)}.`;
     case 'fix_app_registration':
-      return registrationFix(ctx, tag);
+      return registrationFix(ctx, failure);
     case 'wait':
       return 'Nothing to do: the broker retries by itself.';
     case 'renew_before_deadline':
@@ -224,12 +95,22 @@ function action(kind: RemedyKind, ctx: RemedyContext, tag: string | undefined): 
   }
 }
 
-/** The remedy of a failure tag (`lastError`, or a thrown error's tag) for one connection. */
-export function remedyForTag(tag: string | undefined, fallback: ErrorClass, ctx: RemedyContext): Remedy {
-  let [kind, what] = lookupRemedy(tag, fallback);
-  // A public client has no secret to renew: its registration is what is wrong.
-  if (kind === 'new_client_secret' && !ctx.connection.credential) kind = 'fix_app_registration';
-  return { kind, text: `Connection ${ctx.connection.id}: ${what}. ${action(kind, ctx, tag)}` };
+/** A failure in words, for one connection. */
+export function renderRemedy(failure: Failure, ctx: RemedyContext): Remedy {
+  const c = ctx.connection;
+  const appOnly = isAppOnly(c) ? appOnlyWords(failure, { ...ctx, connection: c }) : undefined;
+  if (appOnly) return appOnly;
+  const named = failure.account && !ctx.account ? { ...ctx, account: failure.account } : ctx;
+  if (failure.hint === 'never_connected') {
+    return {
+      kind: failure.remedy,
+      text: `Connection ${ctx.connection.id}: never connected. Open ${startLink(named)} and sign in as ${who(named)}.`,
+    };
+  }
+  return {
+    kind: failure.remedy,
+    text: `Connection ${ctx.connection.id}: ${failure.reason}. ${action(failure.remedy, named, failure)}`,
+  };
 }
 
 /**
@@ -237,24 +118,19 @@ export function remedyForTag(tag: string | undefined, fallback: ErrorClass, ctx:
  * that are the caller's (a bad parameter, an unknown connection), not the connection's.
  */
 export function remedyForError(err: BrokerError, ctx: RemedyContext): Remedy | undefined {
-  const p = err.providerError;
-  const tag = p ? (p.aadsts ? `${p.error} AADSTS${p.aadsts}` : p.error) : undefined;
+  if (err.failure) return renderRemedy(err.failure, ctx);
+  const unclassified = UNCLASSIFIED_FAILURES[err.code];
+  if (unclassified) return renderRemedy(unclassified, ctx);
   switch (err.code) {
-    case 'consent_required':
-    case 'client_misconfigured':
-    case 'upstream_unavailable':
-      return remedyForTag(tag, err.code, ctx);
     case 'consent_failed':
-      // The provider's own refusal says what to fix (AADSTS65001, 50011…); a lost or old state does not.
-      if (tag) return remedyForTag(tag, 'consent_required', ctx);
       return {
         kind: 'reconnect',
-        text: `Connection ${ctx.connection.id}: the sign-in could not be completed. ${action('reconnect', ctx, undefined)}`,
+        text: `Connection ${ctx.connection.id}: the sign-in could not be completed. ${action('reconnect', ctx)}`,
       };
     case 'account_mismatch':
       return {
         kind: 'reconnect',
-        text: `Connection ${ctx.connection.id}: another account signed in, so nothing was stored. ${action('reconnect', ctx, undefined)}`,
+        text: `Connection ${ctx.connection.id}: another account signed in, so nothing was stored. ${action('reconnect', ctx)}`,
       };
     default:
       return undefined;
@@ -265,6 +141,16 @@ export function remedyForError(err: BrokerError, ctx: RemedyContext): Remedy | u
 export function explain(err: unknown, ctx: RemedyContext): unknown {
   if (err instanceof BrokerError && !err.remedy) err.remedy = remedyForError(err, ctx);
   return err;
+}
+
+/**
+ * At the edge (the adapter, before the problem is written): the remedy of an error that names its
+ * connection, from the failure it carries and the connection's settings.
+ */
+export function explainError(err: unknown, connections: { all(): Connection[] }, publicUrl: string): unknown {
+  if (!(err instanceof BrokerError) || !err.connectionId || err.remedy) return err;
+  const connection = connections.all().find((c) => c.id === err.connectionId);
+  return connection ? explain(err, { connection, publicUrl }) : err;
 }
 
 const DEADLINE_WORDS: Record<Deadline['kind'], string> = {
@@ -284,12 +170,12 @@ export function remedyForDeadline(deadline: Deadline, ctx: RemedyContext, now: n
       const what = deadline.kind === 'client_secret_expiry' ? 'client secret' : 'client certificate';
       return {
         kind: 'new_client_secret',
-        text: `Connection ${c.id}: the ${what} expired on ${day}. ${action('new_client_secret', ctx, undefined)}`,
+        text: `Connection ${c.id}: the ${what} expired on ${day}. ${action('new_client_secret', ctx)}`,
       };
     }
     return {
       kind: 'reconnect',
-      text: `Connection ${c.id}: ${DEADLINE_WORDS[deadline.kind].replace('expires', 'expired')} on ${day}. ${action('reconnect', ctx, undefined)}`,
+      text: `Connection ${c.id}: ${DEADLINE_WORDS[deadline.kind].replace('expires', 'expired')} on ${day}. ${action('reconnect', ctx)}`,
     };
   }
   const days = Math.max(0, Math.floor((at - now) / DAY_MS));
@@ -302,7 +188,7 @@ export function remedyForDeadline(deadline: Deadline, ctx: RemedyContext, now: n
   } else if (deadline.kind === 'refresh_token_inactivity') {
     renew = `The rotation pass renews it (rotateAfter ${Math.round(c.rotateAfterMs / 3_600_000)} h): check that the rotate timer runs, or open ${startLink(ctx)} and sign in as ${who(ctx)} again.`;
   } else {
-    renew = action('renew_before_deadline', ctx, undefined);
+    renew = action('renew_before_deadline', ctx);
   }
   return {
     kind: 'renew_before_deadline',
@@ -318,22 +204,16 @@ export interface HealthInput {
 
 /**
  * The one remedy of a connection, null when nothing is wrong: a dead grant or a rejected client
- * first (from `lastError`), then never connected, then the nearest deadline inside `warnBeforeMs`.
+ * first (the failure its tags carry), then never connected, then the nearest deadline inside
+ * `warnBeforeMs`.
  */
 export function remedyFor(
   input: HealthInput,
   ctx: RemedyContext,
   options: { now: number; warnBeforeMs: number },
 ): Remedy | null {
-  const { tags } = input;
-  if (!tags) {
-    return {
-      kind: 'reconnect',
-      text: `Connection ${ctx.connection.id}: never connected. Open ${startLink(ctx)} and sign in as ${who(ctx)}.`,
-    };
-  }
-  if (tags.status === 'needs_consent') return remedyForTag(tags.lastError, 'consent_required', ctx);
-  if (tags.lastError) return remedyForTag(tags.lastError, 'client_misconfigured', ctx);
+  const failure = storedFailure(input.tags);
+  if (failure) return renderRemedy(failure, { ...ctx, account: ctx.account ?? input.tags?.account });
   const next = input.deadlines[0];
   if (next && Date.parse(next.at) - options.now <= options.warnBeforeMs) {
     return remedyForDeadline(next, ctx, options.now);

@@ -29,7 +29,7 @@ export interface ConnectionHealth {
   warning: boolean;
   /** Who got this connection's tokens from this instance lately, newest first. */
   callers: CallerUse[];
-  /** What a person does about it; null when nothing is wrong (DESIGN.md, "Telling people what to do"). */
+  /** What a person does about it; null when nothing is wrong (docs/design.md, "Telling people what to do"). */
   remedy: Remedy | null;
 }
 
@@ -62,7 +62,7 @@ export function stateIn(snapshot: StoreSnapshot, c: Connection): GrantTags | App
   return isAppOnly(c) ? snapshot.appOnly.get(c.id) : snapshot.grants.get(c.id);
 }
 
-/** Every connection's health (DESIGN.md, `GET /api/status`). */
+/** Every connection's health (docs/design.md, "Routes": `GET /api/status`). */
 export class StatusService {
   constructor(
     private readonly deps: {

@@ -1,5 +1,7 @@
 import { BrokerError, ERROR_TABLE, type Remedy } from '../errors.js';
+import { startPath } from '../links.js';
 import type { Logger } from '../logger.js';
+import { DEFAULT_RETRY_AFTER_S } from '../retry-after.js';
 import type { HttpAnswer } from './answer.js';
 
 /**
@@ -16,12 +18,9 @@ export interface Problem {
   connection?: string;
   consentUrl?: string;
   providerError?: { error: string; aadsts?: number };
-  /** What a person does about it, when the failure is the connection's (DESIGN.md, "Telling people what to do"). */
+  /** What a person does about it, when the failure is the connection's (docs/design.md, "Telling people what to do"). */
   remedy?: Remedy;
 }
-
-/** `upstream_unavailable` without a provider's own `Retry-After`. */
-const DEFAULT_RETRY_AFTER_S = 5;
 
 /**
  * Any thrown value as a problem. Only `BrokerError`s speak: anything else is an internal error whose
@@ -33,7 +32,7 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
   const problem: Problem = { type: 'about:blank', title, status, code: known.code, detail: known.message };
   if (known.connectionId) problem.connection = known.connectionId;
   if (known.code === 'consent_required' && known.connectionId) {
-    problem.consentUrl = `${publicUrl}/api/start?connection=${encodeURIComponent(known.connectionId)}`;
+    problem.consentUrl = `${publicUrl}${startPath(known.connectionId)}`;
   }
   if (known.providerError) {
     problem.providerError = { error: known.providerError.error };

@@ -6,7 +6,7 @@ import { BrokerError, LockStorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InProcessLock, type RefreshLock } from './lock.js';
 
-/** The container of the lock blobs in the host storage (DESIGN.md, "Stored data"). */
+/** The container of the lock blobs in the host storage (docs/design.md, "Stored data"). */
 export const LOCK_CONTAINER = 'broker-locks';
 /** Azure allows 15 to 60 s; the shortest is how long a crashed holder can block the others. */
 export const DEFAULT_LEASE_SECONDS = 15;
@@ -76,7 +76,7 @@ function lockStorageError(connectionId: string, err: unknown): LockStorageError 
 }
 
 /**
- * The cross-instance refresh lock (DESIGN.md, "Token vending"): a lease on the blob `{connectionId}`
+ * The cross-instance refresh lock (docs/design.md, "Token vending and rotation"): a lease on the blob `{connectionId}`
  * in the container `broker-locks` of the Functions host storage. The holder renews the lease while its
  * refresh runs and releases it at the end; an instance that dies simply stops renewing, so the lease
  * expires and blocks the others at most one lease period.

@@ -1,5 +1,5 @@
 /**
- * Serializes every use of one connection's refresh token (DESIGN.md, "Token vending"): refreshes
+ * Serializes every use of one connection's refresh token (docs/design.md, "Token vending and rotation"): refreshes
  * for any scope, refresh-ahead, the rotation pass, `import` and a new consent all run inside
  * `withLock(connectionId, …)`. Across Function instances this is a blob lease (`BlobLeaseLock`);
  * in one process, a mutex per key.

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { ProviderErrorInfo } from '../errors.js';
+import { providerErrorOf } from './classify.js';
 import { optionalNonEmpty, optionalSeconds, seconds } from './json.js';
 import { parseOAuthError, processTokenResponse, successBody, unexpectedBody } from './response.js';
 import type { DeviceAuthorization, DevicePollResult, FailureClassifier, ProviderResponse } from './types.js';
@@ -68,11 +69,7 @@ export function processDevicePollResponse(
   // Some providers answer poll errors with 200 (GitHub); a token response never carries `error`.
   if (status < 500 && status !== 429) {
     const oauthError = parseOAuthError(response.bodyText);
-    const providerError: ProviderErrorInfo = {
-      error: oauthError?.error ?? `http_${status}`,
-      aadsts: oauthError?.aadsts,
-      status,
-    };
+    const providerError: ProviderErrorInfo = providerErrorOf({ status, oauthError });
     switch (oauthError?.error) {
       case 'authorization_pending':
         return { status: 'pending' };

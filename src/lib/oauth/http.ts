@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { BrokerError, type ProviderErrorInfo } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_RETRY_AFTER_S } from './classify.js';
+import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
+import { providerErrorOf } from './classify.js';
 import { parseJson } from './json.js';
 import type { OAuthRequest } from './request.js';
-import { parseOAuthError, parseRetryAfter } from './response.js';
+import { parseOAuthError } from './response.js';
 import type { ProviderResponse } from './types.js';
 
 /**
@@ -75,7 +76,7 @@ function isTimeout(err: unknown): boolean {
   return name === 'TimeoutError' || causeName === 'TimeoutError';
 }
 
-/** Provider response bodies are read up to this many bytes (DESIGN.md, "Hostile input rules"). */
+/** Provider response bodies are read up to this many bytes (docs/design.md, "Hostile input"). */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** A body that would not fit: treated like an unreadable one. */
@@ -161,8 +162,7 @@ function judge(outcome: Attempt, ctx: Context): Verdict {
   const later = `Try again in ${DEFAULT_RETRY_AFTER_S} s.`;
   if (outcome.kind === 'response') {
     const { status, headers, bodyText } = outcome.response;
-    const said = parseOAuthError(bodyText);
-    const providerError = { error: said?.error ?? `http_${status}`, aadsts: said?.aadsts, status };
+    const providerError = providerErrorOf({ status, oauthError: parseOAuthError(bodyText) });
     const retryAfter = parseRetryAfter(headers.get('retry-after'), ctx.now);
     if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_S) {
       const detail = `${host} is throttling or unavailable (HTTP ${status}) and asks to wait ${retryAfter} s; try again then.`;

@@ -1,4 +1,5 @@
 import { BrokerError } from '../errors.js';
+import { startPath } from '../links.js';
 import { parseJson } from './json.js';
 
 /**
@@ -32,7 +33,7 @@ export function idTokenClaims(
   if (nonce !== undefined && (!claims || (claims.nonce !== undefined && claims.nonce !== nonce))) {
     throw new BrokerError(
       'consent_failed',
-      `The id_token does not belong to this sign-in (nonce mismatch). Start again at /api/start?connection=${connectionId}.`,
+      `The id_token does not belong to this sign-in (nonce mismatch). Start again at ${startPath(connectionId)}.`,
       { connectionId },
     );
   }

@@ -19,8 +19,21 @@
  * is about 200 lines here, already tested against oidc-provider.
  */
 
+export { parseRetryAfter } from '../retry-after.js';
 export type { OAuthClassifyContext } from './classify.js';
-export { classifyOAuthError, DEFAULT_RETRY_AFTER_S, type FailureRule, failureLabel } from './classify.js';
+export {
+  applyContext,
+  classifyOAuthError,
+  DEFAULT_RETRY_AFTER_S,
+  failureError,
+  failureLabel,
+  failureRow,
+  failureRowOf,
+  OAUTH_ERRORS,
+  providerErrorOf,
+  statusRow,
+  UNKNOWN_ROW,
+} from './classify.js';
 export { authorizeDevice, pollDevice, redeem } from './client.js';
 export {
   DEFAULT_DEVICE_INTERVAL_S,
@@ -60,7 +73,6 @@ export {
   DEFAULT_EXPIRES_IN_S,
   oauthErrorCode,
   parseOAuthError,
-  parseRetryAfter,
   processTokenResponse,
 } from './response.js';
 export type * from './types.js';

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { BrokerError } from '../errors.js';
-import { DEFAULT_RETRY_AFTER_S } from './classify.js';
+import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
 import { optionalSeconds, optionalText, parseJson } from './json.js';
 import type {
   FailureClassifier,
@@ -40,7 +40,7 @@ const errorBodySchema = z.object({
   error_codes: z.array(z.number().int()).optional().catch(undefined),
 });
 
-/** AADSTS numbers have at most 9 digits (DESIGN.md, "Hostile input rules"); a longer run is none. */
+/** AADSTS numbers have at most 9 digits (docs/design.md, "Hostile input"); a longer run is none. */
 const AADSTS_DIGITS = 9;
 const AADSTS_IN_TEXT = /AADSTS(\d+)/;
 
@@ -74,20 +74,6 @@ export function parseOAuthError(bodyText: string): OAuthErrorBody | undefined {
   const fromCodes = codes?.[0];
   const aadsts = isAadsts(fromCodes) ? fromCodes : aadstsIn(errorDescription);
   return { error, errorDescription, aadsts };
-}
-
-/**
- * RFC 9110 §10.2.3 `Retry-After`: delay-seconds or an HTTP date (measured against `now`, epoch ms),
- * as whole seconds; undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  // An HTTP date always names a weekday or month; Date.parse alone would read "-5" as a year.
-  const date = /[A-Za-z]/.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 function mediaType(headers: Headers): string {

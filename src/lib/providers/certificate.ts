@@ -1,12 +1,12 @@
 import { createHash, createPrivateKey, type KeyObject, randomUUID, X509Certificate } from 'node:crypto';
 import type { Connection } from '../config/connections.js';
 import { credentialSecretName } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, CertificateBundleError } from '../errors.js';
 import { type ClientAuth, clientAssertionAuthentication } from '../oauth/index.js';
 import type { DialectDeps } from './provider.js';
 
 /**
- * A certificate credential (DESIGN.md, `{"type": "certificate"}`): the store secret is a PEM bundle,
+ * A certificate credential (docs/design.md, "Connections": `{"type": "certificate"}`): the store secret is a PEM bundle,
  * private key plus certificate chain, as Key Vault serves the secret of a PEM certificate. The client
  * authenticates with an RS256 JWT it signs itself (RFC 7523 §2.2, OpenID Connect Core §9
  * `private_key_jwt`; Entra's "certificate credentials").
@@ -23,10 +23,8 @@ export interface CertificateBundle {
   notAfter: Date;
 }
 
-/** A PEM bundle that cannot serve; `message` names what is wrong, never any of the content. */
-export class CertificateBundleError extends Error {
-  override name = 'CertificateBundleError';
-}
+/** Lives with every error class in errors.ts; re-exported for the callers that import it from here. */
+export { CertificateBundleError };
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY']);

@@ -1,145 +1,213 @@
-import type { BrokerError } from '../errors.js';
-import { classifyOAuthError, type FailureRule, type TokenEndpointFailure } from '../oauth/index.js';
+import type { BrokerError, FailureRow } from '../errors.js';
+import {
+  classifyOAuthError,
+  type OAuthClassifyContext,
+  failureRow as row,
+  type TokenEndpointFailure,
+} from '../oauth/index.js';
 
 /**
- * What a token endpoint error means for a connection, in the refresh context:
- *
- * | kind        | code                   | the connection…                                     |
- * |-------------|------------------------|-----------------------------------------------------|
- * | `dead`      | `consent_required`     | needs a person to consent again                     |
- * | `client`    | `client_misconfigured` | has an app registration or secret the provider refuses |
- * | `scope`     | `invalid_request`      | was asked for a scope its grant cannot give (caller's fault) |
- * | `transient` | `upstream_unavailable` | is fine; the provider is down or throttling         |
- * | `unknown`   | `upstream_unavailable` | is left alone: an unrecognised answer must not kill a grant |
- *
- * Lookup order: 429/5xx status → transient; else the AADSTS number (most specific); else the
- * RFC 6749 §5.2 / OpenID `error`; else 401/404 without a known error → client (wrong client or
- * endpoint); else unknown. Two context rules: a scope error on the connection's *own* scopes is the
- * configuration's fault (client), and missing consent for an *explicitly requested other* scope is
- * the caller's (scope) — re-consenting with the configured scopes would not fix it, and marking the
- * connection dead would break every other caller.
+ * Entra ID's table: AADSTS number → class (hence the HTTP answer), remedy and words, consulted before
+ * the RFC 6749 codes of `oauth/classify.ts` (docs/design.md, "Telling people what to do"). One row
+ * says what a number means for the grant *and* what a person does about it, so the answer and the
+ * advice cannot disagree (test/unit/failure-tables.test.ts walks every row).
  */
-type Rule = FailureRule;
-
-const BY_AADSTS: Readonly<Record<number, Rule>> = {
-  70008: ['dead', 'the refresh token has expired'],
-  700081: ['dead', 'the refresh token reached its maximum lifetime'],
-  700082: ['dead', 'the refresh token expired after 90 days without use'],
-  700084: ['dead', 'the refresh token was issued to a single-page app and lives only 24 hours'],
-  50173: ['dead', 'the grant was revoked, for example after a password change'],
-  50132: ['dead', 'the session was revoked after a password change or expiry'],
-  50133: ['dead', 'the session was revoked after a password change or expiry'],
-  50055: ['dead', "the account's password has expired"],
-  50057: ['dead', 'the account is disabled'],
-  50053: ['dead', 'the account is locked'],
-  54005: ['dead', 'the authorization code was already redeemed'],
-  70043: ['dead', 'conditional access requires a fresh sign-in'],
-  50076: ['dead', 'multi-factor authentication is required'],
-  50079: ['dead', 'multi-factor authentication registration is required'],
-  50078: ['dead', 'the multi-factor authentication proof has expired'],
-  50158: ['dead', 'an external security challenge is required'],
-  530003: ['dead', 'conditional access requires a managed device'],
-  53003: ['dead', 'conditional access blocked the sign-in'],
-  65001: ['dead', 'consent for the requested permissions is missing'],
-  65004: ['dead', 'the person declined consent'],
-  7000215: ['client', 'the client secret is wrong'],
-  7000222: ['client', 'the client secret has expired'],
-  7000218: ['client', 'the app expects a client secret and none was sent'],
-  700025: ['client', 'the app is a public client and must not be sent a client secret'],
-  90023: ['client', 'the request is not allowed for this kind of client'],
-  700016: ['client', 'no app with this client id exists in the tenant'],
-  7000229: ['client', 'the app has no service principal in the tenant (an admin has not admitted it)'],
-  7000112: ['client', 'the app is disabled'],
-  50011: ['client', 'the redirect URI is not registered on the app'],
-  500113: ['client', 'the app has no redirect URI registered'],
-  700054: ['client', 'the app registration does not allow this response type'],
-  90002: ['client', 'the tenant does not exist'],
-  50194: ['client', 'the app is not configured as multi-tenant'],
-  9002326: ['client', 'the redirect URI is registered as a single-page app, not as web'],
-  65005: ['client', 'the app requests permissions it does not declare'],
-  70011: ['scope', 'the scope is not valid'],
-  1002012: ['scope', 'a client credentials request needs one {resource}/.default scope'],
-  28000: ['scope', 'the scopes are not valid together'],
-  28002: ['scope', 'the scope is not valid for this resource'],
-  28003: ['scope', 'the scope is empty or not valid'],
-  650053: ['scope', 'the scope does not exist on the resource'],
-  500011: ['scope', 'the resource does not exist in the tenant'],
-  // Client assertions: a certificate (700027, 700024) or a federated managed identity token (7002xx, 70021).
-  700027: [
+export const ENTRA_ERRORS: Readonly<Record<number, FailureRow>> = {
+  // The grant is dead: a new consent fixes it.
+  700082: row('dead', 'reconnect', 'the refresh token expired after 90 days without use'),
+  50173: row(
+    'dead',
+    'reconnect',
+    "the grant was revoked, usually because the account's password was changed",
+  ),
+  70043: row('dead', 'reconnect', 'a Conditional Access sign-in frequency policy requires a fresh sign-in'),
+  70008: row('dead', 'reconnect', 'the refresh token has expired'),
+  700081: row('dead', 'reconnect', 'the refresh token reached its maximum lifetime'),
+  700084: row(
+    'dead',
+    'reconnect',
+    'the refresh token was issued to a single-page app and lived only 24 hours',
+  ),
+  50132: row('dead', 'reconnect', 'the session was revoked after a password change or expiry'),
+  50133: row('dead', 'reconnect', 'the session was revoked after a password change or expiry'),
+  50055: row('dead', 'reconnect', "the account's password has expired (change it first)"),
+  50057: row('dead', 'reconnect', 'the account is disabled (an admin must enable it first)'),
+  50053: row('dead', 'reconnect', 'the account is locked (wait or have an admin unlock it first)'),
+  54005: row('dead', 'reconnect', 'the authorization code was already redeemed'),
+  65004: row('dead', 'reconnect', 'consent was declined at sign-in'),
+  // Multi-factor or step-up authentication.
+  50076: row('dead', 'mfa_then_reconnect', 'multi-factor authentication is required'),
+  50079: row('dead', 'mfa_then_reconnect', 'the account must register for multi-factor authentication'),
+  50078: row('dead', 'mfa_then_reconnect', 'the multi-factor authentication proof has expired'),
+  50158: row('dead', 'mfa_then_reconnect', 'an external security challenge (step-up) is required'),
+  // Conditional Access blocks the broker.
+  53000: row('dead', 'conditional_access', 'Conditional Access requires a compliant device'),
+  53001: row('dead', 'conditional_access', 'Conditional Access requires a domain-joined device'),
+  53002: row('dead', 'conditional_access', 'Conditional Access requires an approved app'),
+  53003: row('dead', 'conditional_access', 'a Conditional Access policy blocked the sign-in'),
+  530003: row('dead', 'conditional_access', 'Conditional Access requires a managed device'),
+  // The app lacks (admin) consent. For an extra `scope=` 65001 is the caller's: see `otherScopeConsent`.
+  65001: row('dead', 'admin_consent', 'the app has no consent for the permissions it asks for'),
+  90094: row('dead', 'admin_consent', 'the permissions need an administrator to consent'),
+  90008: row('dead', 'admin_consent', 'the app needs consent for its Microsoft Graph permissions'),
+  // An app-only connection's app was never admitted to the tenant (no service principal there).
+  7000229: row(
     'client',
-    'the client assertion failed signature validation: upload the certificate to the app registration',
-  ],
-  700024: ['client', 'the client assertion is not within its valid time range: check the clock of the host'],
-  50013: ['client', 'the client assertion is invalid'],
-  70021: [
+    'admin_consent',
+    'the app has no service principal in the tenant',
+    'service_principal',
+  ),
+  // The client secret (or certificate) is wrong or expired.
+  7000222: row('client', 'new_client_secret', 'the client secret has expired'),
+  7000215: row('client', 'new_client_secret', 'the client secret is wrong'),
+  700027: row(
     'client',
+    'new_client_secret',
+    'the client assertion failed signature validation: upload the certificate to the app registration (it is not registered there, or has expired)',
+  ),
+  // The app registration or the connection's configuration is wrong.
+  700016: row(
+    'client',
+    'fix_app_registration',
+    'no app with this client id exists in the tenant',
+    'client_id',
+  ),
+  90002: row('client', 'fix_app_registration', 'the tenant does not exist', 'client_id'),
+  50194: row('client', 'fix_app_registration', 'the app is not configured as multi-tenant', 'client_id'),
+  7000112: row('client', 'fix_app_registration', 'the app is disabled', 'client_id'),
+  50011: row(
+    'client',
+    'fix_app_registration',
+    'the redirect URI is not registered on the app',
+    'redirect_uri',
+  ),
+  500113: row('client', 'fix_app_registration', 'the app has no redirect URI registered', 'redirect_uri'),
+  9002326: row(
+    'client',
+    'fix_app_registration',
+    'the redirect URI is registered as a single-page app, not as Web',
+    'redirect_uri',
+  ),
+  7000218: row(
+    'client',
+    'fix_app_registration',
+    'the app expects a client secret and none was sent',
+    'credential',
+  ),
+  700025: row(
+    'client',
+    'fix_app_registration',
+    'the app is a public client and must not be sent a client secret',
+    'credential',
+  ),
+  90023: row(
+    'client',
+    'fix_app_registration',
+    'the request is not allowed for this kind of client',
+    'credential',
+  ),
+  9002313: row('client', 'fix_app_registration', 'the provider called the request malformed'),
+  700054: row('client', 'fix_app_registration', 'the app registration does not allow this response type'),
+  65005: row('client', 'fix_app_registration', 'the app asks for permissions it does not declare', 'scopes'),
+  // Client assertions: a certificate's time (700024) or a federated managed identity token (7002xx, 70021).
+  700024: row(
+    'client',
+    'fix_app_registration',
+    'the client assertion is not within its valid time range: check the clock of the host',
+  ),
+  50013: row('client', 'fix_app_registration', 'the client assertion is invalid'),
+  70021: row(
+    'client',
+    'fix_app_registration',
     "no federated credential of the app matches the managed identity's token: add one (issuer, subject = the identity's object id, audience api://AzureADTokenExchange), see docs/secretless.md",
-  ],
-  700211: [
+  ),
+  700211: row(
     'client',
+    'fix_app_registration',
     "no federated credential of the app has the token's issuer: check the tenant in its issuer",
-  ],
-  700212: [
+  ),
+  700212: row(
     'client',
+    'fix_app_registration',
     "no federated credential of the app has the token's audience (api://AzureADTokenExchange)",
-  ],
-  700213: [
+  ),
+  700213: row(
     'client',
+    'fix_app_registration',
     "no federated credential of the app has the managed identity's object id as its subject",
-  ],
-  50196: ['transient', 'the provider detected a request loop and is throttling'],
-  50000: ['transient', 'the provider had an internal error'],
+  ),
+  // A scope the provider refuses: the caller's when asked for with `scope=`, else the configuration's.
+  70011: row('scope', 'fix_app_registration', 'the scope is not valid', 'scopes'),
+  28000: row('scope', 'fix_app_registration', 'the scopes are not valid together', 'scopes'),
+  28002: row('scope', 'fix_app_registration', 'the scope is not valid for this resource', 'scopes'),
+  28003: row('scope', 'fix_app_registration', 'the scopes are empty or not valid', 'scopes'),
+  650053: row('scope', 'fix_app_registration', 'the scope does not exist on the resource', 'scopes'),
+  500011: row('scope', 'fix_app_registration', 'the resource does not exist in the tenant', 'scopes'),
+  1002012: row(
+    'scope',
+    'fix_app_registration',
+    'a client credentials request needs one {resource}/.default scope',
+    'scopes',
+  ),
+  // The provider is busy or down: nothing to do, the broker retries.
+  50196: row('transient', 'wait', 'the provider detected a request loop and is throttling'),
+  50000: row('transient', 'wait', 'the provider had an internal error'),
+  90033: row('transient', 'wait', "Entra's directory service is temporarily unavailable"),
 };
 
 /** Consent that is missing for one scope only (the grant itself is alive). */
 const SCOPE_CONSENT_AADSTS = new Set([65001]);
-/** The client secret itself is wrong or expired: the advice names the secret to set. */
-const SECRET_AADSTS = new Set([7000215, 7000222]);
-
-export interface ClassifyContext {
-  connectionId?: string;
-  /** The refresh asked for scopes other than the connection's own (`/api/token?scope=`). */
-  otherScope?: boolean;
-  /** `credential.secretName`, named in the advice when the secret is wrong or expired. */
-  secretName?: string;
-  /** `credential.type`: a managed identity's AADSTS70021 is transient, and no secret advice for assertions. */
-  credentialType?: 'secret' | 'managedIdentity' | 'certificate';
-}
 
 /**
  * A federated credential takes a while to reach every Entra node after it is created: AADSTS70021
  * for a managed identity's token then means "not yet", not "wrong", and the next pass succeeds. A
  * federated credential that is truly missing keeps answering it, and the status page shows it.
  */
-const PROPAGATING: Rule = [
+export const PROPAGATING = row(
   'transient',
+  'wait',
   'the federated credential of the app does not match the managed identity yet (AADSTS70021: just created, still propagating, or missing; see docs/secretless.md)',
-];
+);
+
+const NO_SERVICE_PRINCIPAL = row(
+  'client',
+  'admin_consent',
+  'the app has no service principal in the tenant',
+  'service_principal',
+);
+
+export type ClassifyContext = Omit<OAuthClassifyContext, 'rule' | 'errorNumber' | 'otherScopeConsent'>;
 
 /** Entra's own knowledge, consulted before the RFC 6749 codes of `classifyOAuthError`. */
-function entraRule(failure: TokenEndpointFailure, context: ClassifyContext): Rule | undefined {
+function entraRule(failure: TokenEndpointFailure, context: ClassifyContext): FailureRow | undefined {
   const { status, oauthError } = failure;
   if (oauthError?.aadsts === 70021 && context.credentialType === 'managedIdentity') return PROPAGATING;
+  // For a client credentials request "no such app in the tenant" is an app never admitted there.
+  if (oauthError?.aadsts === 700016 && context.appOnly) return NO_SERVICE_PRINCIPAL;
   if (oauthError?.aadsts !== undefined) {
-    const byCode = BY_AADSTS[oauthError.aadsts];
+    const byCode = ENTRA_ERRORS[oauthError.aadsts];
     if (byCode) return byCode;
   }
   // Entra sometimes reports a bad scope as invalid_request with an AADSTS number this table lacks;
   // the description is read (never shown) to tell it from a malformed request.
   if (oauthError?.error === 'invalid_request' && /\bscope\b/i.test(oauthError.errorDescription ?? '')) {
-    return ['scope', 'the scope is not valid'];
+    return row('scope', 'fix_app_registration', 'the scope is not valid', 'scopes');
   }
   if (!oauthError && status === 404) {
-    return ['client', 'the token endpoint does not exist (check authority and tenant)'];
+    return row(
+      'client',
+      'fix_app_registration',
+      'the token endpoint does not exist (check authority and tenant)',
+      'client_id',
+    );
   }
   return undefined;
 }
 
 /**
  * Classifies an RFC 6749 §5.2 (and OpenID Connect Core §3.1.2.6) token endpoint error from Entra
- * ID for the refresh context (see the table above): the generic classification with Entra's AADSTS
- * table in front. The `detail` names the `error` and AADSTS number but never repeats
- * `error_description`, which can echo request data.
+ * ID: the generic classification with Entra's table in front. The `detail` names the `error` and
+ * AADSTS number but never repeats `error_description`, which can echo request data.
  */
 export function classifyEntraError(
   failure: TokenEndpointFailure,
@@ -151,9 +219,6 @@ export function classifyEntraError(
     rule: (f) => entraRule(f, context),
     errorNumber: aadsts === undefined ? undefined : `AADSTS${aadsts}`,
     otherScopeConsent: (f) => SCOPE_CONSENT_AADSTS.has(f.oauthError?.aadsts ?? 0),
-    // Only a secret can be put right with `broker secrets set`; an assertion's fix is in its reason.
-    secretRejected: (f) =>
-      (context.credentialType ?? 'secret') === 'secret' && SECRET_AADSTS.has(f.oauthError?.aadsts ?? 0),
     clientFields: 'app registration and its clientId, tenant, redirectUri and credential',
   });
 }

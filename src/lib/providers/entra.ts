@@ -22,7 +22,7 @@ import { type ClassifyContext, classifyEntraError } from './entra-errors.js';
 import { tokenExchangeAudience } from './managed-identity.js';
 import type { AccountInfo, DialectFactory } from './provider.js';
 
-/** Added to every Entra request (DESIGN.md): a refresh token, and an id_token naming the account. */
+/** Added to every Entra request (docs/design.md, "Connections"): a refresh token, and an id_token naming the account. */
 const ALWAYS_SCOPES = ['offline_access', 'openid', 'profile'];
 
 /** Entra compares scopes case-insensitively. */
@@ -69,7 +69,12 @@ export const entraDialect: DialectFactory = (connection, deps) => {
   }
 
   const classify = (context: ClassifyContext) => (failure: TokenEndpointFailure) =>
-    classifyEntraError(failure, { connectionId, secretName, credentialType: credential?.type, ...context });
+    classifyEntraError(failure, {
+      connectionId,
+      secretName,
+      credentialType: credential?.type ?? 'none',
+      ...context,
+    });
 
   return {
     defaultScopes,
@@ -125,7 +130,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
         scope: scope.join(' '),
       };
       const request = tokenRequest(tokenEndpoint, params, { auth: await auth(), connectionId });
-      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
+      return redeem(deps, request, classify({ otherScope: scopes?.join(' ') }));
     },
 
     /**
@@ -135,7 +140,7 @@ export const entraDialect: DialectFactory = (connection, deps) => {
     async clientCredentials(scopes) {
       const scope = (scopes ?? connection.scopes).join(' ');
       const request = clientCredentialsRequest(tokenEndpoint, scope, { auth: await auth(), connectionId });
-      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
+      return redeem(deps, request, classify({ otherScope: scopes?.join(' '), appOnly: true }));
     },
 
     /**

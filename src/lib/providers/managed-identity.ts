@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { BrokerError } from '../errors.js';
 
 /**
- * A managed identity as the app registration's credential (DESIGN.md, `{"type": "managedIdentity"}`):
+ * A managed identity as the app registration's credential (docs/design.md, "Connections": `{"type": "managedIdentity"}`):
  * the broker's identity is a federated credential of the app, and a token it gets for the token
  * exchange audience is the client assertion (RFC 7521 §4.2, Entra's workload identity federation).
  */

@@ -81,6 +81,7 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     classifyOAuthError(failure, {
       connectionId,
       secretName,
+      credentialType: connection.credential?.type ?? 'none',
       clientFields: 'clientId, issuer or endpoints, tokenEndpointAuthMethod, redirectUri and credential',
       ...context,
     });
@@ -154,14 +155,14 @@ export const oauth2Dialect: DialectFactory = (configured, deps) => {
     refresh({ refreshToken, scopes }) {
       const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
       if (scopes !== undefined) params.scope = scopes.join(' ');
-      return redeemAtTokenEndpoint(params, { otherScope: scopes !== undefined });
+      return redeemAtTokenEndpoint(params, { otherScope: scopes?.join(' ') });
     },
 
     /** RFC 6749 §4.4.2: an app-only token for the connection's scope (or `scopes`). */
     async clientCredentials(scopes) {
       const { endpoint, options } = await prepare(tokenEndpoint);
       const request = clientCredentialsRequest(endpoint, (scopes ?? connection.scopes).join(' '), options);
-      return redeem(deps, request, classify({ otherScope: scopes !== undefined }));
+      return redeem(deps, request, classify({ otherScope: scopes?.join(' '), appOnly: true }));
     },
 
     /**

@@ -2,14 +2,10 @@ import { trimSlash } from '../config/urls.js';
 import { BrokerError } from '../errors.js';
 import {
   authorizationUrl,
-  classifyOAuthError,
   clientAuthentication,
-  type FailureRule,
-  failureLabel,
   firstString,
   getRequest,
   jsonBody,
-  type OAuthClassifyContext,
   redeem,
   send,
   type TokenEndpointFailure,
@@ -19,6 +15,14 @@ import {
 import { once } from '../once.js';
 import { requireClientSecret } from './client-secret.js';
 import type { AccountInfo, DialectFactory } from './provider.js';
+import {
+  ACS_RETIRED_ERROR,
+  type AcsClassifyContext,
+  classifyAcsError,
+  isRetiredRefusal,
+} from './sharepoint-acs-errors.js';
+
+export { ACS_RETIRED_ERROR };
 
 /** SharePoint's well-known principal id: the first half of every ACS `resource` for a site. */
 export const SHAREPOINT_PRINCIPAL = '00000003-0000-0ff1-ce00-000000000000';
@@ -26,8 +30,6 @@ export const SHAREPOINT_PRINCIPAL = '00000003-0000-0ff1-ce00-000000000000';
 export const ACS_RETIRED_FOR_SHAREPOINT_ONLINE = Date.parse('2026-04-02T00:00:00Z');
 /** ACS refresh tokens live 6 calendar months from consent; refreshing does not extend them. */
 export const ACS_REFRESH_TOKEN_MONTHS = 6;
-/** The `lastError` tag (and problem `providerError.error`) of a site ACS no longer serves. */
-export const ACS_RETIRED_ERROR = 'acs_retired_for_sharepoint_online';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** SharePoint Online's hosts, commercial and government clouds. */
@@ -36,12 +38,6 @@ const SHAREPOINT_ONLINE = /\.sharepoint(-mil)?\.(com|us|cn)$/i;
 const NOT_ACS_SCOPES = new Set(['offline_access', 'openid', 'profile', 'email']);
 /** One `acs.retired` log line per connection per hour is enough to be seen. */
 const RETIRED_LOG_EVERY_MS = 60 * 60 * 1000;
-
-/** ACS error numbers (`ACS50012: …` in `error_description`) the RFC `error` alone would misread. */
-const BY_ACS_NUMBER: Readonly<Record<string, FailureRule>> = {
-  ACS50001: ['client', 'a required field of the request is missing'],
-  ACS50012: ['client', 'ACS could not authenticate the add-in (wrong client id or secret)'],
-};
 
 /**
  * The auth-params of the `Bearer` challenge in a `WWW-Authenticate` header (RFC 7235 §4.1, RFC 6750
@@ -130,43 +126,30 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
     );
   }
 
-  function retired(failure: TokenEndpointFailure, errorNumber: string | undefined): BrokerError {
+  /** One `acs.retired` line an hour per connection: the dialect's own, beside the error it classifies. */
+  function logRetired(failure: TokenEndpointFailure): void {
     const now = deps.clock.now();
-    if (now - retiredLoggedAt >= RETIRED_LOG_EVERY_MS) {
-      retiredLoggedAt = now;
-      deps.logger.warn('acs.retired', {
-        connection: connection.id,
-        site: siteHost,
-        status: failure.status,
-        error: failure.oauthError?.error,
-        migrate: 'docs/sharepoint.md',
-      });
-    }
-    return new BrokerError(
-      'client_misconfigured',
-      `Azure ACS is retired for SharePoint Online: since 2026-04-02 it no longer issues tokens for ${siteHost} ` +
-        `(ACS answered ${failureLabel(failure, errorNumber)}). Move connection ${connection.id} to provider "entra" ` +
-        `with the scope https://${siteHost.replace(/:\d+$/, '')}/AllSites.Manage and consent once; callers of /api/token change nothing. ` +
-        'See docs/sharepoint.md.',
-      { connectionId: connection.id, providerError: { error: ACS_RETIRED_ERROR, status: failure.status } },
-    );
+    if (now - retiredLoggedAt < RETIRED_LOG_EVERY_MS) return;
+    retiredLoggedAt = now;
+    deps.logger.warn('acs.retired', {
+      connection: connection.id,
+      site: siteHost,
+      status: failure.status,
+      error: failure.oauthError?.error,
+      migrate: 'docs/sharepoint.md',
+    });
   }
 
-  const classify = (context: OAuthClassifyContext) => (failure: TokenEndpointFailure) => {
-    // The description is read for its ACS number only; it is never shown or logged.
-    const errorNumber = /\bACS\d+/.exec(failure.oauthError?.errorDescription ?? '')?.[0];
-    const refused = failure.status < 500 && failure.status !== 429;
-    if (refused && isSharePointOnline(siteHost) && deps.clock.now() >= ACS_RETIRED_FOR_SHAREPOINT_ONLINE) {
-      return retired(failure, errorNumber);
-    }
-    return classifyOAuthError(failure, {
+  const classify = (failure: TokenEndpointFailure) => {
+    const context: AcsClassifyContext = {
       connectionId: connection.id,
       secretName,
-      errorNumber,
-      rule: () => (errorNumber ? BY_ACS_NUMBER[errorNumber] : undefined),
-      clientFields: 'clientId, siteUrl, accessControlUrl, redirectUri and credential',
-      ...context,
-    });
+      credentialType: connection.credential?.type ?? 'none',
+      siteHost,
+      retired: isSharePointOnline(siteHost) && deps.clock.now() >= ACS_RETIRED_FOR_SHAREPOINT_ONLINE,
+    };
+    if (isRetiredRefusal(failure, context)) logRetired(failure);
+    return classifyAcsError(failure, context);
   };
 
   /**
@@ -184,7 +167,7 @@ export const sharepointAcsDialect: DialectFactory = (connection, deps) => {
         connectionId: connection.id,
       },
     );
-    const tokens = await redeem(deps, request, classify({}));
+    const tokens = await redeem(deps, request, classify);
     // ACS names the resource, not the permissions: the consented scopes are what the token carries.
     return tokens.scope ? tokens : { ...tokens, scope: defaultScopes.join(' ') };
   }

@@ -1,14 +1,13 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import { type AppOnlyConnection, type Connection, isAppOnly } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
+import { BrokerError, lastErrorOf } from '../errors.js';
 import type { ConnectionEvents } from '../events/connection-events.js';
 import { readSnapshot, type StatusService, stateIn } from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
 import type { AppOnlyState } from '../tokens/app-only-state.js';
-import { errorTag } from '../tokens/grant-service.js';
-import type { GrantTags } from '../tokens/grant-store.js';
+import { failureTags, type GrantTags } from '../tokens/grant-store.js';
 import type { TokenService } from '../tokens/token-service.js';
 import { mapWithConcurrency } from './pool.js';
 
@@ -37,7 +36,7 @@ export const TRANSIENT_COOLDOWN_MS = 15 * 60 * 1000;
 const WARN_REPEAT_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The rotation pass (DESIGN.md, "Token vending and rotation"): refreshes each connected connection
+ * The rotation pass (docs/design.md, "Token vending and rotation"): refreshes each connected connection
  * whose refresh token is older than its `rotateAfter`, so an unused grant never reaches the
  * provider's inactivity limit, through the same locked path as `/api/token`; classifies failures;
  * and warns ahead of every forecast deadline.
@@ -145,7 +144,7 @@ export class RotationService {
       });
       const fresh: GrantTags | undefined =
         result.outcome === 'needs_consent'
-          ? { ...tags, status: 'needs_consent', lastError: result.error }
+          ? { ...tags, status: 'needs_consent', ...(err instanceof BrokerError ? failureTags(err) : {}) }
           : undefined;
       return { result, fresh };
     }
@@ -232,7 +231,7 @@ export class RotationService {
 
 function classify(connection: string, err: unknown): RotationResult {
   if (!(err instanceof BrokerError)) return { connection, outcome: 'transient', error: 'internal_error' };
-  const error = errorTag(err);
+  const error = lastErrorOf(err);
   if (err.code === 'consent_required') return { connection, outcome: 'needs_consent', error };
   if (err.code === 'client_misconfigured') return { connection, outcome: 'client_misconfigured', error };
   return { connection, outcome: 'transient', error };

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as z from 'zod';
 import { decrypt, encrypt, KEY_BYTES } from '../crypto/aead.js';
+import { StoreError } from '../errors.js';
 import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
 import type {
   SecretProperties,
@@ -222,7 +223,10 @@ async function loadOrCreateKey(keyFile: string): Promise<Buffer> {
 
 function checkKeyBytes(keyFile: string, bytes: Buffer): Buffer {
   if (bytes.length !== KEY_BYTES) {
-    throw new Error(`secret store key file ${keyFile} is damaged: it must hold exactly ${KEY_BYTES} bytes`);
+    throw new StoreError(
+      'corrupt',
+      `secret store key file ${keyFile} is damaged: it must hold exactly ${KEY_BYTES} bytes`,
+    );
   }
   return bytes;
 }
@@ -278,7 +282,7 @@ export class FileSecretStore implements SecretStore {
 
   async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
     const id = checkName(name).toLowerCase();
-    if (typeof value !== 'string') throw new Error(`secret ${name}: value must be a string`);
+    if (typeof value !== 'string') throw new StoreError('invalid', `secret ${name}: value must be a string`);
     const tags = checkTags(options.tags ?? {});
     const expiresOn = checkDate(options.expiresOn, 'expiresOn')?.toISOString();
     return this.serialize(id, async () => {
@@ -314,13 +318,13 @@ export class FileSecretStore implements SecretStore {
     const tags = update.tags === undefined ? undefined : checkTags(update.tags);
     const expiresOn = checkDate(update.expiresOn, 'expiresOn')?.toISOString();
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
-      throw new Error('enabled must be a boolean');
+      throw new StoreError('invalid', 'enabled must be a boolean');
     return this.serialize(id, async () => {
       const file = this.load(id);
       const record = file?.versions.find((v) => v.version === version);
       if (!file || !record) {
         const shown = typeof version === 'string' && VERSION_ID.test(version) ? ` ${version}` : '';
-        throw new Error(`secret ${name} has no such version${shown}`);
+        throw new StoreError('not_found', `secret ${name} has no such version${shown}`);
       }
       if (tags !== undefined) record.tags = tags;
       if (expiresOn !== undefined) record.expiresOn = expiresOn;
@@ -408,21 +412,28 @@ export class FileSecretStore implements SecretStore {
       json = JSON.parse(text);
     } catch {
       // JSON.parse's message quotes the input; say only where.
-      throw new Error(`secret store file ${fileName} is corrupt: not valid JSON`);
+      throw new StoreError('corrupt', `secret store file ${fileName} is corrupt: not valid JSON`);
     }
     const parsed = secretFile.safeParse(json);
     if (!parsed.success) {
       const where = parsed.error.issues[0]?.path.join('.') || '(root)';
-      throw new Error(`secret store file ${fileName} is corrupt: unexpected content at ${where}`);
+      throw new StoreError(
+        'corrupt',
+        `secret store file ${fileName} is corrupt: unexpected content at ${where}`,
+      );
     }
     const file = parsed.data;
     if (file.keyCheck !== this.keyCheck) {
-      throw new Error(
+      throw new StoreError(
+        'corrupt',
         `secret store file ${fileName} was written with another key: the key file ${this.keyFile} does not match the stored secrets`,
       );
     }
     if (file.name.toLowerCase() !== id) {
-      throw new Error(`secret store file ${fileName} is corrupt: it holds another secret's name`);
+      throw new StoreError(
+        'corrupt',
+        `secret store file ${fileName} is corrupt: it holds another secret's name`,
+      );
     }
     return file;
   }
@@ -445,7 +456,8 @@ export class FileSecretStore implements SecretStore {
     });
     // Nothing about the value travels with the error.
     if (!plaintext) {
-      throw new Error(
+      throw new StoreError(
+        'corrupt',
         `secret store file ${this.fileOf(id)} is corrupt: version ${record.version} does not decrypt (altered, or copied from another secret)`,
       );
     }

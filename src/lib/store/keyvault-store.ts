@@ -4,7 +4,8 @@ import {
   SecretClient,
   type SecretClientOptions,
 } from '@azure/keyvault-secrets';
-import { BrokerError, KeyVaultAccessError, StoreThrottledError } from '../errors.js';
+import { BrokerError, KeyVaultAccessError, StoreError, StoreThrottledError } from '../errors.js';
+import { DEFAULT_RETRY_AFTER_S, parseRetryAfter } from '../retry-after.js';
 import { checkDate, checkName, checkTags } from './limits.js';
 import type {
   SecretProperties,
@@ -65,7 +66,6 @@ type PipelineResponse = Awaited<ReturnType<PipelinePolicy['sendRequest']>>;
 const VERSION = /^[0-9a-zA-Z]{1,64}$/;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 4000;
 const DEFAULT_DEADLINE_MS = 8000;
-const DEFAULT_RETRY_AFTER_S = 5;
 const DEFAULT_RETRY = { maxRetries: 3, retryDelayInMs: 300, maxRetryDelayInMs: 2000 };
 
 interface RestErrorLike {
@@ -106,12 +106,14 @@ function retryAfterMs(headers: { get(name: string): string | undefined }): numbe
   ] as const) {
     const raw = headers.get(header);
     if (raw === undefined || raw === '') continue;
+    if (header === 'retry-after') {
+      // Delay-seconds or an HTTP date (RFC 9110 §10.2.3), read by the one parser.
+      const seconds = parseRetryAfter(raw, Date.now());
+      if (seconds !== undefined) return seconds * factor;
+      continue;
+    }
     const n = Number(raw);
     if (Number.isFinite(n) && n >= 0) return n * factor;
-    if (header === 'retry-after') {
-      const at = Date.parse(raw);
-      if (Number.isFinite(at)) return Math.max(0, at - Date.now());
-    }
   }
   return undefined;
 }
@@ -232,7 +234,7 @@ export class KeyVaultSecretStore implements SecretStore {
 
   async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretProperties> {
     const n = checkName(name);
-    if (typeof value !== 'string') throw new Error(`secret ${n}: value must be a string`);
+    if (typeof value !== 'string') throw new StoreError('invalid', `secret ${n}: value must be a string`);
     const tags = checkTags(options.tags ?? {});
     const expiresOn = checkDate(options.expiresOn, 'expiresOn');
     const write = async () =>
@@ -264,15 +266,16 @@ export class KeyVaultSecretStore implements SecretStore {
     const tags = update.tags === undefined ? undefined : checkTags(update.tags);
     const expiresOn = checkDate(update.expiresOn, 'expiresOn');
     if (update.enabled !== undefined && typeof update.enabled !== 'boolean')
-      throw new Error('enabled must be a boolean');
+      throw new StoreError('invalid', 'enabled must be a boolean');
     const known = typeof version === 'string' && VERSION.test(version);
-    if (!known) throw new Error(`secret ${n} has no such version`);
+    if (!known) throw new StoreError('not_found', `secret ${n} has no such version`);
     try {
       return toProperties(
         await this.client.updateSecretProperties(n, version, { tags, expiresOn, enabled: update.enabled }),
       );
     } catch (err) {
-      if (asRestError(err)?.statusCode === 404) throw new Error(`secret ${n} has no such version ${version}`);
+      if (asRestError(err)?.statusCode === 404)
+        throw new StoreError('not_found', `secret ${n} has no such version ${version}`);
       throw this.failure(err, `updating secret ${n}`);
     }
   }
@@ -402,6 +405,6 @@ export class KeyVaultSecretStore implements SecretStore {
       );
     }
     // 400, 409 and the like: a request the vault will never accept, a bug rather than an outage.
-    return new Error(`Key Vault ${vault} rejected ${what} (${status}${codeText}).`);
+    return new StoreError('rejected', `Key Vault ${vault} rejected ${what} (${status}${codeText}).`);
   }
 }

@@ -1,3 +1,5 @@
+import { StoreError } from '../errors.js';
+
 /**
  * Key Vault's limits on names, tags and dates, enforced by every store alike so that what works on the
  * embedded store works on Key Vault. Errors never echo a value: a value passed in a name's place must
@@ -10,24 +12,30 @@ const MAX_TAG_VALUE = 256;
 
 export function checkName(name: string): string {
   if (typeof name !== 'string' || !SECRET_NAME.test(name)) {
-    throw new Error('invalid secret name: use 1-127 characters of 0-9 a-z A-Z -');
+    throw new StoreError('invalid', 'invalid secret name: use 1-127 characters of 0-9 a-z A-Z -');
   }
   return name;
 }
 
 export function checkTags(tags: Record<string, string>): Record<string, string> {
   const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS) throw new Error(`too many tags (${entries.length}): at most ${MAX_TAGS}`);
+  if (entries.length > MAX_TAGS)
+    throw new StoreError('invalid', `too many tags (${entries.length}): at most ${MAX_TAGS}`);
   for (const [tag, value] of entries) {
-    if (tag.length === 0) throw new Error('tag names must not be empty');
+    if (tag.length === 0) throw new StoreError('invalid', 'tag names must not be empty');
     if (tag.length > MAX_TAG_NAME) {
-      throw new Error(
+      throw new StoreError(
+        'invalid',
         `tag name ${JSON.stringify(tag.slice(0, 40))}… is longer than ${MAX_TAG_NAME} characters`,
       );
     }
-    if (typeof value !== 'string') throw new Error(`tag ${JSON.stringify(tag)} must be a string`);
+    if (typeof value !== 'string')
+      throw new StoreError('invalid', `tag ${JSON.stringify(tag)} must be a string`);
     if (value.length > MAX_TAG_VALUE) {
-      throw new Error(`tag ${JSON.stringify(tag)} value is longer than ${MAX_TAG_VALUE} characters`);
+      throw new StoreError(
+        'invalid',
+        `tag ${JSON.stringify(tag)} value is longer than ${MAX_TAG_VALUE} characters`,
+      );
     }
   }
   return Object.fromEntries(entries);
@@ -36,6 +44,6 @@ export function checkTags(tags: Record<string, string>): Record<string, string> 
 export function checkDate(date: Date | undefined, what: string): Date | undefined {
   if (date === undefined) return undefined;
   if (!(date instanceof Date) || Number.isNaN(date.getTime()))
-    throw new Error(`${what} must be a valid Date`);
+    throw new StoreError('invalid', `${what} must be a valid Date`);
   return date;
 }

@@ -15,7 +15,7 @@ export interface OpenStoreOptions {
 }
 
 /**
- * The one place the secret store is chosen (DESIGN.md, "Configuration"): Key Vault when
+ * The one place the secret store is chosen (docs/design.md, "App settings"): Key Vault when
  * `KEY_VAULT_URL` is set, else the embedded file store in `BROKER_DATA_DIR`. The Azure SDK is loaded
  * only when Key Vault is used, so the embedded path starts fast.
  */

@@ -49,7 +49,7 @@ export interface SecretStore {
   deleteSecret(name: string): Promise<void>;
 }
 
-/** Secret name of a connection's refresh token (DESIGN.md, "Stored data"). */
+/** Secret name of a connection's refresh token (docs/design.md, "Stored data"). */
 export const refreshTokenSecretName = (connectionId: string): string => `rt-${connectionId}`;
 
 /** Secret that holds the key sealing consent state; the same on every instance. */

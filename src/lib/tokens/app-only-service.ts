@@ -1,13 +1,20 @@
 import type { Clock } from '../clock.js';
 import type { AppOnlyConnection } from '../config/connections.js';
-import { BrokerError, isBrokerError } from '../errors.js';
-import type { ConnectionEvents } from '../events/connection-events.js';
-import { appOnlyRemedy, appOnlyRemedyForTag } from '../health/app-only-remedy.js';
+import { BrokerError, isBrokerError, lastErrorOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TokenSet } from '../providers/provider.js';
 import type { AppOnlyState, AppOnlyStateStore } from './app-only-state.js';
-import { type DialectLookup, errorTag } from './grant-service.js';
+import type { DialectLookup } from './grant-service.js';
 import { isOwnScopes } from './scope-policy.js';
+
+/** Told of every state write that changes an app-only connection's state (the events writer, at the edge). */
+export interface AppOnlyChanges {
+  appOnlyChanged(
+    connection: AppOnlyConnection,
+    from: 'client_misconfigured' | 'connected' | 'not_connected',
+    after: AppOnlyState,
+  ): void;
+}
 
 /**
  * App-only connections (`"flow": "client_credentials"`, docs/app-only.md): every token is a client
@@ -32,17 +39,16 @@ export class AppOnlyService {
       state: AppOnlyStateStore;
       clock: Clock;
       logger: Logger;
-      /** `BROKER_PUBLIC_URL`, for remedies. */
-      publicUrl?: string;
       /** Told of every state write that changes the connection's state (the log line, the webhook). */
-      events?: ConnectionEvents;
+      events?: AppOnlyChanges;
     },
   ) {}
 
   /**
    * One client credentials request for `scopes` (default the connection's one `.default`). A
-   * failure is classified as for any connection (a refused client is `client_misconfigured`, never
-   * `consent_required`: there is no grant to re-consent) and carries its remedy.
+   * failure is classified as for any connection, with the app-only context (a refused client is
+   * `client_misconfigured`, never `consent_required`: there is no grant to re-consent); its remedy is
+   * put into words at the edge, like every other.
    */
   async token(
     connection: AppOnlyConnection,
@@ -63,14 +69,7 @@ export class AppOnlyService {
     } catch (err) {
       const failure = asAppOnlyFailure(connection, err);
       if (own && isBrokerError(failure) && failure.code === 'client_misconfigured') {
-        await this.note(connection, { failure: errorTag(failure) });
-      }
-      if (isBrokerError(failure) && !failure.remedy && failure.code !== 'invalid_request') {
-        failure.remedy = appOnlyRemedyForTag(
-          failure.providerError ? errorTag(failure) : undefined,
-          failure.code === 'upstream_unavailable' ? 'upstream_unavailable' : 'client_misconfigured',
-          { connection, publicUrl: this.deps.publicUrl ?? '' },
-        );
+        await this.note(connection, { failure });
       }
       throw failure;
     }
@@ -91,7 +90,7 @@ export class AppOnlyService {
   /** Writes the state when it changed or its `refreshedAt` is stale; returns what is (or would be) stored. */
   private async note(
     connection: AppOnlyConnection,
-    outcome: { success: true } | { failure: string },
+    outcome: { success: true } | { failure: BrokerError },
   ): Promise<AppOnlyState | undefined> {
     const now = this.deps.clock.now();
     try {
@@ -102,8 +101,11 @@ export class AppOnlyService {
         after.connectedAt ??= new Date(now).toISOString();
         after.refreshedAt = new Date(now).toISOString();
         delete after.lastError;
+        delete after.failure;
       } else {
-        after.lastError = outcome.failure;
+        after.lastError = lastErrorOf(outcome.failure);
+        const { remedy, reason, hint } = outcome.failure.failure ?? {};
+        after.failure = remedy && reason ? { remedy, reason, hint } : undefined;
       }
       const stale = Date.parse(before?.refreshedAt ?? '');
       const changed =
@@ -113,14 +115,8 @@ export class AppOnlyService {
         ('success' in outcome && !(now - stale < connection.rotateAfterMs / 2));
       if (changed) {
         await this.deps.state.write(connection.id, after);
-        const remedy = appOnlyRemedy(after.lastError, { connection, publicUrl: this.deps.publicUrl ?? '' });
         if (this.deps.events) {
-          this.deps.events.appOnlyChanged(
-            connection,
-            before ? stateName(before) : 'not_connected',
-            after,
-            remedy,
-          );
+          this.deps.events.appOnlyChanged(connection, before ? stateName(before) : 'not_connected', after);
         } else if (before?.status !== after.status || before?.lastError !== after.lastError) {
           this.deps.logger.info('connection.state_changed', {
             connection: connection.id,
@@ -145,12 +141,20 @@ function stateName(state: AppOnlyState): 'client_misconfigured' | 'connected' | 
   return state.lastError ? 'client_misconfigured' : state.status;
 }
 
-/** A "dead grant" answer means nothing for a client credentials request: the app itself is refused. */
+/**
+ * A "dead grant" answer means nothing for a client credentials request: the app itself is refused.
+ * The dialects classify with the app-only context already; this catches a dialect that did not.
+ */
 function asAppOnlyFailure(connection: AppOnlyConnection, err: unknown): unknown {
   if (!isBrokerError(err, 'consent_required')) return err;
   return new BrokerError(
     'client_misconfigured',
-    `The provider refused the app-only token request of connection ${connection.id} (${errorTag(err)}): the app's permissions in its tenant are missing or were withdrawn.`,
-    { connectionId: connection.id, providerError: err.providerError, cause: err },
+    `The provider refused the app-only token request of connection ${connection.id} (${lastErrorOf(err)}): the app's permissions in its tenant are missing or were withdrawn.`,
+    {
+      connectionId: connection.id,
+      providerError: err.providerError,
+      failure: err.failure && { ...err.failure, class: 'client', remedy: 'fix_app_registration' },
+      cause: err,
+    },
   );
 }

@@ -1,3 +1,4 @@
+import type { Failure, RemedyHint, RemedyKind } from '../errors.js';
 import type { SecretStore } from '../store/secret-store.js';
 
 /**
@@ -17,8 +18,21 @@ export interface AppOnlyState {
   refreshedAt?: string;
   /** The first successful token request. */
   connectedAt?: string;
-  /** The failure tag of the last failed request (`invalid_client AADSTS7000215`); cleared by a success. */
+  /** The readable code of the last failed request (`invalid_client AADSTS7000215`); cleared by a success. */
   lastError?: string;
+  /** That failure as its provider's table classified it (stored as tags, never parsed from `lastError`). */
+  failure?: Pick<Failure, 'remedy' | 'reason' | 'hint'>;
+}
+
+/** The failure an app-only state carries: a refused client, by its stored classification. */
+export function appOnlyFailure(state: AppOnlyState | undefined): Failure | undefined {
+  if (!state?.lastError) return undefined;
+  return {
+    class: 'client',
+    remedy: state.failure?.remedy ?? 'fix_app_registration',
+    reason: state.failure?.reason ?? `the provider answered ${state.lastError}`,
+    hint: state.failure?.hint,
+  };
 }
 
 export const APP_ONLY_PREFIX = 'broker-app-';
@@ -35,6 +49,13 @@ export function appOnlyFromTags(tags: Record<string, string>): AppOnlyState {
   if (tags.refreshedAt) state.refreshedAt = tags.refreshedAt;
   if (tags.connectedAt) state.connectedAt = tags.connectedAt;
   if (tags.lastError) state.lastError = tags.lastError.slice(0, 256);
+  if (tags.lastError && tags.remedy) {
+    state.failure = {
+      remedy: tags.remedy as RemedyKind,
+      reason: tags.reason ?? '',
+      hint: (tags.hint || undefined) as RemedyHint | undefined,
+    };
+  }
   return state;
 }
 
@@ -43,6 +64,11 @@ function toTags(state: AppOnlyState): Record<string, string> {
   if (state.refreshedAt) tags.refreshedAt = state.refreshedAt;
   if (state.connectedAt) tags.connectedAt = state.connectedAt;
   if (state.lastError) tags.lastError = state.lastError.slice(0, 256);
+  if (state.lastError && state.failure) {
+    tags.remedy = state.failure.remedy;
+    tags.reason = state.failure.reason.slice(0, 256);
+    if (state.failure.hint) tags.hint = state.failure.hint;
+  }
   return tags;
 }
 

@@ -1,100 +1,52 @@
 import type { Person } from '../auth/person-auth.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../config/connections.js';
-import { BrokerError, isBrokerError } from '../errors.js';
-import type { ConnectionEvents } from '../events/connection-events.js';
-import { explain, remedyFor } from '../health/remedies.js';
+import { BrokerError, type Failure, isBrokerError } from '../errors.js';
+import { startPath } from '../links.js';
 import type { RefreshLock } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { AccountInfo, ProviderDialect, TokenSet } from '../providers/provider.js';
+import { checkExpectedAccount, checkPinnedAccount } from './account-pinning.js';
 import { assertDelegated } from './delegated-only.js';
-import type { GrantStore, GrantTags, StoredGrant } from './grant-store.js';
+import {
+  failureTags,
+  type GrantStore,
+  type GrantTags,
+  NO_FAILURE,
+  type StoredGrant,
+  storedFailure,
+} from './grant-store.js';
 import { isOwnScopes } from './scope-policy.js';
 
 export type DialectLookup = (connection: Connection) => ProviderDialect;
 
-export function consentRequired(connectionId: string, detail: string, cause?: BrokerError): BrokerError {
-  return new BrokerError(
-    'consent_required',
-    `${detail} Open /api/start?connection=${connectionId} to consent.`,
-    {
-      connectionId,
-      providerError: cause?.providerError,
-      cause,
-    },
-  );
-}
-
-/** The short `lastError` tag of a failure: the provider's error and AADSTS number, or our code. */
-export function errorTag(err: BrokerError): string {
-  const p = err.providerError;
-  if (!p) return err.code;
-  return p.aadsts ? `${p.error} AADSTS${p.aadsts}` : p.error;
+/** A grant that cannot be used without a new consent; `failure` says why (the stored one, or the provider's). */
+export function consentRequired(
+  connectionId: string,
+  detail: string,
+  failure?: Failure,
+  cause?: BrokerError,
+): BrokerError {
+  return new BrokerError('consent_required', `${detail} Open ${startPath(connectionId)} to consent.`, {
+    connectionId,
+    providerError: cause?.providerError,
+    failure,
+    cause,
+  });
 }
 
 /**
- * The one gate every consent passes (both flows and `import`): anyone but `expectedAccount` (compared
- * case-insensitively) is refused, and nothing is stored.
+ * Told of every tag write that changes a connection's state; the grant service is the only writer.
+ * The events writer (`events/connection-events.ts`) implements it: the core names no one above it.
  */
-function checkExpectedAccount(connection: Connection, info: AccountInfo, logger: Logger): void {
-  const expected = connection.expectedAccount?.toLowerCase();
-  if (!expected) return;
-  const account = info.account;
-  // An e-mail the provider did not verify proves nothing: anyone can type one into their profile.
-  if (info.emailVerified !== false && account?.toLowerCase() === expected) return;
-  if (info.accountId?.toLowerCase() === expected) return;
-  logger.warn('consent.account_mismatch', {
-    connection: connection.id,
-    account,
-    expectedAccount: connection.expectedAccount,
-  });
-  throw new BrokerError(
-    'account_mismatch',
-    `Connection "${connection.id}" must be connected by ${connection.expectedAccount}, but ${account ?? 'an unknown account'}${info.emailVerified === false ? ' (an unverified e-mail)' : ''} signed in. Nothing was stored; sign in again with ${connection.expectedAccount}.`,
-    { connectionId: connection.id },
-  );
-}
-
-/** Whether a consent comes from the account a connection is already connected as (Entra: same `oid` and `tid`). */
-function sameAccount(stored: GrantTags, info: AccountInfo): boolean {
-  const eq = (a: string | undefined, b: string | undefined) => a?.toLowerCase() === b?.toLowerCase();
-  // The provider named nobody (ACS when SharePoint's currentuser fails): consent still stands (DESIGN.md).
-  if (info.accountId === undefined && info.account === undefined) return true;
-  if (stored.tenant && info.tenant && !eq(stored.tenant, info.tenant)) return false;
-  if (stored.accountId) return eq(stored.accountId, info.accountId);
-  // Stored before ids were: the account name is what there is.
-  if (stored.account) return eq(stored.account, info.account);
-  return true;
-}
-
-/**
- * Account pinning (DESIGN.md `account_mismatch`): once connected, a consent by another account is
- * refused unless it began with `replace=true` (`/api/start?…&replace=true`, `broker import --replace`).
- */
-function checkPinnedAccount(
-  connection: Connection,
-  stored: GrantTags | undefined,
-  info: AccountInfo,
-  replace: boolean,
-  logger: Logger,
-): void {
-  if (!stored || replace || sameAccount(stored, info)) return;
-  logger.warn('consent.account_mismatch', {
-    connection: connection.id,
-    account: info.account,
-    connectedAccount: stored.account,
-  });
-  throw new BrokerError(
-    'account_mismatch',
-    `Connection "${connection.id}" is connected as ${stored.account ?? 'another account'}, but ${info.account ?? 'an unknown account'} signed in. Nothing was stored. To connect it to another account, start with /api/start?connection=${connection.id}&replace=true ("Change account" on the status page).`,
-    { connectionId: connection.id },
-  );
+export interface GrantChanges {
+  grantChanged(connection: Connection, before: GrantTags | undefined, after: GrantTags): void;
 }
 
 /**
  * Every use of a connection's refresh token goes through here, inside that connection's lock, on the
  * *latest* stored token: a provider with rotation and reuse detection revokes the whole grant when it
- * sees one refresh token twice (DESIGN.md, "Token vending").
+ * sees one refresh token twice (docs/design.md, "Token vending and rotation").
  */
 export class GrantService {
   constructor(
@@ -105,15 +57,14 @@ export class GrantService {
       clock: Clock;
       logger: Logger;
       /** Told of every tag write that changes a connection's state (this is the only writer). */
-      events?: ConnectionEvents;
-      /** `BROKER_PUBLIC_URL`, for the links in the remedies attached to thrown errors. */
-      publicUrl?: string;
+      events?: GrantChanges;
     },
   ) {}
 
   /**
    * Redeems the stored refresh token (for `scopes`, or the connection's own) and stores the rotated one
-   * first. A failure carries its `remedy`, naming the connected account.
+   * first. A failure carries its classified `failure`, naming the connected account; the words of its
+   * remedy are put on at the edge.
    */
   async redeem(connection: Connection, scopes?: string[]): Promise<{ tokens: TokenSet; tags: GrantTags }> {
     let read: GrantTags | undefined;
@@ -124,13 +75,14 @@ export class GrantService {
         return this.redeemLocked(connection, grant, scopes);
       });
     } catch (err) {
-      const context = { connection, publicUrl: this.deps.publicUrl ?? '', account: read?.account };
-      // Refused without asking the provider (never connected, or stored dead): the stored tags say why.
-      if (isBrokerError(err, 'consent_required') && !err.providerError) {
-        err.remedy ??=
-          remedyFor({ tags: read, deadlines: [] }, context, { now: 0, warnBeforeMs: 0 }) ?? undefined;
+      if (isBrokerError(err)) {
+        // The store or the lock failing says which connection it failed for, so the edge can advise.
+        err.connectionId ??= connection.id;
+        if (err.failure && read?.account && !err.failure.account) {
+          err.failure = { ...err.failure, account: read.account };
+        }
       }
-      throw explain(err, context);
+      throw err;
     }
   }
 
@@ -139,12 +91,19 @@ export class GrantService {
     grant: StoredGrant | undefined,
     scopes?: string[],
   ): Promise<{ tokens: TokenSet; tags: GrantTags }> {
-    if (!grant)
-      throw consentRequired(connection.id, `Connection "${connection.id}" has never been connected.`);
+    if (!grant) {
+      throw consentRequired(
+        connection.id,
+        `Connection "${connection.id}" has never been connected.`,
+        storedFailure(undefined),
+      );
+    }
     if (grant.tags.status === 'needs_consent') {
+      // Refused without asking the provider: the stored tags say why.
       throw consentRequired(
         connection.id,
         `Connection "${connection.id}" needs a new consent${grant.tags.lastError ? ` (${grant.tags.lastError})` : ''}.`,
+        storedFailure(grant.tags),
       );
     }
     const tokens = await this.refreshOrClassify(connection, grant, scopes);
@@ -152,7 +111,7 @@ export class GrantService {
       ...grant.tags,
       refreshedAt: this.nowIso(),
       status: 'connected',
-      lastError: undefined,
+      ...NO_FAILURE,
     };
     await this.persist(connection.id, grant, tokens, tags);
     this.deps.events?.grantChanged(connection, grant.tags, tags);
@@ -248,19 +207,24 @@ export class GrantService {
       // Nor does a consent or interaction error for another resource's scope: a caller asking for a
       // scope the grant was never consented for must not kill the grant for everyone else.
       if (err.code === 'consent_required' && !isOwnScopes(connection, scopes)) throw err;
+      const failed = failureTags(err);
       if (err.code === 'consent_required') {
-        const dead: GrantTags = { ...grant.tags, status: 'needs_consent', lastError: errorTag(err) };
+        const dead: GrantTags = { ...grant.tags, status: 'needs_consent', ...failed };
         await this.deps.grants.updateTags(grant, connection.id, dead);
         this.deps.events?.grantChanged(connection, grant.tags, dead);
-        this.deps.logger.warn('grant.needs_consent', { connection: connection.id, lastError: errorTag(err) });
+        this.deps.logger.warn('grant.needs_consent', {
+          connection: connection.id,
+          lastError: failed.lastError,
+        });
         throw new BrokerError('consent_required', err.message, {
           connectionId: connection.id,
           providerError: err.providerError,
+          failure: err.failure,
           cause: err,
         });
       }
-      if (err.code === 'client_misconfigured' && grant.tags.lastError !== errorTag(err)) {
-        const rejected: GrantTags = { ...grant.tags, lastError: errorTag(err) };
+      if (err.code === 'client_misconfigured' && grant.tags.lastError !== failed.lastError) {
+        const rejected: GrantTags = { ...grant.tags, ...failed };
         await this.deps.grants.updateTags(grant, connection.id, rejected);
         this.deps.events?.grantChanged(connection, grant.tags, rejected);
       }

@@ -1,11 +1,20 @@
 import { type Clock, systemClock } from '../clock.js';
-import { BrokerError } from '../errors.js';
+import {
+  BrokerError,
+  type Failure,
+  lastErrorOf,
+  REMEDY_HINTS,
+  REMEDY_KINDS,
+  type RemedyHint,
+  type RemedyKind,
+  UNCLASSIFIED_FAILURES,
+} from '../errors.js';
 import { refreshTokenSecretName, type SecretProperties, type SecretStore } from '../store/secret-store.js';
 
-/** Connection states of DESIGN.md; `not_connected` is the absence of a stored grant. */
+/** Connection states of docs/design.md ("Stored data"); `not_connected` is the absence of a stored grant. */
 export type GrantStatus = 'connected' | 'needs_consent';
 
-/** Non-secret metadata kept in the `rt-{id}` secret's tags (DESIGN.md, "Stored data"). */
+/** Non-secret metadata kept in the `rt-{id}` secret's tags (docs/design.md, "Stored data"). */
 export interface GrantTags {
   account?: string;
   /** The consenting account's stable id (Entra `oid`, oauth2 `sub`): later consents must match it. */
@@ -15,8 +24,55 @@ export interface GrantTags {
   consentedAt?: string;
   refreshedAt?: string;
   status: GrantStatus;
+  /** Readable, for the status page and events (`invalid_grant AADSTS50173`); nothing parses it. */
   lastError?: string;
+  /** The classified failure behind `lastError`, as its provider's table gave it (see `failureTags`). */
+  remedy?: RemedyKind;
+  reason?: string;
+  hint?: RemedyHint;
   hardExpiresAt?: string;
+}
+
+const oneOf = <T extends string>(values: readonly T[], value: string | undefined): T | undefined =>
+  values.includes(value as T) ? (value as T) : undefined;
+
+/** The tags a classified failure leaves on its grant, written once and read back as they are. */
+export function failureTags(err: BrokerError): Pick<GrantTags, 'lastError' | 'remedy' | 'reason' | 'hint'> {
+  return {
+    lastError: lastErrorOf(err),
+    remedy: err.failure?.remedy,
+    reason: err.failure?.reason,
+    hint: err.failure?.hint,
+  };
+}
+
+/** Tags of a grant that is healthy again: no failure left behind. */
+export const NO_FAILURE: Pick<GrantTags, 'lastError' | 'remedy' | 'reason' | 'hint'> = {
+  lastError: undefined,
+  remedy: undefined,
+  reason: undefined,
+  hint: undefined,
+};
+
+/**
+ * The failure a stored grant carries: never connected, dead (`needs_consent`), a rejected client
+ * (`lastError` while connected), or none. A grant stored before failures were (no `remedy` tag)
+ * falls back on its state.
+ */
+export function storedFailure(tags: GrantTags | undefined): Failure | undefined {
+  if (!tags)
+    return { class: 'dead', remedy: 'reconnect', reason: 'never connected', hint: 'never_connected' };
+  const dead = tags.status === 'needs_consent';
+  if (!dead && !tags.lastError) return undefined;
+  const said = tags.lastError ? `the provider answered ${tags.lastError}` : undefined;
+  const unclassified = UNCLASSIFIED_FAILURES[dead ? 'consent_required' : 'client_misconfigured']!;
+  return {
+    ...unclassified,
+    remedy: tags.remedy ?? unclassified.remedy,
+    reason: tags.reason ?? said ?? unclassified.reason,
+    hint: tags.hint,
+    account: tags.account,
+  };
 }
 
 export interface StoredGrant {
@@ -51,6 +107,9 @@ export function fromTags(tags: Record<string, string>): GrantTags {
     refreshedAt: tags.refreshedAt || undefined,
     status: tags.status === 'needs_consent' ? 'needs_consent' : 'connected',
     lastError: tags.lastError || undefined,
+    remedy: oneOf(REMEDY_KINDS, tags.remedy),
+    reason: tags.reason || undefined,
+    hint: oneOf(REMEDY_HINTS, tags.hint),
     hardExpiresAt: tags.hardExpiresAt || undefined,
   };
 }

@@ -3,7 +3,7 @@ import { BrokerError } from '../errors.js';
 
 /**
  * `scope=` may ask only for what the connection lists in `scopes` or `allowedScopes`, compared
- * case-insensitively as Entra compares them (DESIGN.md). A consent for mail must not mint tokens for
+ * case-insensitively as Entra compares them (docs/design.md, "Hostile input"). A consent for mail must not mint tokens for
  * every resource the app registration was ever granted; refused before any provider call.
  */
 export function checkRequestedScopes(connection: Connection, requested: readonly string[]): void {
@@ -21,7 +21,7 @@ export function checkRequestedScopes(connection: Connection, requested: readonly
 
 /**
  * Whether a `scope=` request asks only for the connection's own scopes (case-insensitively): only a
- * refresh for those says anything about the grant itself (DESIGN.md, "Hostile input rules").
+ * refresh for those says anything about the grant itself (docs/design.md, "Hostile input").
  */
 export function isOwnScopes(connection: Connection, requested: readonly string[] | undefined): boolean {
   if (!requested || requested.length === 0) return true;

@@ -10,11 +10,11 @@ import type { GrantService } from './grant-service.js';
 import type { GrantTags } from './grant-store.js';
 import { checkRequestedScopes, isOwnScopes } from './scope-policy.js';
 
-/** Callers never receive a token with less life than this (DESIGN.md, "Token vending"). */
+/** Callers never receive a token with less life than this (docs/design.md, "Token vending and rotation"). */
 export const MIN_TOKEN_LIFE_MS = 30_000;
 
 /**
- * Scope sets cached per connection (DESIGN.md, "Hostile input rules"): a caller cycling scope sets
+ * Scope sets cached per connection (docs/design.md, "Hostile input"): a caller cycling scope sets
  * cannot grow the cache without bound; the least recently used set is dropped first.
  */
 export const MAX_SCOPE_SETS_PER_CONNECTION = 32;

@@ -3,7 +3,8 @@
  * with PKCE, refresh_token with rotation and a scope for another resource, device_code), each
  * refused with the AADSTS error Entra gives for that mistake.
  */
-import { pkceChallenge, safeEqual } from '../../../lib/crypto/pkce.js';
+import { pkceChallenge } from '../../../lib/crypto/pkce.js';
+import { safeEqual } from '../../../lib/crypto/tokens.js';
 import { clientCredentials } from './app-tokens.js';
 import { authenticateAssertion, hasAssertionCredentials } from './client-assertion.js';
 import {
