@@ -178,7 +178,9 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   // A connection deleted or changed anywhere loses its cached tokens here (a template change applies
   // from the next refresh: its connections' tokens were minted for the same grant).
   connections.onChange((change) => {
-    if (change.kind === 'connection') tokens.invalidate(change.name);
+    if (change.kind !== 'connection') return;
+    tokens.invalidate(change.name);
+    if (change.removed) grantStore.forget(change.name);
   });
   const callers = callerGate(settings.callerAuth, clock, {
     fetch: options.fetch,

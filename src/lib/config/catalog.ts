@@ -104,14 +104,21 @@ export class ConnectionCatalog {
     return this.declared.get(id) ?? this.managed.get(id);
   }
 
-  /** Every connection, declared first then managed; the first call lists the store (paged). */
+  /**
+   * Every connection, declared first then managed; the first call lists the store (paged). With the
+   * store down, the declared ones and the managed ones already seen: rotation and status go on.
+   */
   async all(): Promise<Connection[]> {
     await this.syncIfDue();
     if (this.definitions && !this.complete) {
       this.listing ??= this.listAll().finally(() => {
         this.listing = undefined;
       });
-      await this.listing;
+      try {
+        await this.listing;
+      } catch (err) {
+        this.logger?.warn('catalog.list_failed', { error: err instanceof Error ? err.name : typeof err });
+      }
     }
     const managed = [...this.managed.values()].filter((c) => !this.declared.has(c.id));
     return [...this.declared.values(), ...managed];

@@ -267,9 +267,9 @@ function templateEntry(record: DefinitionRecord): TemplateEntry {
   };
 }
 
-/** `by` in log lines: the name, and the oid when there is one. */
-function describe(by: Actor): string {
-  return by.id ? `${by.name} (${by.id})` : by.name;
+/** `by` in log lines: `{name, id}`, or `{name: 'function-key'}`. */
+function describe(by: Actor): Actor {
+  return by.id ? { name: by.name, id: by.id } : { name: by.name };
 }
 
 function checkId(id: string, what: 'connection' | 'template'): void {
