@@ -38,7 +38,7 @@ export function checkTemplate(definition: unknown): Checked<TemplateConfig> {
 }
 
 /**
- * The template's fields overridden by the connection's own (DESIGN: "arrays replace, never merge";
+ * The template's fields overridden by the connection's own (docs/design.md: "arrays replace, never merge";
  * objects such as `credential` replace too), without `template` itself.
  */
 export function mergeWithTemplate(
