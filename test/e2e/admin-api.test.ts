@@ -33,7 +33,8 @@ describe('admin API: connections and templates at runtime', () => {
     tenant: 'organizations',
     clientId: CLIENT_ID,
     credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-    scopes: ['https://graph.microsoft.com/User.Read', 'https://outlook.office.com/IMAP.AccessAsUser.All'],
+    scopes: ['https://graph.microsoft.com/User.Read'],
+    allowedScopes: ['https://outlook.office.com/IMAP.AccessAsUser.All'],
   });
 
   beforeAll(async () => {
@@ -116,6 +117,17 @@ describe('admin API: connections and templates at runtime', () => {
     expect(token.status).toBe(200);
     const status = (await (await stack.api('/api/status')).json()) as { connections: { id: string }[] };
     expect(status.connections.map((c) => c.id)).toContain('desk2');
+    // Rotation sees it too, from its next pass.
+    const pass = await stack.local.broker.rotation.rotationPass({ force: true });
+    expect(pass.find((r) => r.connection === 'desk2')?.outcome).toBe('rotated');
+  });
+
+  it('refuses a template change that would break a connection on it, naming the connection', async () => {
+    const res = await put('/api/templates/support-mail', { ...template(), provider: 'sharepoint-acs' });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: { path: string; message: string }[] };
+    expect(body.errors.some((e) => e.message.includes('connection "desk1"'))).toBe(true);
+    expect((await stack.api('/api/token?connection=desk1')).status).toBe(409);
   });
 
   it('answers 400 with every schema violation by dotted path, and writes nothing', async () => {

@@ -33,6 +33,36 @@ definitionStoreContract({
   },
 });
 
+describe('TableDefinitionStore change feed upkeep', () => {
+  it('deletes change rows older than an hour as it writes', async () => {
+    const local = await startAzurite({ tables: true });
+    try {
+      const tableClient = TableClient.fromConnectionString(local.connectionString, 'prune', {
+        allowInsecureConnection: true,
+      });
+      let now = Date.UTC(2026, 0, 1);
+      const store = new TableDefinitionStore(tableClient, { now: () => now }, 3);
+      const changeRows = async () => {
+        let n = 0;
+        for await (const _ of tableClient.listEntities({
+          queryOptions: { filter: "PartitionKey eq 'change'" },
+        }))
+          n++;
+        return n;
+      };
+      await store.put('template', 't1', {}, { name: 'function-key' });
+      await store.put('template', 't2', {}, { name: 'function-key' });
+      expect(await changeRows()).toBe(2);
+      now += 2 * 60 * 60 * 1000;
+      await store.put('template', 't3', {}, { name: 'function-key' });
+      for (let i = 0; i < 50 && (await changeRows()) > 1; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await changeRows()).toBe(1);
+    } finally {
+      await local.close();
+    }
+  }, 60_000);
+});
+
 describe('TableDefinitionStore outages', () => {
   it('answers 503 upstream_unavailable when the table service is down, and heals', async () => {
     const local = await startAzurite({ tables: true });

@@ -1,10 +1,13 @@
 import type { ConnectionCatalog, DefinitionSource } from '../config/catalog.js';
 import { CONNECTION_ID, type ConnectionConfig, type TemplateConfig } from '../config/connections.js';
-import { checkTemplate } from '../config/templates.js';
+import { checkConnection, checkTemplate } from '../config/templates.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { refreshTokenSecretName, type SecretStore } from '../store/secret-store.js';
 import type { Actor, DefinitionRecord, DefinitionStore, WriteCondition } from './definition-store.js';
+
+/** How many of a template's connections a template change is checked against. */
+const MAX_CHECKED_USERS = 1000;
 
 /** A connection as the admin API shows it (docs/connections.md, "The entry"). */
 export interface ConnectionEntry {
@@ -194,6 +197,7 @@ export class DefinitionService {
     if (this.deps.declaredTemplates.has(name)) throw declaredInConfig('template', name);
     const checked = checkTemplate(body);
     if (!checked.ok) throw invalidBody(checked.issues);
+    await this.checkUsers(name, checked.value);
     const { record, created } = await this.deps.store.put(
       'template',
       name,
@@ -222,6 +226,22 @@ export class DefinitionService {
     if (!(await this.deps.store.delete('template', name, condition))) throw unknownTemplate(name);
     await this.deps.catalog.apply('template', name, undefined);
     this.deps.logger.info('template.deleted', { template: name, by: describe(by) });
+  }
+
+  /**
+   * A template change must leave its connections valid: each (up to the first 1000) is merged with
+   * the new template and checked; a violation is a 400 naming the connection and the field.
+   */
+  private async checkUsers(name: string, template: TemplateConfig): Promise<void> {
+    const users = await this.deps.store.list('connection', { template: name, top: MAX_CHECKED_USERS });
+    const issues: { path: string; message: string }[] = [];
+    for (const user of users.records) {
+      const checked = checkConnection(user.definition, (n) => (n === name ? template : undefined));
+      if (checked.ok) continue;
+      for (const issue of checked.issues)
+        issues.push({ path: issue.path, message: `connection "${user.name}" would break: ${issue.message}` });
+    }
+    if (issues.length > 0) throw invalidBody(issues.slice(0, 100));
   }
 
   private async declaredEntry(id: string, definition: Record<string, unknown>): Promise<ConnectionEntry> {

@@ -37,6 +37,11 @@ const CHUNK_CHARS = 30_000;
 const MAX_CHUNKS = 8;
 const REQUEST_TIMEOUT_MS = 5_000;
 const MAX_WRITE_ATTEMPTS = 5;
+/** Change rows older than this are deleted (every reader polls far more often). */
+const CHANGE_RETENTION_MS = 60 * 60 * 1000;
+/** Every this many writes, an instance deletes up to `PRUNE_BATCH` expired change rows. */
+const PRUNE_EVERY = 256;
+const PRUNE_BATCH = 500;
 
 type Entity = TableEntityResult<Record<string, unknown>>;
 
@@ -47,10 +52,13 @@ export class TableDefinitionStore implements DefinitionStore {
   readonly kind = 'table';
   private ready?: Promise<void>;
   private readonly seen = new Map<string, number>();
+  private writes = 0;
 
   constructor(
     private readonly client: TableClient,
     private readonly clock: Pick<Clock, 'now'>,
+    /** Every this many writes, expired change rows are pruned (tests make it small). */
+    private readonly pruneEvery = PRUNE_EVERY,
   ) {}
 
   async get(kind: DefinitionKind, name: string): Promise<DefinitionRecord | undefined> {
@@ -181,6 +189,18 @@ export class TableDefinitionStore implements DefinitionStore {
     await this.call(() =>
       this.client.createEntity({ partitionKey: CHANGE_PARTITION, rowKey, kind, name }, timeout()),
     );
+    if (++this.writes % this.pruneEvery === 0) void this.pruneChanges().catch(() => {});
+  }
+
+  /** Deletes expired change rows, a batch at a time, off the writer's path; a failure waits for the next turn. */
+  private async pruneChanges(): Promise<void> {
+    const before = rowTime(this.clock.now() - CHANGE_RETENTION_MS);
+    const filter = `${odata`PartitionKey eq ${CHANGE_PARTITION}`} and ${odata`RowKey lt ${before}`}`;
+    let deleted = 0;
+    for await (const row of this.client.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
+      await this.client.deleteEntity(CHANGE_PARTITION, row.rowKey!, timeout());
+      if (++deleted >= PRUNE_BATCH) break;
+    }
   }
 
   /** The table, created on first use (and again after a failure): a storage outage at start-up heals. */
