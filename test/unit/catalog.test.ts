@@ -26,6 +26,7 @@ const key = { name: 'function-key' };
 function counted(inner: DefinitionStore) {
   const reads = { get: 0, list: 0, changes: 0 };
   let down = false;
+  let readsDown = false;
   const guard = () => {
     if (down) throw new BrokerError('upstream_unavailable', 'down', { retryAfter: 5 });
   };
@@ -34,6 +35,7 @@ function counted(inner: DefinitionStore) {
     get: async (...a) => {
       reads.get++;
       guard();
+      if (readsDown) throw new BrokerError('upstream_unavailable', 'down', { retryAfter: 5 });
       return inner.get(...a);
     },
     put: (...a) => inner.put(...a),
@@ -49,7 +51,12 @@ function counted(inner: DefinitionStore) {
       return inner.changesSince(...a);
     },
   };
-  return { store, reads, setDown: (value: boolean) => (down = value) };
+  return {
+    store,
+    reads,
+    setDown: (value: boolean) => (down = value),
+    setReadsDown: (value: boolean) => (readsDown = value),
+  };
 }
 
 describe('templates: merge and validation', () => {
@@ -223,5 +230,19 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     clock.advance(10_000);
     expect((await catalog.get('desk1')).id).toBe('desk1');
     await expect(catalog.get('unseen')).rejects.toMatchObject({ code: 'upstream_unavailable' });
+  });
+
+  it('never takes a failed read of a change for a delete, and takes the change in once reads work', async () => {
+    await writer.put('connection', 'desk1', { template: 'mail' }, key);
+    await catalog.get('desk1');
+    await writer.put('connection', 'desk1', { template: 'mail', expectedAccount: 'new@contoso.com' }, key);
+    reader.setReadsDown(true);
+    clock.advance(10_000);
+    expect((await catalog.get('desk1')).expectedAccount).toBeUndefined();
+    expect(changes).toEqual([]);
+    reader.setReadsDown(false);
+    clock.advance(10_000);
+    expect((await catalog.get('desk1')).expectedAccount).toBe('new@contoso.com');
+    expect(changes).toEqual([{ kind: 'connection', name: 'desk1', removed: false }]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { DefinitionRecord, DefinitionStore } from '../definitions/definition-store.js';
+import type { DefinitionChange, DefinitionRecord, DefinitionStore } from '../definitions/definition-store.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Connection, TemplateConfig } from './connections.js';
@@ -62,6 +62,8 @@ export class ConnectionCatalog {
   private managedTemplates?: Map<string, TemplateConfig>;
   private templatesLoading?: Promise<Map<string, TemplateConfig>>;
   private cursor?: string;
+  /** Changes read from the feed but not yet taken in (the store failed meanwhile). */
+  private pending: DefinitionChange[] = [];
   private nextSyncAt = 0;
   private syncing?: Promise<void>;
   private readonly listeners: ((change: CatalogChange) => void)[] = [];
@@ -244,15 +246,25 @@ export class ConnectionCatalog {
       this.missing.clear();
       this.managedTemplates = undefined;
       this.complete = false;
+      this.pending = [];
       return;
     }
+    const changes = [...this.pending, ...batch.changes];
+    this.pending = [];
     const seen = new Set<string>();
-    for (const change of batch.changes) {
+    for (const [i, change] of changes.entries()) {
       const key = `${change.kind}:${change.name}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const record = await store.get(change.kind, change.name).catch(() => undefined);
-      await this.apply(change.kind, change.name, record);
+      try {
+        await this.apply(change.kind, change.name, await store.get(change.kind, change.name));
+      } catch (err) {
+        // A read failed midway: keep what is known (never take a failure for a delete) and take
+        // the rest in at the next sync; taking one in twice changes nothing.
+        this.pending = changes.slice(i);
+        this.logger?.warn('catalog.sync_failed', { error: err instanceof Error ? err.name : typeof err });
+        return;
+      }
     }
   }
 
@@ -292,7 +304,7 @@ export class ConnectionCatalog {
     const users = [...this.managed.values()].filter((c) => c.template === template).map((c) => c.id);
     if (users.length === 0 || !this.definitions) return;
     for (const id of users) {
-      const record = await this.definitions.get('connection', id).catch(() => undefined);
+      const record = await this.definitions.get('connection', id);
       this.remember(id, record ? await this.resolveRecord(record) : undefined);
     }
   }
