@@ -1,11 +1,13 @@
 import type { Settings } from '../lib/config/settings.js';
 import type { BrokerSource } from './adapter.js';
 import { callbackHandler } from './callback.js';
+import { connectionHandler, connectionsHandler } from './connections.js';
 import { rotateHandler } from './rotate.js';
 import type { AuthLevel, HttpRoute, TimerRoute } from './route-types.js';
 import { startHandler } from './start.js';
 import { startPollHandler } from './start-poll.js';
 import { statusHandler } from './status.js';
+import { templateHandler, templatesHandler } from './templates.js';
 import { tokenHandler } from './token.js';
 
 export interface RouteTable {
@@ -24,6 +26,8 @@ export function routeTable(
 ): RouteTable {
   const callers: AuthLevel = settings.callerAuth.mode === 'key' ? 'function' : 'anonymous';
   const people: AuthLevel = settings.adminAuth.mode === 'key' ? 'function' : 'anonymous';
+  // Admins are people (or, under easyauth with CALLER_AUTH=entra, services): the same host level.
+  const admins = people;
   const get = (
     name: string,
     route: string,
@@ -43,6 +47,16 @@ export function routeTable(
       get('callback', 'callback', 'anonymous', callbackHandler(source)),
       get('token', 'token', callers, tokenHandler(source)),
       get('status', 'status', people, statusHandler(source)),
+      get('connections', 'connections', admins, connectionsHandler(source)),
+      {
+        ...get('connection', 'connections/{id}', admins, connectionHandler(source)),
+        methods: ['GET', 'PUT', 'DELETE'],
+      },
+      get('templates', 'templates', admins, templatesHandler(source)),
+      {
+        ...get('template', 'templates/{name}', admins, templateHandler(source)),
+        methods: ['GET', 'PUT', 'DELETE'],
+      },
     ],
     timers: [{ name: 'rotate', schedule: settings.rotationSchedule, handler: rotateHandler(source) }],
   };

@@ -46,7 +46,7 @@ export const startHandler = (source: BrokerSource) =>
           return deviceStartJson(started.device, broker.settings.publicUrl, key);
         return deviceStartPage(started.device, {
           key,
-          expectedAccount: broker.connections.get(q.connection).expectedAccount,
+          expectedAccount: (await broker.connections.get(q.connection)).expectedAccount,
         });
       }
       const { location, cookie } = started;

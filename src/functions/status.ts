@@ -18,7 +18,11 @@ export const statusHandler = (source: BrokerSource) =>
       }
       // Opened with ?code=, the page's links carry the same key so they work in the same browser.
       const key = linkKey(broker, q.code);
-      return statusPage(connections, { key, now: broker.clock.now(), catalog: broker.connections.all() });
+      return statusPage(connections, {
+        key,
+        now: broker.clock.now(),
+        catalog: await broker.connections.all(),
+      });
     },
     { people: true },
   );

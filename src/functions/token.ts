@@ -32,7 +32,7 @@ export const tokenHandler = (source: BrokerSource) =>
     const caller = await broker.callers(request.headers.get('authorization'), () =>
       broker.connections.get(q.connection),
     );
-    const connection = broker.connections.get(q.connection);
+    const connection = await broker.connections.get(q.connection);
     if (q.user !== undefined && q.format !== 'xoauth2') {
       throw new BrokerError('invalid_request', 'Query parameter "user" goes with format=xoauth2.', {
         connectionId: q.connection,

@@ -185,6 +185,8 @@ export interface BrokerErrorOptions {
   challenge?: string;
   /** What the failure means and what to do about it, from the provider's table. */
   failure?: Failure;
+  /** `invalid_request` of an admin write: every schema violation, by dotted path (`""` = the whole body). */
+  errors?: { path: string; message: string }[];
   cause?: unknown;
 }
 
@@ -201,6 +203,7 @@ export class BrokerError extends Error {
   readonly challenge?: string;
   /** Not readonly: the grant service adds the connected account it read under the lock. */
   failure?: Failure;
+  readonly errors?: { path: string; message: string }[];
   /** Attached at the edge (the adapter, from `failure` and the connection); shown as the problem's `remedy`. */
   remedy?: Remedy;
 
@@ -213,6 +216,7 @@ export class BrokerError extends Error {
     this.retryAfter = options.retryAfter;
     this.challenge = options.challenge;
     this.failure = options.failure;
+    if (options.errors) this.errors = options.errors;
   }
 
   get status(): number {

@@ -69,7 +69,15 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     connections.set(created.appOnly.id, created.appOnly);
     sandbox = created.simulator;
   }
-  brokerPromise = createBroker({ ...overrides, settings, connections, store, logger });
+  brokerPromise = createBroker({
+    ...overrides,
+    settings,
+    connections,
+    declaredDefinitions: sandbox ? undefined : loaded.definitions,
+    declaredTemplates: loaded.templates,
+    store,
+    logger,
+  });
   let broker: Broker;
   try {
     broker = await brokerPromise;

@@ -118,8 +118,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return;
     }
     const target = parseTarget(req.url ?? '/');
-    const route = target ? routes.get(target.routeKey) : undefined;
-    if (!target || !route) {
+    const matched = target ? routes.match(target) : undefined;
+    const route = matched?.route;
+    if (!target || !matched || !route) {
       if (options.fallback?.(req, res)) return;
       writeProblem(res, 'not_found', 'No function is served at this path.');
       return;
@@ -164,6 +165,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       method,
       url: `${baseUrl}${target.path}${target.search}`,
       headers: requestHeaders(req),
+      params: matched.params,
       ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: { bytes: body } } : {}),
     });
     const context = new InvocationContext({
@@ -258,15 +260,45 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   return { url: baseUrl, port, server, close };
 }
 
-function indexRoutes(routes: HttpRoute[]): Map<string, HttpRoute> {
+interface RouteIndex {
+  match(target: Target): { route: HttpRoute; params: Record<string, string> } | undefined;
+}
+
+/**
+ * Literal routes by key, and routes with `{param}` segments (`connections/{id}`) matched segment by
+ * segment as Azure's host does: a parameter is one non-empty segment, literals win over parameters.
+ */
+function indexRoutes(routes: HttpRoute[]): RouteIndex {
   const byKey = new Map<string, HttpRoute>();
+  const templated: { segments: string[]; route: HttpRoute }[] = [];
   for (const route of routes) {
     const key = normalizeRoute(route.route);
     if (key === '') throw new Error(`startLocalHost: route of "${route.name}" is empty`);
-    if (byKey.has(key)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
-    byKey.set(key, route);
+    if (byKey.has(key) || templated.some((t) => t.segments.join('/') === key))
+      throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
+    if (key.includes('{')) templated.push({ segments: key.split('/'), route });
+    else byKey.set(key, route);
   }
-  return byKey;
+  return {
+    match(target) {
+      const literal = byKey.get(target.routeKey);
+      if (literal) return { route: literal, params: {} };
+      const parts = target.routePath.split('/');
+      for (const { segments, route } of templated) {
+        if (segments.length !== parts.length) continue;
+        const params: Record<string, string> = {};
+        const fits = segments.every((segment, i) => {
+          const part = parts[i]!;
+          const param = /^\{(\w+)\}$/.exec(segment)?.[1];
+          if (param === undefined) return segment === part.toLowerCase();
+          params[param] = part;
+          return part.length > 0;
+        });
+        if (fits) return { route, params };
+      }
+      return undefined;
+    },
+  };
 }
 
 /** ASP.NET routing, which Azure's host uses, matches case-insensitively. */
@@ -281,6 +313,8 @@ interface Target {
   search: string;
   /** The part below `/api`, decoded and normalised. */
   routeKey: string;
+  /** The same, decoded but as sent (route parameters keep their case). */
+  routePath: string;
 }
 
 /** Undefined for paths outside `/api`, which only the fallback may serve. */
@@ -306,7 +340,8 @@ function parseTarget(rawUrl: string): Target | undefined {
   }
   const match = /^\/api(?:\/(.*))?$/i.exec(decoded);
   if (!match) return undefined;
-  return { path, search, routeKey: normalizeRoute(match[1] ?? '') };
+  const below = (match[1] ?? '').replace(/^\/+|\/+$/g, '');
+  return { path, search, routeKey: below.toLowerCase(), routePath: below };
 }
 
 /**

@@ -218,7 +218,8 @@ function lockFigures(hosts: Host[], marks: number[]) {
 describe('scale-out: three instances, one grant, one Azurite', () => {
   let azurite: Azurite;
   beforeAll(async () => {
-    azurite = await startAzurite();
+    // Tables too: with AzureWebJobsStorage set, managed connection definitions live there.
+    azurite = await startAzurite({ tables: true });
   });
   afterAll(async () => {
     await azurite?.close();

@@ -73,6 +73,11 @@ export interface KeyVaultSimulatorOptions {
   /** The only bearer token the vault accepts; default random. */
   accessToken?: string;
   tenantId?: string;
+  /**
+   * Purge protection, as the Bicep deploys the vault: a deleted secret can be recovered but not
+   * purged (403 `Forbidden`) until its retention ends, so its name is reusable only by recovering it.
+   */
+  purgeProtection?: boolean;
 }
 
 const SUPPORTED_API_VERSIONS = new Set(['7.0', '7.1', '7.2', '7.3', '7.4', '7.5', '7.6', '2025-07-01']);
@@ -164,6 +169,7 @@ export class KeyVaultSimulator {
   private limits?: { transactionsPer10s: number; writesPer10s?: number };
   /** Times of the requests served in the last 10 s (all, and writes), oldest first. */
   private readonly served = { all: [] as number[], writes: [] as number[] };
+  private readonly purgeProtection: boolean;
 
   constructor(
     private readonly baseUrl: () => string,
@@ -173,6 +179,7 @@ export class KeyVaultSimulator {
     this.limits = options.limits;
     this.accessToken = options.accessToken ?? `kv-test-token-${randomBytes(12).toString('hex')}`;
     this.tenantId = options.tenantId ?? randomUUID();
+    this.purgeProtection = options.purgeProtection ?? false;
   }
 
   // ---- test controls -------------------------------------------------------------------------
@@ -545,7 +552,15 @@ export class KeyVaultSimulator {
         return { status: 200, json: this.bundle(deleted.secret, latest, false) };
       }
       case 'purge': {
-        if (!this.deleted.delete(key)) throw notFound(name);
+        if (!this.deleted.has(key)) throw notFound(name);
+        if (this.purgeProtection) {
+          throw new KvError(
+            403,
+            'Forbidden',
+            'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service will automatically purge it after the retention period has passed.',
+          );
+        }
+        this.deleted.delete(key);
         return { status: 204 };
       }
     }
@@ -566,7 +581,7 @@ export class KeyVaultSimulator {
     if (v.exp !== undefined) attributes.exp = v.exp;
     attributes.created = v.created;
     attributes.updated = v.updated;
-    attributes.recoveryLevel = 'Recoverable+Purgeable';
+    attributes.recoveryLevel = this.purgeProtection ? 'Recoverable' : 'Recoverable+Purgeable';
     attributes.recoverableDays = RECOVERABLE_DAYS;
     return attributes;
   }

@@ -7,6 +7,7 @@ import { refreshTokenSecretName, type SecretStore } from '../../src/lib/store/se
 import type { GrantTags } from '../../src/lib/tokens/grant-store.js';
 import { memoryLogger } from '../support/logs.js';
 import { FakeProvider } from './fake-provider.js';
+import { MemoryDefinitionStore } from './memory-definitions.js';
 import { MemorySecretStore } from './memory-store.js';
 
 export const DAY_MS = 86_400_000;
@@ -45,6 +46,7 @@ export function services(connections: Connection[], options: ServiceOptions = {}
     clock,
     logger: log.logger,
     dialect: provider.lookup,
+    definitionStore: new MemoryDefinitionStore(() => clock.now()),
   });
 
   /** Stores a grant as a past consent would have left it (no provider call). */

@@ -1,5 +1,6 @@
 /**
- * Azurite's blob service in a child process on 127.0.0.1, in memory, for the refresh lock's tests.
+ * Azurite's blob service (and, asked for, its table service) in child processes on 127.0.0.1, in
+ * memory, for the refresh lock's and the definition store's tests.
  * `stop()` then `start()` again serves the same port with empty storage, as a storage outage that
  * lost nothing the broker relies on (the lock container and blobs are created again when missing).
  */
@@ -11,6 +12,7 @@ import { freePort } from './net.js';
 import { ROOT } from './process.js';
 
 const AZURITE_BLOB = `${ROOT}node_modules/azurite/dist/src/blob/main.js`;
+const AZURITE_TABLE = `${ROOT}node_modules/azurite/dist/src/table/main.js`;
 /** Azurite's well-known development account (public, documented by Microsoft). */
 const ACCOUNT = 'devstoreaccount1';
 const ACCOUNT_KEY =
@@ -26,7 +28,37 @@ export interface Azurite {
   close(): Promise<void>;
 }
 
-export async function startAzurite(): Promise<Azurite> {
+export interface AzuriteOptions {
+  /** Also serve the table service (its endpoint joins the connection string). */
+  tables?: boolean;
+}
+
+export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
+  const blob = await startService(AZURITE_BLOB, 'blob');
+  const table = options.tables ? await startService(AZURITE_TABLE, 'table') : undefined;
+  const endpoints =
+    `BlobEndpoint=http://127.0.0.1:${blob.port}/${ACCOUNT};` +
+    (table ? `TableEndpoint=http://127.0.0.1:${table.port}/${ACCOUNT};` : '');
+  return {
+    port: blob.port,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};${endpoints}`,
+    running: () => blob.running(),
+    async start() {
+      await blob.start();
+      await table?.start();
+    },
+    async stop() {
+      await blob.stop();
+      await table?.stop();
+    },
+    async close() {
+      await blob.close();
+      await table?.close();
+    },
+  };
+}
+
+async function startService(main: string, service: 'blob' | 'table') {
   const port = await freePort();
   const workspace = await mkdtemp(join(tmpdir(), 'azurite-'));
   let child: ChildProcess | undefined;
@@ -36,10 +68,10 @@ export async function startAzurite(): Promise<Azurite> {
     const proc = spawn(
       process.execPath,
       [
-        AZURITE_BLOB,
-        '--blobHost',
+        main,
+        `--${service}Host`,
         '127.0.0.1',
-        '--blobPort',
+        `--${service}Port`,
         String(port),
         '--inMemoryPersistence',
         '--skipApiVersionCheck',
@@ -56,7 +88,7 @@ export async function startAzurite(): Promise<Azurite> {
       const timer = setTimeout(() => reject(new Error(`Azurite did not start:\n${output}`)), 20_000);
       const onData = (d: Buffer) => {
         output += d.toString();
-        if (output.includes('successfully listens')) {
+        if (/successfully (listens|started)/.test(output)) {
           clearTimeout(timer);
           resolve();
         }
@@ -79,7 +111,6 @@ export async function startAzurite(): Promise<Azurite> {
   await start();
   return {
     port,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:${port}/${ACCOUNT};`,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     start,
     stop,

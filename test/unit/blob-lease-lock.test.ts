@@ -340,6 +340,7 @@ describe('choosing the refresh lock', () => {
     expect(settings.hostStorage).toEqual({
       kind: 'identity',
       blobServiceUri: 'https://stbroker123.blob.core.windows.net',
+      tableServiceUri: 'https://stbroker123.table.core.windows.net',
       credential: 'managedidentity',
       clientId: '00000000-0000-0000-0000-000000000001',
     });

@@ -56,6 +56,7 @@ const settingsSchema = z.object({
     .regex(/^[a-z0-9]{3,24}$/, 'must be a storage account name (3-24 lowercase letters and digits)')
     .optional(),
   AzureWebJobsStorage__blobServiceUri: z.url().optional(),
+  AzureWebJobsStorage__tableServiceUri: z.url().optional(),
   AzureWebJobsStorage__credential: z.string().optional(),
   AzureWebJobsStorage__clientId: z.string().optional(),
   CALLER_AUTH: z.enum(['key', 'entra']).default('key'),
@@ -84,6 +85,8 @@ export type HostStorage =
   | {
       kind: 'identity';
       blobServiceUri: string;
+      /** Where managed connection definitions live (`__tableServiceUri`, else the account's table endpoint). */
+      tableServiceUri: string;
       /** `managedidentity` selects ManagedIdentityCredential; otherwise DefaultAzureCredential. */
       credential?: string;
       clientId?: string;
@@ -227,9 +230,15 @@ function hostStorage(s: z.infer<typeof settingsSchema>): HostStorage | undefined
       ? `https://${s.AzureWebJobsStorage__accountName}.blob.core.windows.net`
       : undefined);
   if (!blobServiceUri) return undefined;
+  const tableServiceUri =
+    s.AzureWebJobsStorage__tableServiceUri ??
+    (s.AzureWebJobsStorage__accountName
+      ? `https://${s.AzureWebJobsStorage__accountName}.table.core.windows.net`
+      : blobServiceUri.replace('.blob.', '.table.'));
   return {
     kind: 'identity',
     blobServiceUri: trimSlash(blobServiceUri),
+    tableServiceUri: trimSlash(tableServiceUri),
     credential: s.AzureWebJobsStorage__credential,
     clientId: s.AzureWebJobsStorage__clientId,
   };

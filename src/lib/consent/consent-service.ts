@@ -71,7 +71,7 @@ export class ConsentService {
    * and the sealed poll state, from the `DeviceService`.
    */
   async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     assertDelegated(connection);
     if ('flow' in connection && connection.flow === 'device_code') {
       return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
@@ -113,7 +113,7 @@ export class ConsentService {
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
-    const connection = this.deps.catalog.get(state.connection);
+    const connection = await this.deps.catalog.get(state.connection);
     if (params.error !== undefined) {
       // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
       const error = oauthErrorCode(params.error);

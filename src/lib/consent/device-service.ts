@@ -95,7 +95,7 @@ export class DeviceService {
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
   async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<DeviceStart> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
     try {
@@ -144,7 +144,7 @@ export class DeviceService {
    * (an other account ends it with `account_mismatch`).
    */
   async poll(connectionId: string, sealed: string): Promise<DevicePoll> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
     const state = parseSealed(

@@ -147,9 +147,14 @@ export function explain(err: unknown, ctx: RemedyContext): unknown {
  * At the edge (the adapter, before the problem is written): the remedy of an error that names its
  * connection, from the failure it carries and the connection's settings.
  */
-export function explainError(err: unknown, connections: { all(): Connection[] }, publicUrl: string): unknown {
+export function explainError(
+  err: unknown,
+  connections: { peek(id: string): Connection | undefined },
+  publicUrl: string,
+): unknown {
   if (!(err instanceof BrokerError) || !err.connectionId || err.remedy) return err;
-  const connection = connections.all().find((c) => c.id === err.connectionId);
+  // The connection was just looked up to fail, so it is in memory: no I/O on the error path.
+  const connection = connections.peek(err.connectionId);
   return connection ? explain(err, { connection, publicUrl }) : err;
 }
 

@@ -84,7 +84,7 @@ export class StatusService {
 
   async health(snapshot?: StoreSnapshot): Promise<ConnectionHealth[]> {
     const read = snapshot ?? (await readSnapshot(this.deps.store));
-    return this.deps.catalog.all().map((c) => this.healthOf(c, stateIn(read, c), read.expiries));
+    return (await this.deps.catalog.all()).map((c) => this.healthOf(c, stateIn(read, c), read.expiries));
   }
 
   healthOf(

@@ -20,6 +20,8 @@ export interface Problem {
   providerError?: { error: string; aadsts?: number };
   /** What a person does about it, when the failure is the connection's (docs/design.md, "Telling people what to do"). */
   remedy?: Remedy;
+  /** Every schema violation of an admin write's body. */
+  errors?: { path: string; message: string }[];
 }
 
 /**
@@ -39,6 +41,7 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
     if (known.providerError.aadsts) problem.providerError.aadsts = known.providerError.aadsts;
   }
   if (known.remedy) problem.remedy = known.remedy;
+  if (known.errors) problem.errors = known.errors;
   return problem;
 }
 

@@ -48,7 +48,7 @@ async function blobService(storage: HostStorage, options: OpenLockOptions) {
 }
 
 /** As the Functions host reads it: `__credential=managedidentity` (+ `__clientId`), else DefaultAzureCredential. */
-async function hostCredential(
+export async function hostCredential(
   storage: Extract<HostStorage, { kind: 'identity' }>,
   env: NodeJS.ProcessEnv,
 ): Promise<TokenCredential> {

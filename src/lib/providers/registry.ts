@@ -41,12 +41,20 @@ export function assertProvidersSupported(connections: Iterable<Connection>): voi
   }
 }
 
-/** One dialect per connection, built on first use and kept. */
+/**
+ * One dialect per connection, built on first use and kept while the connection's definition stays
+ * the same: a connection changed at runtime (or its template) gets a new one at its next use.
+ */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
-  const dialects = new Map<string, ProviderDialect>();
+  const dialects = new Map<string, { connection: Connection; dialect: ProviderDialect }>();
   const readSecret = clientSecretReader(deps);
   return (connection) => {
-    let dialect = dialects.get(connection.id);
+    const known = dialects.get(connection.id);
+    // The catalog hands out one object per definition: only a new object can be a changed one.
+    let dialect =
+      known && (known.connection === connection || sameDefinition(known.connection, connection))
+        ? known.dialect
+        : undefined;
     if (!dialect) {
       const factory = FACTORIES[connection.provider];
       if (!factory)
@@ -65,10 +73,14 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
           : undefined,
         certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
       });
-      dialects.set(connection.id, dialect);
+      dialects.set(connection.id, { connection, dialect });
     }
     return dialect;
   };
+}
+
+function sameDefinition(a: Connection, b: Connection): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Cached by secret name: several mailboxes sharing one app registration read its secret once. */

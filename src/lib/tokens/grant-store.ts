@@ -205,6 +205,15 @@ export class GrantStore {
     this.remember(connectionId, { ...grant, tags });
   }
 
+  /**
+   * Forgets everything held of a deleted connection, unsaved tokens included: a connection created
+   * later with the same id must never be served its predecessor's grant.
+   */
+  forget(connectionId: string): void {
+    this.recent.delete(connectionId);
+    this.unsaved.delete(connectionId);
+  }
+
   /** Forgets cached reads (not unsaved tokens): of one connection, or all. */
   invalidate(connectionId?: string): void {
     if (connectionId === undefined) this.recent.clear();
