@@ -1,0 +1,67 @@
+import type { ConnectionHealth } from './status-service.js';
+
+/** The status page's rows per page (docs/status-and-rotation.md): the page splits only past this. */
+export const STATUS_PAGE_SIZE = 200;
+
+export interface StatusPageQuery {
+  /** Search words: a connection matches when its id, account or provider contains every one. */
+  q?: string;
+  /** 1-based. */
+  page: number;
+  size?: number;
+}
+
+export interface StatusPage {
+  /** This page's rows: those needing a person first, then the healthy ones, each in catalog order. */
+  items: ConnectionHealth[];
+  /** Every connection, before the search. */
+  total: number;
+  /** Connections the search matched. */
+  matched: number;
+  /** Of the matched, how many need a person (`remedy` set). */
+  attention: number;
+  page: number;
+  pages: number;
+}
+
+/**
+ * One page of the status list: search, then those needing a person first (so a broken connection
+ * among 100,000 healthy ones is on page 1), then pages of `size`. A page past the last is the last.
+ */
+export function pageOfHealth(all: readonly ConnectionHealth[], query: StatusPageQuery): StatusPage {
+  const size = query.size ?? STATUS_PAGE_SIZE;
+  const words = (query.q ?? '').toLowerCase().split(/\s+/).filter(Boolean);
+  const matches = words.length
+    ? all.filter((c) => {
+        const text = `${c.id} ${c.account ?? ''} ${c.provider}`.toLowerCase();
+        return words.every((w) => text.includes(w));
+      })
+    : all;
+  const attention: ConnectionHealth[] = [];
+  const healthy: ConnectionHealth[] = [];
+  for (const c of matches) (c.remedy === null ? healthy : attention).push(c);
+  const ordered = attention.length ? attention.concat(healthy) : healthy;
+  const pages = Math.max(1, Math.ceil(ordered.length / size));
+  const page = Math.min(Math.max(1, query.page), pages);
+  return {
+    items: ordered.slice((page - 1) * size, page * size),
+    total: all.length,
+    matched: matches.length,
+    attention: attention.length,
+    page,
+    pages,
+  };
+}
+
+/** `/api/status` as JSON with `top`: ids strictly after `after`, ordered by id (stable under change). */
+export function healthAfter(
+  all: readonly ConnectionHealth[],
+  top: number,
+  after: string | undefined,
+): { items: ConnectionHealth[]; next?: string } {
+  const sorted = all
+    .filter((c) => after === undefined || c.id > after)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const items = sorted.slice(0, top);
+  return sorted.length > top ? { items, next: items[items.length - 1]!.id } : { items };
+}
