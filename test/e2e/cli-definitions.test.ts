@@ -33,8 +33,8 @@ describe('broker connections / templates', { timeout: 90_000 }, () => {
     stack = await startStack({ connections: { support: {} } });
   });
   afterAll(async () => {
-    for (const out of outputs) for (const s of [...stack.sim.issuedSecrets(), stack.clientSecret])
-      expect(out).not.toContain(s);
+    for (const out of outputs)
+      for (const s of [...stack.sim.issuedSecrets(), stack.clientSecret]) expect(out).not.toContain(s);
     expect(await findLeaks(stack)).toEqual([]);
     await stack.close();
     await rm(dir, { recursive: true, force: true });
@@ -61,11 +61,21 @@ describe('broker connections / templates', { timeout: 90_000 }, () => {
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n')).toEqual(['desk1\tmanaged\tmail', 'support\tdeclared\t-']);
     const managed = await run(['connections', 'list', '--source', 'managed', '--json']);
-    expect(managed.stdout.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['desk1']);
+    expect(
+      managed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['desk1']);
 
     const got = await run(['connections', 'get', 'desk1']);
     const entry = JSON.parse(got.stdout);
-    expect(entry).toMatchObject({ id: 'desk1', source: 'managed', template: 'mail', createdBy: { name: 'cli' } });
+    expect(entry).toMatchObject({
+      id: 'desk1',
+      source: 'managed',
+      template: 'mail',
+      createdBy: { name: 'cli' },
+    });
     expect(entry.effective.clientId).toBe(CLIENT_ID);
 
     // The running host takes the CLI's write from the store's change feed, no restart.

@@ -12,7 +12,7 @@ export interface StatusPageQuery {
 }
 
 export interface StatusPage {
-  /** This page's rows: those needing a person first, then the healthy ones, each in catalog order. */
+  /** This page's rows: those needing a person first, then the healthy ones (by id once paged). */
   items: ConnectionHealth[];
   /** Every connection, before the search. */
   total: number;
@@ -40,6 +40,9 @@ export function pageOfHealth(all: readonly ConnectionHealth[], query: StatusPage
   const attention: ConnectionHealth[] = [];
   const healthy: ConnectionHealth[] = [];
   for (const c of matches) (c.remedy === null ? healthy : attention).push(c);
+  // Past one page, ids in order make pages a person can find their way in (and stable between
+  // requests); below, the catalog's order (the file's) as always.
+  if (all.length > size) for (const group of [attention, healthy]) group.sort(byId);
   const ordered = attention.length ? attention.concat(healthy) : healthy;
   const pages = Math.max(1, Math.ceil(ordered.length / size));
   const page = Math.min(Math.max(1, query.page), pages);
@@ -59,9 +62,11 @@ export function healthAfter(
   top: number,
   after: string | undefined,
 ): { items: ConnectionHealth[]; next?: string } {
-  const sorted = all
-    .filter((c) => after === undefined || c.id > after)
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const sorted = all.filter((c) => after === undefined || c.id > after).sort(byId);
   const items = sorted.slice(0, top);
   return sorted.length > top ? { items, next: items[items.length - 1]!.id } : { items };
+}
+
+function byId(a: ConnectionHealth, b: ConnectionHealth): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
