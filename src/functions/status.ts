@@ -18,7 +18,7 @@ export const statusHandler = (source: BrokerSource) =>
     source,
     async ({ broker, request }) => {
       const q = parseQuery(request.query, query);
-      const connections = await broker.status.health();
+      const connections = await broker.status.healthForPage();
       if (!prefersHtml(request.headers.get('accept'))) {
         return jsonHealthPage(broker, connections, q);
       }

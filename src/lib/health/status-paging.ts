@@ -1,7 +1,7 @@
+import { STATUS_PAGE_SIZE } from './status-page-size.js';
 import type { ConnectionHealth } from './status-service.js';
 
-/** The status page's rows per page (docs/status-and-rotation.md): the page splits only past this. */
-export const STATUS_PAGE_SIZE = 200;
+export { STATUS_PAGE_SIZE };
 
 export interface StatusPageQuery {
   /** Search words: a connection matches when its id, account or provider contains every one. */

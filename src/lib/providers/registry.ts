@@ -41,31 +41,52 @@ export function assertProvidersSupported(connections: Iterable<Connection>): voi
   }
 }
 
-/** One dialect per connection, built on first use and kept. */
+/**
+ * Dialects that hold state between calls, so one is kept per connection: oauth2 its discovery
+ * document, sharepoint-acs the realm it discovered and when it last logged the retirement.
+ */
+const KEPT: ReadonlySet<Connection['provider']> = new Set(['oauth2', 'sharepoint-acs']);
+
+/**
+ * The dialect of a connection. A stateless one (entra: endpoints and scopes derived from the
+ * connection, the client secret cached by name here, certificates by content in certificate.ts) is
+ * built afresh at each use, a microsecond on a path that then makes an HTTP request, and left to
+ * the collector: kept, its dozen closures cost ~3 KB per connection, which at 100,000 connections
+ * was most of the heap (docs/architecture.md, "Memory"). Stateful ones are built on first use and
+ * kept, as before.
+ */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
-  const dialects = new Map<string, ProviderDialect>();
+  const kept = new Map<string, ProviderDialect>();
+  /** The connection object each kept dialect was built from. */
+  const keptFor = new WeakMap<ProviderDialect, Connection>();
   const readSecret = clientSecretReader(deps);
+  const build = (connection: Connection): ProviderDialect => {
+    const factory = FACTORIES[connection.provider];
+    if (!factory)
+      throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
+    const secretName = credentialSecretName(connection.credential);
+    const { managedIdentity, certificateExpiries } = deps;
+    return factory(connection, {
+      fetch: deps.fetch,
+      clock: deps.clock,
+      logger: deps.logger,
+      timeoutMs: deps.timeoutMs,
+      maxRetries: deps.maxRetries,
+      clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
+      managedIdentityToken: managedIdentity
+        ? (clientId, audience) => managedIdentity.token(clientId, audience, connection.id)
+        : undefined,
+      certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
+    });
+  };
   return (connection) => {
-    let dialect = dialects.get(connection.id);
-    if (!dialect) {
-      const factory = FACTORIES[connection.provider];
-      if (!factory)
-        throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
-      const secretName = credentialSecretName(connection.credential);
-      const { managedIdentity, certificateExpiries } = deps;
-      dialect = factory(connection, {
-        fetch: deps.fetch,
-        clock: deps.clock,
-        logger: deps.logger,
-        timeoutMs: deps.timeoutMs,
-        maxRetries: deps.maxRetries,
-        clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
-        managedIdentityToken: managedIdentity
-          ? (clientId, audience) => managedIdentity.token(clientId, audience, connection.id)
-          : undefined,
-        certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
-      });
-      dialects.set(connection.id, dialect);
+    if (!KEPT.has(connection.provider)) return build(connection);
+    let dialect = kept.get(connection.id);
+    // A connection changed at runtime (admin API) gets a dialect of its new definition.
+    if (!dialect || keptFor.get(dialect) !== connection) {
+      dialect = build(connection);
+      kept.set(connection.id, dialect);
+      keptFor.set(dialect, connection);
     }
     return dialect;
   };
