@@ -12,7 +12,7 @@
  * - BENCH_PUTS PUTs of new connections through the API, BENCH_CLIENTS at a time: PUTs per second.
  *
  *   BENCH_CONNECTIONS (100000)  BENCH_PUTS (1000)  BENCH_CLIENTS (8)  BENCH_SEED_CONCURRENCY (16)
- *   BENCH_SKIP_BUILD (unset)
+ *   BENCH_SKIP_BUILD (unset)  BENCH_HEAP_SNAPSHOT (a file: the host's heap once every token is cached)
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,11 +40,15 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(ROOT, 'dist/src/local/main.js');
 
 /** Loaded into the host with `--import`: memory after two full collections, on request over IPC. */
-const PROBE = `process.on('message', (m) => {
+const PROBE = `import { writeHeapSnapshot } from 'node:v8';
+process.on('message', (m) => {
   if (m?.type !== 'memory') return;
   globalThis.gc(); globalThis.gc();
+  if (m.snapshot) writeHeapSnapshot(m.snapshot);
   process.send({ memory: process.memoryUsage() });
 });`;
+/** A file: a heap snapshot of the host once every token is cached (for Chrome DevTools). */
+const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
 
 const ids = Array.from({ length: COUNT }, (_, i) => `desk-${i}`);
 
@@ -118,7 +122,7 @@ async function main(): Promise<void> {
       const t1 = performance.now();
       await roundOf(host, COUNT, (i) => `/api/token?connection=${ids[i]}`);
       const tokensS = (performance.now() - t1) / 1000;
-      const cached = await host.memory();
+      const cached = await host.memory(SNAPSHOT);
       const statusAfter = await median(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
 
       const t2 = performance.now();
@@ -182,7 +186,7 @@ async function main(): Promise<void> {
 
 interface Host {
   url: string;
-  memory(): Promise<NodeJS.MemoryUsage>;
+  memory(snapshot?: string): Promise<NodeJS.MemoryUsage>;
   /** The host's "Connections:" start-up line. */
   listed(): string;
   stop(): Promise<void>;
@@ -216,10 +220,10 @@ async function startHost(dir: string, connectionsFile: string): Promise<Host> {
   return {
     url,
     listed: () => listed,
-    memory: () =>
+    memory: (snapshot) =>
       new Promise((resolve) => {
         child.once('message', (m) => resolve((m as { memory: NodeJS.MemoryUsage }).memory));
-        child.send({ type: 'memory' });
+        child.send({ type: 'memory', snapshot });
       }),
     async stop() {
       child.kill('SIGTERM');
