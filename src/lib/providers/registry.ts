@@ -56,9 +56,7 @@ const KEPT: ReadonlySet<Connection['provider']> = new Set(['oauth2', 'sharepoint
  * kept, as before.
  */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
-  const kept = new Map<string, ProviderDialect>();
-  /** The connection object each kept dialect was built from. */
-  const keptFor = new WeakMap<ProviderDialect, Connection>();
+  const kept = new Map<string, { connection: Connection; dialect: ProviderDialect }>();
   const readSecret = clientSecretReader(deps);
   const build = (connection: Connection): ProviderDialect => {
     const factory = FACTORIES[connection.provider];
@@ -81,15 +79,19 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
   };
   return (connection) => {
     if (!KEPT.has(connection.provider)) return build(connection);
-    let dialect = kept.get(connection.id);
-    // A connection changed at runtime (admin API) gets a dialect of its new definition.
-    if (!dialect || keptFor.get(dialect) !== connection) {
-      dialect = build(connection);
-      kept.set(connection.id, dialect);
-      keptFor.set(dialect, connection);
-    }
+    const known = kept.get(connection.id);
+    // A connection changed at runtime (admin API, or its template) gets a dialect of its new
+    // definition; the catalog hands out one object per definition, so the same object is unchanged.
+    if (known && (known.connection === connection || sameDefinition(known.connection, connection)))
+      return known.dialect;
+    const dialect = build(connection);
+    kept.set(connection.id, { connection, dialect });
     return dialect;
   };
+}
+
+function sameDefinition(a: Connection, b: Connection): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Cached by secret name: several mailboxes sharing one app registration read its secret once. */
