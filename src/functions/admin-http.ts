@@ -91,7 +91,7 @@ export function skipTokenOf(lastId: string): string {
   return Buffer.from(lastId, 'utf8').toString('base64url');
 }
 
-const skipToken = z
+export const skipToken = z
   .string()
   .max(128)
   .transform((value, ctx) => {
@@ -104,7 +104,7 @@ const skipToken = z
   })
   .optional();
 
-const top = z
+export const top = z
   .string()
   .regex(/^\d{1,6}$/, `must be a whole number from 1 to ${MAX_TOP}`)
   .transform(Number)

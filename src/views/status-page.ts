@@ -1,9 +1,11 @@
 import type { Connection } from '../lib/config/connections.js';
 import type { Deadline } from '../lib/health/deadlines.js';
+import type { StatusPage } from '../lib/health/status-paging.js';
 import type { ConnectionHealth } from '../lib/health/status-service.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
 import { startPath } from './links.js';
 import { escapeHtml, htmlPage } from './page.js';
+import { isPaged, pager, searchForm } from './status-paging.js';
 
 const WORDS: Record<ConnectionHealth['status'], string> = {
   connected: 'Connected',
@@ -100,27 +102,44 @@ const HEAD =
 
 /**
  * The status page (no script): the connections that need a person first, each with its remedy in
- * words and its one action, then the healthy ones with a Reconnect link each.
+ * words and its one action, then the healthy ones with a Reconnect link each. Given `paging` (one
+ * page of many, `status-paging.ts`), it shows that page with a search box and page links.
  */
 export function statusPage(
   connections: ConnectionHealth[],
-  options: { key: string | undefined; now: number; catalog?: Connection[] },
+  options: {
+    key: string | undefined;
+    now: number;
+    catalog?: Connection[];
+    paging?: { page: StatusPage; q?: string };
+  },
 ): HttpAnswer {
   const config = new Map((options.catalog ?? []).map((c) => [c.id, c]));
   const table = (list: ConnectionHealth[]) =>
     `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now)).join('\n')}</tbody></table>`;
-  const attention = connections.filter((c) => c.remedy !== null);
-  const healthy = connections.filter((c) => c.remedy === null);
-  const n = connections.length;
-  const summary = attention.length
-    ? `<p class="warn">${attention.length} of ${n} connection${n === 1 ? '' : 's'} need${attention.length === 1 ? 's' : ''} attention.</p>`
+  const paging = options.paging;
+  const rows = paging ? paging.page.items : connections;
+  const attention = rows.filter((c) => c.remedy !== null);
+  const healthy = rows.filter((c) => c.remedy === null);
+  const total = paging ? paging.page.total : connections.length;
+  // Under a search, the counts are of the matching connections.
+  const n = paging?.q ? paging.page.matched : total;
+  const needing = paging ? paging.page.attention : attention.length;
+  const summary = needing
+    ? `<p class="warn">${needing} of ${n} connection${n === 1 ? '' : 's'} need${needing === 1 ? 's' : ''} attention.</p>`
     : `<p class="ok">All ${n} connection${n === 1 ? ' is' : 's are'} healthy.</p>`;
   const sections = [
-    attention.length ? `<h2>Needs a person (${attention.length})</h2>${table(attention)}` : '',
-    healthy.length ? `<h2>Healthy (${healthy.length})</h2>${table(healthy)}` : '',
+    attention.length ? `<h2>Needs a person (${needing})</h2>${table(attention)}` : '',
+    healthy.length
+      ? `<h2>Healthy (${(paging ? paging.page.matched : rows.length) - needing})</h2>${table(healthy)}`
+      : '',
   ].join('');
-  const body = n
-    ? `${summary}${sections}`
-    : '<p>No connections are configured. Add them to <code>connections.json</code>.</p>';
+  const paged = paging && isPaged(paging.page, paging.q);
+  const list = paged
+    ? `${searchForm(paging.q, options.key)}${sections || '<p>No connection matches.</p>'}${pager(paging.page, paging.q, options.key)}`
+    : sections;
+  const body = total
+    ? `${summary}${list}`
+    : '<p>No connections are configured. Add them to <code>connections.json</code>, or through the admin API (<code>broker connections put</code>).</p>';
   return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/lib/cli/commands.js';
+import { runCli } from '../../src/cli/commands.js';
 import type { StatusBody } from '../support/http-types.js';
 import { FUNCTION_KEY, findLeaks, type Stack, startStack } from './harness.js';
 

@@ -186,7 +186,7 @@ describe('remedies: each kind from a real upstream condition', () => {
   });
 
   it('broker status prints each remedy under its connection', async () => {
-    const { runCli } = await import('../../src/lib/cli/commands.js');
+    const { runCli } = await import('../../src/cli/commands.js');
     stack.sim.failNext('token', { status: 400, body: entraError('invalid_grant', 50173) });
     await stack.api('/api/token?connection=mailbox');
     const lines: string[] = [];

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCheck } from '../../src/lib/cli/check.js';
+import { runCheck } from '../../src/cli/check.js';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
 import { runLocal } from '../../src/local/run.js';
 import { consent } from '../fakes/consent-client.js';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const LOCAL_MAIN = `${ROOT}dist/src/local/main.js`;
-export const CLI_MAIN = `${ROOT}dist/src/lib/cli/main.js`;
+export const CLI_MAIN = `${ROOT}dist/src/cli/main.js`;
 
 /** The environment of a child broker: this machine's, minus anything of the broker's own. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

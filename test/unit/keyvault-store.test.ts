@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCheck } from '../../src/lib/cli/check.js';
+import { runCheck } from '../../src/cli/check.js';
 import { loadSettings } from '../../src/lib/config/settings.js';
 import { BrokerError, ConfigError, KeyVaultAccessError } from '../../src/lib/errors.js';
 import {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { runCheck } from '../../src/lib/cli/check.js';
+import { runCheck } from '../../src/cli/check.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { parseConnections } from '../../src/lib/config/load.js';
 import { BrokerError } from '../../src/lib/errors.js';

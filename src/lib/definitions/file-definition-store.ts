@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, link, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { appendFileSync, linkSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { appendFile, open, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from 'zod';
 import type { Clock } from '../clock.js';
 import { CONNECTION_ID } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
-import { atomicWrite, ensurePrivateDir, isErrno, syncDir } from '../store/atomic-file.js';
+import {
+  atomicWrite,
+  ensurePrivateDir,
+  isErrno,
+  syncDir,
+  syncDirShared,
+  writeNewDurable,
+} from '../store/atomic-file.js';
 import type {
   Actor,
   ChangeBatch,
@@ -182,7 +190,8 @@ export class FileDefinitionStore implements DefinitionStore {
   private async read(file: string): Promise<DefinitionRecord | undefined> {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      // Synchronous, as the secret store reads: a local file of a few hundred bytes.
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
@@ -193,29 +202,39 @@ export class FileDefinitionStore implements DefinitionStore {
     return record;
   }
 
-  /** A new file, or 412 when another process created it meanwhile. */
+  /**
+   * A new file, or 412 when another process created it meanwhile: the content written and fsynced
+   * under a temporary name, published by a hard link (which fails if the name exists), then one
+   * directory sync shared with concurrent writers.
+   */
   private async create(file: string, text: string): Promise<void> {
     const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.new`;
-    await atomicWrite(tmp, text);
     try {
-      await link(tmp, file);
+      await writeNewDurable(tmp, text);
+      linkSync(tmp, file);
     } catch (err) {
       if (isErrno(err, 'EEXIST')) throw preconditionFailed();
       throw err;
     } finally {
-      await unlink(tmp).catch(() => {});
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Never created, or already gone.
+      }
     }
-    await syncDir(path.dirname(file));
+    await syncDirShared(path.dirname(file));
   }
 
   private async logChange(kind: DefinitionKind, name: string): Promise<void> {
-    const size = await stat(this.logFile).then(
-      (s) => s.size,
-      () => 0,
-    );
+    let size = 0;
+    try {
+      size = statSync(this.logFile).size;
+    } catch {
+      // Not there yet: the append creates it.
+    }
     // Started afresh as a new file (a new inode), so every reader's cursor says "reset".
     if (size > MAX_LOG_BYTES) await atomicWrite(this.logFile, '');
-    await appendFile(this.logFile, `${JSON.stringify({ k: kind, n: name })}\n`, { mode: 0o600 });
+    appendFileSync(this.logFile, `${JSON.stringify({ k: kind, n: name })}\n`, { mode: 0o600 });
   }
 
   private async logPosition(): Promise<{ inode: number; size: number }> {

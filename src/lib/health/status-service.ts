@@ -8,7 +8,9 @@ import { fromTags, type GrantTags } from '../tokens/grant-store.js';
 import { appOnlyHealth } from './app-only-health.js';
 import type { CallerActivity, CallerUse } from './caller-activity.js';
 import { type Deadline, forecastDeadlines } from './deadlines.js';
+import { HealthCache } from './health-cache.js';
 import { remedyFor } from './remedies.js';
+import { STATUS_PAGE_SIZE } from './status-page-size.js';
 
 export type ConnectionStatus = 'connected' | 'needs_consent' | 'not_connected';
 
@@ -76,7 +78,18 @@ export class StatusService {
       /** Certificate `notAfter` by secret name (lowercase), for stores whose secret carries no `expires`. */
       certificateExpiries?: Map<string, Date>;
     },
-  ) {}
+  ) {
+    // A connection added, changed or deleted here shows on this instance's page at once.
+    deps.catalog.onChange?.(() => this.pageCache.clear());
+  }
+
+  /** The status page's list: kept for a while once longer than a page (`health-cache.ts`). */
+  private readonly pageCache = new HealthCache(() => this.health(), STATUS_PAGE_SIZE);
+
+  /** Every connection's health for the status page and `/api/status`; see `HealthCache`. */
+  healthForPage(): Promise<ConnectionHealth[]> {
+    return this.pageCache.get();
+  }
 
   get warnBeforeMs(): number {
     return this.deps.warnBeforeMs;

@@ -42,39 +42,50 @@ export function assertProvidersSupported(connections: Iterable<Connection>): voi
 }
 
 /**
- * One dialect per connection, built on first use and kept while the connection's definition stays
- * the same: a connection changed at runtime (or its template) gets a new one at its next use.
+ * Dialects that hold state between calls, so one is kept per connection: oauth2 its discovery
+ * document, sharepoint-acs the realm it discovered and when it last logged the retirement.
+ */
+const KEPT: ReadonlySet<Connection['provider']> = new Set(['oauth2', 'sharepoint-acs']);
+
+/**
+ * The dialect of a connection. A stateless one (entra: endpoints and scopes derived from the
+ * connection, the client secret cached by name here, certificates by content in certificate.ts) is
+ * built afresh at each use, a microsecond on a path that then makes an HTTP request, and left to
+ * the collector: kept, its dozen closures cost ~3 KB per connection, which at 100,000 connections
+ * was most of the heap (docs/architecture.md, "Memory"). Stateful ones are built on first use and
+ * kept, as before.
  */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
-  const dialects = new Map<string, { connection: Connection; dialect: ProviderDialect }>();
+  const kept = new Map<string, { connection: Connection; dialect: ProviderDialect }>();
   const readSecret = clientSecretReader(deps);
+  const build = (connection: Connection): ProviderDialect => {
+    const factory = FACTORIES[connection.provider];
+    if (!factory)
+      throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
+    const secretName = credentialSecretName(connection.credential);
+    const { managedIdentity, certificateExpiries } = deps;
+    return factory(connection, {
+      fetch: deps.fetch,
+      clock: deps.clock,
+      logger: deps.logger,
+      timeoutMs: deps.timeoutMs,
+      maxRetries: deps.maxRetries,
+      clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
+      managedIdentityToken: managedIdentity
+        ? (clientId, audience) => managedIdentity.token(clientId, audience, connection.id)
+        : undefined,
+      certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
+    });
+  };
   return (connection) => {
-    const known = dialects.get(connection.id);
-    // The catalog hands out one object per definition: only a new object can be a changed one.
-    let dialect =
-      known && (known.connection === connection || sameDefinition(known.connection, connection))
-        ? known.dialect
-        : undefined;
-    if (!dialect) {
-      const factory = FACTORIES[connection.provider];
-      if (!factory)
-        throw new ConfigError(`provider "${connection.provider}" is not supported by this version yet`);
-      const secretName = credentialSecretName(connection.credential);
-      const { managedIdentity, certificateExpiries } = deps;
-      dialect = factory(connection, {
-        fetch: deps.fetch,
-        clock: deps.clock,
-        logger: deps.logger,
-        timeoutMs: deps.timeoutMs,
-        maxRetries: deps.maxRetries,
-        clientSecret: async () => (secretName ? readSecret(secretName) : undefined),
-        managedIdentityToken: managedIdentity
-          ? (clientId, audience) => managedIdentity.token(clientId, audience, connection.id)
-          : undefined,
-        certificateLoaded: (name, notAfter) => certificateExpiries?.set(name.toLowerCase(), notAfter),
-      });
-      dialects.set(connection.id, { connection, dialect });
-    }
+    if (!KEPT.has(connection.provider)) return build(connection);
+    const known = kept.get(connection.id);
+    // A connection changed at runtime (admin API, or its template) gets a dialect of its new
+    // definition; the catalog hands out one object per definition, so the same object is unchanged.
+    if (known && (known.connection === connection || sameDefinition(known.connection, connection)))
+      return known.dialect;
+    const dialect = build(connection);
+    kept.set(connection.id, { connection, dialect });
     return dialect;
   };
 }

@@ -60,6 +60,27 @@ export async function atomicWrite(file: string, data: string | Buffer): Promise<
   await syncDirAfter(path.dirname(file));
 }
 
+/**
+ * Writes a new file `file` (which must not exist) and fsyncs its content, without making its name
+ * durable: for a file that is then published under another name by `link` or `rename`, whose
+ * directory sync (`syncDirShared`) covers both.
+ */
+export async function writeNewDurable(file: string, data: string | Buffer): Promise<void> {
+  const fd = openSync(file, 'wx', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeFileSync(fd, data);
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `syncDir`, shared between concurrent callers (see `syncDirAfter`). */
+export function syncDirShared(dir: string): Promise<void> {
+  return syncDirAfter(dir);
+}
+
 /** Per directory: the fsync under way, and the one that follows it, shared by all who wait. */
 const dirSyncs = new Map<string, { running?: Promise<void>; queued?: Promise<void> }>();
 

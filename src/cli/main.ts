@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { BrokerError, ConfigError } from '../errors.js';
+import { BrokerError, ConfigError } from '../lib/errors.js';
 import { runCli } from './commands.js';
 
 /** The `broker` command (package.json `bin`). Errors print their plain-words message, never a stack. */

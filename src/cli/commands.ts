@@ -1,12 +1,13 @@
-import { type Broker, createBroker } from '../broker.js';
-import { ConnectionCatalog } from '../config/catalog.js';
-import { loadConnections } from '../config/load.js';
-import { loadSettings } from '../config/settings.js';
-import { BrokerError } from '../errors.js';
-import { createLogger } from '../logger.js';
-import { SECRET_NAME } from '../store/limits.js';
+import { type Broker, createBroker } from '../lib/broker.js';
+import { ConnectionCatalog } from '../lib/config/catalog.js';
+import { loadConnections } from '../lib/config/load.js';
+import { loadSettings } from '../lib/config/settings.js';
+import { BrokerError } from '../lib/errors.js';
+import { createLogger } from '../lib/logger.js';
+import { SECRET_NAME } from '../lib/store/limits.js';
 import { runCheck } from './check.js';
 import { connectCommand } from './connect.js';
+import { DEFINITIONS_USAGE, definitionsCommand } from './definitions.js';
 
 const USAGE = `usage: broker <command>
   secrets set NAME     store a client secret read from stdin (never from the command line)
@@ -16,7 +17,8 @@ const USAGE = `usage: broker <command>
   rotate [ID]          run one rotation pass now (all connections, or one; ID forces it)
   status               every connection's health
   callers ID           the services that may get a connection's tokens (CALLER_AUTH=entra)
-  check                verify the settings, and that the secret store is reachable and writable`;
+  check                verify the settings, and that the secret store is reachable and writable
+${DEFINITIONS_USAGE}`;
 
 /** Reads a whole value from stdin; a person at a terminal is told how to end it. */
 async function readStdin(what: string): Promise<string> {
@@ -32,13 +34,24 @@ async function openBroker(): Promise<Broker> {
   const settings = loadSettings(process.env);
   // Log lines go to stderr so stdout stays the command's answer.
   const logger = createLogger((_level, line) => process.stderr.write(`${line}\n`), 'warn');
-  return createBroker({ settings, connections: loadConnections(settings).connections, logger });
+  const declared = loadConnections(settings);
+  return createBroker({
+    settings,
+    connections: declared.connections,
+    declaredDefinitions: declared.definitions,
+    declaredTemplates: declared.templates,
+    logger,
+  });
 }
 
 /** What tests inject: a broker built elsewhere (e.g. an e2e stack's) and a sleep that moves a manual clock. */
 export interface CliDeps {
   openBroker?: () => Promise<Broker>;
   sleep?: (ms: number) => Promise<void>;
+  /** `connections` / `templates`: the environment (default `process.env`), fetch, the error lines. */
+  env?: NodeJS.ProcessEnv;
+  fetch?: typeof fetch;
+  err?: (line: string) => void;
 }
 
 export async function runCli(
@@ -111,6 +124,15 @@ export async function runCli(
     }
     case 'check':
       return runCheck({ out });
+    case 'connections':
+    case 'templates':
+      return definitionsCommand(command === 'connections' ? 'connection' : 'template', args, out, {
+        openBroker: deps.openBroker ?? openBroker,
+        readStdin,
+        env: deps.env ?? process.env,
+        fetch: deps.fetch,
+        err: deps.err ?? ((line) => process.stderr.write(`${line}\n`)),
+      });
     case 'callers': {
       const [id] = args;
       if (!id) {

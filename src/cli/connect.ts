@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Broker } from '../broker.js';
-import type { DevicePoll } from '../consent/device-service.js';
-import { isBrokerError } from '../errors.js';
+import type { Broker } from '../lib/broker.js';
+import type { DevicePoll } from '../lib/consent/device-service.js';
+import { isBrokerError } from '../lib/errors.js';
 
 export interface ConnectOptions {
   /** Waits between polls; tests inject one that moves a manual clock instead of waiting. */

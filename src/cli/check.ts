@@ -1,21 +1,21 @@
-import type { Connection } from '../config/connections.js';
-import { DAY_MS } from '../config/duration.js';
-import { loadConnections } from '../config/load.js';
-import { loadSettings, type Settings } from '../config/settings.js';
-import { BrokerError, ConfigError } from '../errors.js';
+import type { Connection } from '../lib/config/connections.js';
+import { DAY_MS } from '../lib/config/duration.js';
+import { loadConnections } from '../lib/config/load.js';
+import { loadSettings, type Settings } from '../lib/config/settings.js';
+import { BrokerError, ConfigError } from '../lib/errors.js';
 import {
   type CertificateBundle,
   CertificateBundleError,
   parseCertificateBundle,
-} from '../providers/certificate.js';
+} from '../lib/providers/certificate.js';
 import {
   type ManagedIdentityCredentialFactory,
   ManagedIdentityTokens,
   tokenExchangeAudience,
-} from '../providers/managed-identity.js';
-import { assertProvidersSupported } from '../providers/registry.js';
-import { openStore } from '../store/open-store.js';
-import type { SecretProperties, SecretStore } from '../store/secret-store.js';
+} from '../lib/providers/managed-identity.js';
+import { assertProvidersSupported } from '../lib/providers/registry.js';
+import { openStore } from '../lib/store/open-store.js';
+import type { SecretProperties, SecretStore } from '../lib/store/secret-store.js';
 
 /** The secret `broker check` writes (a new version each run; its value is a timestamp, nothing secret). */
 export const CHECK_SECRET = 'broker-check';

@@ -1,0 +1,289 @@
+/**
+ * `npm run bench:connections`: many managed connections on one template (issue 24). The embedded
+ * host (the compiled dist/src/local/main.js, as `npm start` runs it) in a child process of its own
+ * on the file stores, the Entra simulator and the clients here. It reports:
+ *
+ * - start-up to ready (the "listening" line) with BENCH_CONNECTIONS managed connections stored, and
+ *   that it listed none of them to get there (the catalog reads them on first use);
+ * - the first page of `/api/status` (the HTML page, and JSON `?top=200`) and of `/api/connections`,
+ *   the first time (the catalog and the store listed) and after (median of 5);
+ * - heap per connection with a cached token: one `/api/token` per connection, then (heap now − heap
+ *   of the host started with none) ÷ connections, after two full collections (`--expose-gc`);
+ * - BENCH_PUTS PUTs of new connections through the API, BENCH_CLIENTS at a time: PUTs per second.
+ *
+ *   BENCH_CONNECTIONS (100000)  BENCH_PUTS (1000)  BENCH_CLIENTS (8)  BENCH_SEED_CONCURRENCY (16)
+ *   BENCH_SKIP_BUILD (unset)  BENCH_HEAP_SNAPSHOT (a file: the host's heap once every token is cached)
+ */
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { FileDefinitionStore } from '../src/lib/definitions/file-definition-store.js';
+import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
+import { FileSecretStore } from '../src/lib/store/file-store.js';
+import { startEntraSimulator } from '../test/fakes/entra.js';
+
+const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 100_000);
+const PUTS = Number(process.env.BENCH_PUTS ?? 1000);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const SEED_CONCURRENCY = Number(process.env.BENCH_SEED_CONCURRENCY ?? 16);
+const TOKEN_CONCURRENCY = 16;
+const CLIENT_ID = 'b3a1c0de-0000-4000-8000-0000000c0e24';
+const SECRET = randomBytes(24).toString('base64url');
+const FUNCTION_KEY = randomBytes(24).toString('base64url');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MAIN = join(ROOT, 'dist/src/local/main.js');
+
+/** Loaded into the host with `--import`: memory after two full collections, on request over IPC. */
+const PROBE = `import { writeHeapSnapshot } from 'node:v8';
+process.on('message', (m) => {
+  if (m?.type !== 'memory') return;
+  globalThis.gc(); globalThis.gc();
+  if (m.snapshot) writeHeapSnapshot(m.snapshot);
+  process.send({ memory: process.memoryUsage() });
+});`;
+/** A file: a heap snapshot of the host once every token is cached (for Chrome DevTools). */
+const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
+
+const ids = Array.from({ length: COUNT }, (_, i) => `desk-${i}`);
+
+async function main(): Promise<void> {
+  if (!process.env.BENCH_SKIP_BUILD) {
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+      },
+    );
+  }
+  const idp = await startEntraSimulator({
+    clients: [{ clientId: CLIENT_ID, secret: SECRET, redirectUris: ['http://127.0.0.1:9/api/callback'] }],
+  });
+  const dataDir = await mkdtemp(join(tmpdir(), 'broker-bench-connections-'));
+  // One declared connection, so the host does not serve its sandbox; everything else is managed.
+  const connectionsFile = join(dataDir, 'connections.json');
+  const template = {
+    provider: 'entra',
+    authority: idp.url,
+    tenant: 'organizations',
+    clientId: CLIENT_ID,
+    credential: { type: 'secret', secretName: 'bench-secret' },
+    scopes: ['User.Read'],
+  };
+  await writeFile(connectionsFile, JSON.stringify({ connections: { declared: template } }));
+  try {
+    const emptyDir = join(dataDir, 'empty');
+    const empty = await startHost(emptyDir, connectionsFile);
+    const base = await empty.memory();
+    await empty.stop();
+
+    // Seeded through the stores' own APIs: the template, COUNT definitions, COUNT connected grants.
+    const hostDir = join(dataDir, 'host');
+    const secrets = await FileSecretStore.open(hostDir);
+    const definitions = await FileDefinitionStore.open(hostDir, Date);
+    await secrets.setSecret('bench-secret', SECRET);
+    const by = { name: 'bench' };
+    await definitions.put('template', 'mail', template, by);
+    const t0 = performance.now();
+    const now = new Date().toISOString();
+    await mapWithConcurrency(ids, SEED_CONCURRENCY, async (id) => {
+      await definitions.put('connection', id, { template: 'mail', expectedAccount: `${id}@contoso.com` }, by);
+      const refreshToken = idp.sim.seedGrant(CLIENT_ID, `${id}@contoso.com`, ['User.Read']);
+      await secrets.setSecret(`rt-${id}`, refreshToken, {
+        tags: { account: `${id}@contoso.com`, status: 'connected', consentedAt: now, refreshedAt: now },
+      });
+    });
+    const seedS = (performance.now() - t0) / 1000;
+
+    const started = performance.now();
+    const host = await startHost(hostDir, connectionsFile);
+    const readyMs = performance.now() - started;
+    try {
+      const atStart = await host.memory();
+      const firstStatus = await timed(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
+      const firstConnections = await timed(() => call(host, '/api/connections'));
+      const status = await median(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
+      const statusJson = await median(() => call(host, '/api/status?top=200'));
+      const connections = await median(() => call(host, '/api/connections'));
+      const lastPage = await median(() =>
+        call(host, `/api/status?page=${Math.ceil((COUNT + 1) / 200)}`, 'GET', { accept: 'text/html' }),
+      );
+      const search = await median(() =>
+        call(host, '/api/status?q=desk-4242', 'GET', { accept: 'text/html' }),
+      );
+
+      const t1 = performance.now();
+      await roundOf(host, COUNT, (i) => `/api/token?connection=${ids[i]}`);
+      const tokensS = (performance.now() - t1) / 1000;
+      const cached = await host.memory(SNAPSHOT);
+      const statusAfter = await median(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
+
+      const t2 = performance.now();
+      let next = 0;
+      const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+      const body = JSON.stringify({ template: 'mail' });
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (next < PUTS) {
+            const id = `put-${next++}`;
+            const r = await call(
+              host,
+              `/api/connections/${id}`,
+              'PUT',
+              { 'content-type': 'application/json' },
+              body,
+              agent,
+            );
+            if (r.status !== 201) throw new Error(`PUT ${id}: ${r.status} ${r.body}`);
+          }
+        }),
+      );
+      agent.destroy();
+      const putS = (performance.now() - t2) / 1000;
+
+      const ms = (x: number) => `${x.toFixed(0)} ms`;
+      console.log(
+        `node ${process.version}; ${cpus().length} cores; file stores; ${COUNT} managed connections on one template`,
+      );
+      console.log(`seeding ${COUNT} definitions + grants: ${seedS.toFixed(1)} s`);
+      console.log(`start-up to ready: ${ms(readyMs)} (host log: ${host.listed()})`);
+      console.log(
+        `first /api/status page (HTML), first request: ${ms(firstStatus.ms)} (${firstStatus.status}, ${firstStatus.bytes} bytes)`,
+      );
+      console.log(`first /api/connections page, first request: ${ms(firstConnections.ms)}`);
+      console.log(
+        `/api/status page 1 (HTML), median of 5: ${ms(status)}; after every token cached: ${ms(statusAfter)}`,
+      );
+      console.log(`/api/status?top=200 (JSON), median of 5: ${ms(statusJson)}`);
+      console.log(`/api/status last page: ${ms(lastPage)}; search q=desk-4242: ${ms(search)}`);
+      console.log(`/api/connections page 1 (top 100), median of 5: ${ms(connections)}`);
+      console.log(`${COUNT} /api/token (refresh + cache): ${tokensS.toFixed(1)} s`);
+      const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+      console.log(
+        `heap: empty host ${mb(base.heapUsed)}, ${COUNT} stored at start-up ${mb(atStart.heapUsed)}, every token cached ${mb(cached.heapUsed)}`,
+      );
+      console.log(
+        `heap per connection with a cached token: ${((cached.heapUsed - base.heapUsed) / COUNT / 1024).toFixed(2)} KB (RSS ${((cached.rss - base.rss) / COUNT / 1024).toFixed(1)} KB)`,
+      );
+      console.log(
+        `${PUTS} PUTs, ${CLIENTS} clients: ${putS.toFixed(1)} s = ${(PUTS / putS).toFixed(0)} per second`,
+      );
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    await idp.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+interface Host {
+  url: string;
+  memory(snapshot?: string): Promise<NodeJS.MemoryUsage>;
+  /** The host's "Connections:" start-up line. */
+  listed(): string;
+  stop(): Promise<void>;
+}
+
+async function startHost(dir: string, connectionsFile: string): Promise<Host> {
+  const child: ChildProcess = fork(MAIN, [], {
+    cwd: tmpdir(),
+    env: {
+      PATH: process.env.PATH,
+      PORT: '0',
+      BROKER_DATA_DIR: dir,
+      BROKER_FUNCTION_KEY: FUNCTION_KEY,
+      BROKER_CONNECTIONS_FILE: connectionsFile,
+      ROTATION_SCHEDULE: '0 0 0 1 1 *',
+    },
+    execArgv: ['--expose-gc', '--import', `data:text/javascript,${encodeURIComponent(PROBE)}`],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let listed = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const m = /^Token broker listening on (\S+)/.exec(line);
+      if (m) resolve(m[1]!);
+      if (line.startsWith('Connections:')) listed = line;
+    });
+    exited.then((code) => reject(new Error(`the host exited with ${code} before listening`)));
+  });
+  return {
+    url,
+    listed: () => listed,
+    memory: (snapshot) =>
+      new Promise((resolve) => {
+        child.once('message', (m) => resolve((m as { memory: NodeJS.MemoryUsage }).memory));
+        child.send({ type: 'memory', snapshot });
+      }),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function call(
+  host: Host,
+  path: string,
+  method = 'GET',
+  headers: Record<string, string> = {},
+  body?: string,
+  agent?: http.Agent,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${host.url}${path}`,
+      { method, agent, headers: { 'x-functions-key': FUNCTION_KEY, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function timed(
+  work: () => Promise<{ status: number; body: string }>,
+): Promise<{ ms: number; status: number; bytes: number }> {
+  const t = performance.now();
+  const r = await work();
+  const ms = performance.now() - t;
+  if (r.status !== 200) throw new Error(`answered ${r.status}: ${r.body.slice(0, 300)}`);
+  return { ms, status: r.status, bytes: r.body.length };
+}
+
+async function median(work: () => Promise<{ status: number; body: string }>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push((await timed(work)).ms);
+  return times.sort((a, b) => a - b)[2]!;
+}
+
+async function roundOf(host: Host, count: number, path: (i: number) => string): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: TOKEN_CONCURRENCY });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: TOKEN_CONCURRENCY }, async () => {
+      while (next < count) {
+        const i = next++;
+        const r = await call(host, path(i), 'GET', {}, undefined, agent);
+        if (r.status !== 200) throw new Error(`token ${ids[i]}: ${r.status} ${r.body.slice(0, 300)}`);
+      }
+    }),
+  );
+  agent.destroy();
+}
+
+await main();
