@@ -1,8 +1,10 @@
 import type { Settings } from '../lib/config/settings.js';
 import type { BrokerSource } from './adapter.js';
 import { callbackHandler } from './callback.js';
+import { connectHandler, connectPollHandler } from './connect.js';
+import { invitationHandler, invitationsHandler } from './invitations.js';
 import { rotateHandler } from './rotate.js';
-import type { AuthLevel, HttpRoute, TimerRoute } from './route-types.js';
+import type { AuthLevel, HttpMethod, HttpRoute, TimerRoute } from './route-types.js';
 import { startHandler } from './start.js';
 import { startPollHandler } from './start-poll.js';
 import { statusHandler } from './status.js';
@@ -24,25 +26,36 @@ export function routeTable(
 ): RouteTable {
   const callers: AuthLevel = settings.callerAuth.mode === 'key' ? 'function' : 'anonymous';
   const people: AuthLevel = settings.adminAuth.mode === 'key' ? 'function' : 'anonymous';
-  const get = (
-    name: string,
-    route: string,
-    authLevel: AuthLevel,
-    handler: HttpRoute['handler'],
-  ): HttpRoute => ({
-    name,
-    route,
-    methods: ['GET'],
-    authLevel,
-    handler,
-  });
+  const on =
+    (...methods: HttpMethod[]) =>
+    (name: string, route: string, authLevel: AuthLevel, handler: HttpRoute['handler']): HttpRoute => ({
+      name,
+      route,
+      methods,
+      authLevel,
+      handler,
+    });
+  const get = on('GET');
+  // Admin routes (invitations): the human routes' level until the admin gate lands.
+  const admin = people;
   return {
     http: [
-      get('start', 'start', people, startHandler(source)),
+      // POST: the confirm page's form (no consent begins on a cross-site GET).
+      on('GET', 'POST')('start', 'start', people, startHandler(source)),
       get('startPoll', 'start/poll', people, startPollHandler(source)),
       get('callback', 'callback', 'anonymous', callbackHandler(source)),
       get('token', 'token', callers, tokenHandler(source)),
       get('status', 'status', people, statusHandler(source)),
+      // Invitations: the owner of a mailbox holds no key; the token in the path is the credential.
+      on('GET', 'POST')('connect', 'connect/{token}', 'anonymous', connectHandler(source)),
+      get('connectPoll', 'connect/poll', 'anonymous', connectPollHandler(source)),
+      on('GET', 'POST')('invitations', 'connections/{id}/invitations', admin, invitationsHandler(source)),
+      on('DELETE')(
+        'invitation',
+        'connections/{id}/invitations/{invitationId}',
+        admin,
+        invitationHandler(source),
+      ),
     ],
     timers: [{ name: 'rotate', schedule: settings.rotationSchedule, handler: rotateHandler(source) }],
   };

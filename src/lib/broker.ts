@@ -10,6 +10,9 @@ import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.j
 import { ConnectionEvents } from './events/connection-events.js';
 import { CallerActivity } from './health/caller-activity.js';
 import { StatusService } from './health/status-service.js';
+import { FileInvitationStore } from './invitations/file-invitation-store.js';
+import { InvitationService } from './invitations/invitation-service.js';
+import type { InvitationStore } from './invitations/invitation-store.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
@@ -44,6 +47,8 @@ export interface Broker {
   people: PersonAuth;
   /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
   events: ConnectionEvents;
+  /** Links a mailbox owner consents from (DESIGN.md, "Invitations"). */
+  invitations: InvitationService;
 }
 
 export interface BrokerOptions {
@@ -65,6 +70,8 @@ export interface BrokerOptions {
   managedIdentityCredential?: ManagedIdentityCredentialFactory;
   /** How long getting a managed identity token may take (default 5 s). */
   managedIdentityTimeoutMs?: number;
+  /** Where invitations live; default the data folder (`BROKER_DATA_DIR/invitations`). */
+  invitationStore?: InvitationStore;
 }
 
 /** The composition root: settings in, services out. */
@@ -91,10 +98,21 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     }),
     certificateExpiries,
   });
+  const invitations = new InvitationService({
+    store: options.invitationStore ?? new FileInvitationStore(settings.dataDir),
+    catalog: connections,
+    clock,
+    logger,
+    publicUrl: settings.publicUrl,
+  });
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
     clock,
     logger,
+    // A fresh 7-day link, no replace: only the pinned account can complete it (DESIGN.md, "Invitations").
+    reconnectLink: settings.alertReconnectLinks
+      ? async (connection) => (await invitations.create(connection.id, {}, { name: 'alert' })).url
+      : undefined,
     webhook: settings.alertWebhookUrl
       ? new AlertWebhook({
           url: settings.alertWebhookUrl,
@@ -129,6 +147,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     sealKey: new SealKeyProvider(store),
     clock,
     logger,
+    invitations,
   });
   const status = new StatusService({
     catalog: connections,
@@ -167,5 +186,6 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     callerActivity,
     people: new PersonAuth(settings.adminAuth),
     events,
+    invitations,
   };
 }

@@ -103,8 +103,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const target = parseTarget(req.url ?? '/');
-    const route = target ? routes.get(target.routeKey) : undefined;
-    if (!target || !route) {
+    const found = target ? findRoute(routes, target) : undefined;
+    const route = found?.route;
+    if (!target || !found || !route) {
       if (options.fallback?.(req, res)) return;
       writeProblem(res, 'not_found', 'No function is served at this path.');
       return;
@@ -149,6 +150,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       method,
       url: `${baseUrl}${target.path}${target.search}`,
       headers: requestHeaders(req),
+      params: found.params,
       ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: { bytes: body } } : {}),
     });
     const context = new InvocationContext({
@@ -233,15 +235,61 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   return { url: baseUrl, port, server, close };
 }
 
-function indexRoutes(routes: HttpRoute[]): Map<string, HttpRoute> {
-  const byKey = new Map<string, HttpRoute>();
+/** Literal routes by key, and routes with `{param}` segments (ASP.NET-style templates, as Azure's host has). */
+interface RouteIndex {
+  exact: Map<string, HttpRoute>;
+  templates: { segments: string[]; route: HttpRoute }[];
+}
+
+/**
+ * A literal route wins over a template (as ASP.NET routing ranks them); a `{name}` segment takes one
+ * non-empty path segment, with its case as sent (a token is case-sensitive even though routes are not).
+ */
+function findRoute(
+  index: RouteIndex,
+  target: Target,
+): { route: HttpRoute; params: Record<string, string> } | undefined {
+  const exact = index.exact.get(target.routeKey);
+  if (exact) return { route: exact, params: {} };
+  const given = target.rest.split('/');
+  for (const { segments, route } of index.templates) {
+    if (segments.length !== given.length) continue;
+    const params: Record<string, string> = {};
+    const matches = segments.every((segment, i) => {
+      const value = given[i]!;
+      const param = /^\{(\w+)\}$/.exec(segment);
+      if (!param) return segment === value.toLowerCase();
+      params[param[1]!] = value;
+      return value !== '';
+    });
+    if (matches) return { route, params };
+  }
+  return undefined;
+}
+
+function indexRoutes(routes: HttpRoute[]): RouteIndex {
+  const exact = new Map<string, HttpRoute>();
+  const templates: RouteIndex['templates'] = [];
+  const shapes = new Set<string>();
   for (const route of routes) {
     const key = normalizeRoute(route.route);
     if (key === '') throw new Error(`startLocalHost: route of "${route.name}" is empty`);
-    if (byKey.has(key)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
-    byKey.set(key, route);
+    if (key.includes('{')) {
+      // Parameter names keep their case (they are the handler's `request.params` keys).
+      const segments = route.route
+        .replace(/^\/+|\/+$/g, '')
+        .split('/')
+        .map((seg) => (/^\{\w+\}$/.test(seg) ? seg : seg.toLowerCase()));
+      const shape = key.replace(/\{\w+\}/g, '{}');
+      if (shapes.has(shape)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
+      shapes.add(shape);
+      templates.push({ segments, route });
+      continue;
+    }
+    if (exact.has(key)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
+    exact.set(key, route);
   }
-  return byKey;
+  return { exact, templates };
 }
 
 /** ASP.NET routing, which Azure's host uses, matches case-insensitively. */
@@ -256,6 +304,8 @@ interface Target {
   search: string;
   /** The part below `/api`, decoded and normalised. */
   routeKey: string;
+  /** The same, decoded but with its case, for `{param}` values. */
+  rest: string;
 }
 
 /** Undefined for paths outside `/api`, which only the fallback may serve. */
@@ -281,7 +331,8 @@ function parseTarget(rawUrl: string): Target | undefined {
   }
   const match = /^\/api(?:\/(.*))?$/i.exec(decoded);
   if (!match) return undefined;
-  return { path, search, routeKey: normalizeRoute(match[1] ?? '') };
+  const rest = (match[1] ?? '').replace(/^\/+|\/+$/g, '');
+  return { path, search, routeKey: normalizeRoute(match[1] ?? ''), rest };
 }
 
 /**

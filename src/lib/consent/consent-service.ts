@@ -4,8 +4,14 @@ import { pkcePair, randomToken, safeEqual } from '../crypto/pkce.js';
 import { seal, unseal } from '../crypto/seal.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
-import { type ConsentResult, completeConsent } from './complete-consent.js';
-import { type ConsentDeps, type DevicePoll, DeviceService, type DeviceStart } from './device-service.js';
+import { type ConsentResult, claimInvitation, completeConsent } from './complete-consent.js';
+import {
+  type ConsentDeps,
+  type ConsentStartOptions,
+  type DevicePoll,
+  DeviceService,
+  type DeviceStart,
+} from './device-service.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
 export const CONSENT_TTL_MS = 10 * 60 * 1000;
@@ -26,6 +32,8 @@ interface ConsentState {
   x?: number;
   /** began with `replace=true`: another account may take the connection over */
   r?: true;
+  /** Invitations: begun from this invitation (its id), used up when the grant is stored */
+  inv?: string;
 }
 
 export interface ConsentCookie {
@@ -78,7 +86,7 @@ export class ConsentService {
    * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
    * and the sealed poll state, from the `DeviceService`.
    */
-  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
+  async start(connectionId: string, by?: Person, options: ConsentStartOptions = {}): Promise<ConsentStart> {
     const connection = this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
       return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
@@ -91,6 +99,7 @@ export class ConsentService {
     const payload: ConsentState = { c: connection.id, s: state, n: nonce, v: verifier, x: expiresAt };
     if (by) payload.b = by;
     if (options.replace) payload.r = true;
+    if (options.invitation) payload.inv = options.invitation;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -113,8 +122,12 @@ export class ConsentService {
   }
 
   /** One poll of a device-code consent (`/api/start/poll`); see `DeviceService.poll`. */
-  pollDevice(connectionId: string, attempt: string): Promise<DevicePoll> {
-    return this.device.poll(connectionId, attempt);
+  pollDevice(
+    connectionId: string,
+    attempt: string,
+    options: { invitationOnly?: boolean } = {},
+  ): Promise<DevicePoll> {
+    return this.device.poll(connectionId, attempt, options);
   }
 
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
@@ -150,7 +163,15 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.n);
-    return completeConsent(this.deps, connection, tokens, account, state.b, state.r === true);
+    return completeConsent(
+      this.deps,
+      connection,
+      tokens,
+      account,
+      state.b,
+      state.r === true,
+      claimInvitation(this.deps.invitations, connection.id, state.inv, account),
+    );
   }
 
   /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */
