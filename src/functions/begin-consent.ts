@@ -44,7 +44,7 @@ export async function beginConsent(
     }
     return deviceStartPage(started.device, {
       ...device,
-      expectedAccount: broker.connections.get(connectionId).expectedAccount,
+      expectedAccount: (await broker.connections.get(connectionId)).expectedAccount,
     });
   }
   const { location, cookie } = started;

@@ -89,7 +89,7 @@ export const connectPollHandler = (source: BrokerSource) =>
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
           key: undefined,
-          expectedAccount: broker.connections.get(q.connection).expectedAccount,
+          expectedAccount: (await broker.connections.get(q.connection)).expectedAccount,
           pollPath: connectPollPath,
           noStartAgain: true,
         });

@@ -34,7 +34,7 @@ export const startHandler = (source: BrokerSource) =>
       if (request.method === 'POST') {
         checkAntiForgery(request.headers, await readForm(request));
       } else if (isCrossSiteNavigation(request.headers, replace)) {
-        const connection = broker.connections.get(q.connection);
+        const connection = await broker.connections.get(q.connection);
         const token = antiForgeryToken(request.headers);
         const url = new URL(request.url);
         return {

@@ -79,7 +79,7 @@ export class InvitationService {
     options: { expiresInMs?: number; note?: string; replace?: boolean },
     by: Actor,
   ): Promise<CreatedInvitation> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const ttl = options.expiresInMs ?? DEFAULT_INVITATION_TTL_MS;
     if (!(ttl > 0 && ttl <= MAX_INVITATION_TTL_MS)) {
       throw new BrokerError('invalid_request', 'expiresIn must be a duration above zero and at most P30D.');
@@ -113,14 +113,14 @@ export class InvitationService {
   }
 
   async list(connectionId: string): Promise<InvitationView[]> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const now = this.deps.clock.now();
     return (await this.deps.store.list(connection.id)).map((i) => this.view(i, now));
   }
 
   /** 204 whatever state it was in; 404 `not_found` only when the connection has no such invitation. */
   async revoke(connectionId: string, invitationId: string, by: Actor): Promise<void> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     let revoked = false;
     const after = await this.deps.store.update(connection.id, invitationId, (current) => {
       if (current.revokedAt || current.usedAt) return undefined;
@@ -148,7 +148,7 @@ export class InvitationService {
     if (!invitation || this.stateOf(invitation, this.deps.clock.now()) !== 'pending') throw invalid();
     let connection: Connection;
     try {
-      connection = this.deps.catalog.get(invitation.connection);
+      connection = await this.deps.catalog.get(invitation.connection);
     } catch {
       // A connection deleted since: its invitations went with it.
       throw invalid();

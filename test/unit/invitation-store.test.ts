@@ -1,0 +1,167 @@
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/lib/clock.js';
+import { ConnectionCatalog } from '../../src/lib/config/catalog.js';
+import type { Connection } from '../../src/lib/config/connections.js';
+import { isBrokerError } from '../../src/lib/errors.js';
+import { FileInvitationStore } from '../../src/lib/invitations/file-invitation-store.js';
+import {
+  InvitationService,
+  MAX_INVITATION_TTL_MS,
+  tokenHash,
+} from '../../src/lib/invitations/invitation-service.js';
+import type { Invitation, InvitationStore } from '../../src/lib/invitations/invitation-store.js';
+import { memoryLogger } from '../support/logs.js';
+
+const posix = process.platform !== 'win32';
+const T0 = Date.UTC(2026, 5, 1);
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'invitations-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function record(overrides: Partial<Invitation> = {}): Invitation {
+  return {
+    id: 'AAAAAAAAAAAAAAAAAAAAAA',
+    connection: 'desk1',
+    tokenHash: tokenHash('t'.repeat(43)),
+    createdAt: new Date(T0).toISOString(),
+    expiresAt: new Date(T0 + 1000).toISOString(),
+    replace: false,
+    createdBy: { name: 'function-key' },
+    ...overrides,
+  };
+}
+
+/** What every InvitationStore must do (run on each implementation). */
+const implementations: Array<[string, () => Promise<InvitationStore>]> = [
+  ['file', async () => new FileInvitationStore(path.join(root, 'data'))],
+];
+
+describe.each(implementations)('InvitationStore contract: %s', (_name, open) => {
+  it('finds by token hash, lists by connection, and knows nothing else', async () => {
+    const store = await open();
+    const a = record();
+    const b = record({ id: 'BBBBBBBBBBBBBBBBBBBBBB', tokenHash: tokenHash('u'.repeat(43)) });
+    const c = record({
+      id: 'CCCCCCCCCCCCCCCCCCCCCC',
+      connection: 'desk2',
+      tokenHash: tokenHash('v'.repeat(43)),
+    });
+    for (const r of [a, b, c]) await store.create(r);
+    expect(await store.findByTokenHash(a.tokenHash)).toEqual(a);
+    expect(await store.findByTokenHash(tokenHash('nope'))).toBeUndefined();
+    expect(await store.findByTokenHash('../../etc/passwd')).toBeUndefined();
+    expect((await store.list('desk1')).map((i) => i.id).sort()).toEqual([a.id, b.id]);
+    expect(await store.list('desk3')).toEqual([]);
+  });
+
+  it('update is read-modify-write, one at a time: of 20 concurrent claims exactly one wins', async () => {
+    const store = await open();
+    await store.create(record());
+    let wins = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.update('desk1', 'AAAAAAAAAAAAAAAAAAAAAA', (current) => {
+          if (current.usedAt) return undefined;
+          wins++;
+          return { ...current, usedAt: new Date(T0 + i).toISOString(), usedBy: `n${i}` };
+        }),
+      ),
+    );
+    expect(wins).toBe(1);
+    expect((await store.list('desk1'))[0]!.usedAt).toBeDefined();
+    expect(await store.update('desk1', 'ZZZZZZZZZZZZZZZZZZZZZZ', (c) => c)).toBeUndefined();
+    expect(await store.update('desk2', 'AAAAAAAAAAAAAAAAAAAAAA', (c) => c)).toBeUndefined();
+  });
+});
+
+describe('FileInvitationStore', () => {
+  it('writes the folder 0700 and each file 0600, holding the hash and never the token', async () => {
+    const dataDir = path.join(root, 'data');
+    const catalog = new ConnectionCatalog([{ id: 'desk1', scopes: [] } as unknown as Connection]);
+    const service = new InvitationService({
+      store: new FileInvitationStore(dataDir),
+      catalog,
+      clock: new ManualClock(T0),
+      logger: memoryLogger().logger,
+      publicUrl: 'https://broker.example',
+    });
+    const created = await service.create('desk1', {}, { name: 'function-key' });
+    const token = created.url.split('/').pop()!;
+    const dir = path.join(dataDir, 'invitations');
+    const files = await readdir(dir);
+    expect(files).toEqual([`${tokenHash(token)}.json`]);
+    const text = await readFile(path.join(dir, files[0]!), 'utf8');
+    expect(text).not.toContain(token);
+    if (posix) {
+      expect((await stat(dir)).mode & 0o777).toBe(0o700);
+      expect((await stat(path.join(dir, files[0]!))).mode & 0o777).toBe(0o600);
+    }
+    // A damaged file invites nobody (410, not 500).
+    await writeFile(path.join(dir, files[0]!), '{"not":"an invitation"}');
+    await expect(service.resolve(token)).rejects.toSatisfy((e) => isBrokerError(e, 'invitation_invalid'));
+  });
+});
+
+describe('InvitationService', () => {
+  const setup = () => {
+    const clock = new ManualClock(T0);
+    const log = memoryLogger();
+    const service = new InvitationService({
+      store: new FileInvitationStore(path.join(root, 'data')),
+      catalog: new ConnectionCatalog([{ id: 'desk1', scopes: [] } as unknown as Connection]),
+      clock,
+      logger: log.logger,
+      publicUrl: 'https://broker.example',
+    });
+    return { clock, log, service };
+  };
+
+  it('tokens are 256 random bits, each different; expiry defaults to 7 days and is capped at 30', async () => {
+    const { service } = setup();
+    const a = await service.create('desk1', {}, {});
+    const b = await service.create('desk1', {}, {});
+    const token = (u: string) => u.split('/').pop()!;
+    expect(token(a.url)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(token(a.url)).not.toBe(token(b.url));
+    expect(Date.parse(a.expiresAt) - T0).toBe(7 * 86_400_000);
+    await expect(service.create('desk1', { expiresInMs: MAX_INVITATION_TTL_MS + 1 }, {})).rejects.toSatisfy(
+      (e) => isBrokerError(e, 'invalid_request'),
+    );
+    await expect(service.create('desk1', { expiresInMs: 0 }, {})).rejects.toSatisfy((e) =>
+      isBrokerError(e, 'invalid_request'),
+    );
+    await expect(service.create('nope', {}, {})).rejects.toSatisfy((e) =>
+      isBrokerError(e, 'unknown_connection'),
+    );
+  });
+
+  it('resolves until expiry, claims once, and never logs a token', async () => {
+    const { service, clock, log } = setup();
+    const created = await service.create('desk1', {}, { name: 'ann' });
+    const token = created.url.split('/').pop()!;
+    expect((await service.resolve(token)).invitation.id).toBe(created.id);
+    await service.claim('desk1', created.id, 'owner@contoso.com');
+    await expect(service.claim('desk1', created.id, 'owner@contoso.com')).rejects.toSatisfy((e) =>
+      isBrokerError(e, 'invitation_invalid'),
+    );
+    await expect(service.resolve(token)).rejects.toSatisfy((e) => isBrokerError(e, 'invitation_invalid'));
+
+    const later = await service.create('desk1', { expiresInMs: 1000 }, {});
+    clock.advance(1000);
+    await expect(service.resolve(later.url.split('/').pop()!)).rejects.toSatisfy((e) =>
+      isBrokerError(e, 'invitation_invalid'),
+    );
+    expect(JSON.stringify(log.lines)).not.toContain(token);
+    expect(log.lines.map((l) => l.event)).toEqual(
+      expect.arrayContaining(['invitation.created', 'invitation.used', 'invitation.refused']),
+    );
+  });
+});
