@@ -29,7 +29,7 @@ const createBody = z
   .strict();
 
 /** `{name, id}` of DESIGN.md's entries: the person, or the function key. */
-function actorOf(person: Person | undefined): Actor {
+export function actorOf(person: Person | undefined): Actor {
   if (!person) return { name: 'function-key' };
   const actor: Actor = {};
   if (person.name) actor.name = person.name;

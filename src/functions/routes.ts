@@ -45,7 +45,8 @@ export function routeTable(
       get('startPoll', 'start/poll', people, startPollHandler(source)),
       get('callback', 'callback', 'anonymous', callbackHandler(source)),
       get('token', 'token', callers, tokenHandler(source)),
-      get('status', 'status', people, statusHandler(source)),
+      // POST: the status page's admin forms (invite, revoke), with the anti-forgery token.
+      on('GET', 'POST')('status', 'status', people, statusHandler(source)),
       // Invitations: the owner of a mailbox holds no key; the token in the path is the credential.
       on('GET', 'POST')('connect', 'connect/{token}', 'anonymous', connectHandler(source)),
       get('connectPoll', 'connect/poll', 'anonymous', connectPollHandler(source)),

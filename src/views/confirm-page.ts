@@ -1,7 +1,7 @@
 import type { Connection } from '../lib/config/connections.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
 import { ANTI_FORGERY_FIELD } from '../lib/http/anti-forgery.js';
-import { escapeHtml, htmlPage } from './page.js';
+import { escapeHtml, formToProviderHeaders, htmlPage } from './page.js';
 import { scopesInWords } from './scope-words.js';
 
 /**
@@ -61,5 +61,5 @@ ${expires}
 <button class="primary" type="submit">Continue to sign in</button>
 </form>
 <p class="muted">Nothing happens until you press the button. If you did not expect this page, close it.</p>`;
-  return htmlPage(200, `Connect ${name}`, body);
+  return htmlPage(200, `Connect ${name}`, body, formToProviderHeaders());
 }

@@ -2,8 +2,26 @@ import type { Connection } from '../lib/config/connections.js';
 import type { Deadline } from '../lib/health/deadlines.js';
 import type { ConnectionHealth } from '../lib/health/status-service.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
+import type { InvitationView } from '../lib/invitations/invitation-service.js';
 import { startPath } from './links.js';
-import { escapeHtml, htmlPage } from './page.js';
+import { escapeHtml, htmlPage, scriptPageHeaders } from './page.js';
+import {
+  COPY_SCRIPT,
+  FORM_STYLE,
+  inviteForm,
+  pendingInvitations,
+  type StatusForms,
+} from './status-invitations.js';
+
+/** The admin parts of the page (invitations): forms, pending invitations, what the last form did. */
+export interface StatusAdmin {
+  forms: StatusForms;
+  invitations: InvitationView[];
+  /** HTML the caller built with `escapeHtml` (`inviteNotice`, `plainNotice`). */
+  notice?: string;
+  /** The page shows a new link: allow the copy button's script with this nonce. */
+  scriptNonce?: string;
+}
 
 const WORDS: Record<ConnectionHealth['status'], string> = {
   connected: 'Connected',
@@ -67,6 +85,7 @@ function row(
   connection: Connection | undefined,
   key: string | undefined,
   now: number,
+  forms: StatusForms | undefined,
 ): string {
   const act = actionOf(c, connection, key);
   const deadline = c.nextDeadline
@@ -89,7 +108,7 @@ function row(
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}</td>
+<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}${forms && c.flow !== 'client_credentials' ? ` ${inviteForm(c.id, forms)}` : ''}</td>
 </tr>`;
 }
 
@@ -102,11 +121,12 @@ const HEAD =
  */
 export function statusPage(
   connections: ConnectionHealth[],
-  options: { key: string | undefined; now: number; catalog?: Connection[] },
+  options: { key: string | undefined; now: number; catalog?: Connection[]; admin?: StatusAdmin },
 ): HttpAnswer {
   const config = new Map((options.catalog ?? []).map((c) => [c.id, c]));
+  const { admin } = options;
   const table = (list: ConnectionHealth[]) =>
-    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now)).join('\n')}</tbody></table>`;
+    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now, admin?.forms)).join('\n')}</tbody></table>`;
   const attention = connections.filter((c) => c.remedy !== null);
   const healthy = connections.filter((c) => c.remedy === null);
   const n = connections.length;
@@ -120,5 +140,15 @@ export function statusPage(
   const body = n
     ? `${summary}${sections}`
     : '<p>No connections are configured. Add them to <code>connections.json</code>.</p>';
-  return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
+  if (!admin) return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
+  const invitations = pendingInvitations(admin.invitations, admin.forms);
+  const script = admin.scriptNonce
+    ? `<script nonce="${escapeHtml(admin.scriptNonce)}">${COPY_SCRIPT}</script>`
+    : '';
+  return htmlPage(
+    200,
+    'Token broker status',
+    `${FORM_STYLE}<h1>Token broker status</h1>${admin.notice ?? ''}${body}${invitations}${script}`,
+    admin.scriptNonce ? scriptPageHeaders(admin.scriptNonce) : {},
+  );
 }

@@ -32,11 +32,11 @@ export class FileInvitationStore implements InvitationStore {
     return this.read(tokenHash);
   }
 
-  async list(connection: string): Promise<Invitation[]> {
+  async list(connection?: string): Promise<Invitation[]> {
     const all: Invitation[] = [];
     for (const hash of await this.hashes()) {
       const record = await this.read(hash);
-      if (record?.connection === connection) all.push(record);
+      if (record && (connection === undefined || record.connection === connection)) all.push(record);
     }
     return all.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }

@@ -118,6 +118,15 @@ export class InvitationService {
     return (await this.deps.store.list(connection.id)).map((i) => this.view(i, now));
   }
 
+  /** Every connection's invitations still waiting to be used (the status page), soonest expiry first. */
+  async pending(): Promise<InvitationView[]> {
+    const now = this.deps.clock.now();
+    return (await this.deps.store.list())
+      .map((i) => this.view(i, now))
+      .filter((v) => v.state === 'pending')
+      .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt));
+  }
+
   /** 204 whatever state it was in; 404 `not_found` only when the connection has no such invitation. */
   async revoke(connectionId: string, invitationId: string, by: Actor): Promise<void> {
     const connection = await this.deps.catalog.get(connectionId);

@@ -36,8 +36,8 @@ export interface InvitationStore {
   create(invitation: Invitation): Promise<void>;
   /** The invitation whose token hashes to `tokenHash`, whatever its state. */
   findByTokenHash(tokenHash: string): Promise<Invitation | undefined>;
-  /** A connection's invitations, every state, oldest first. */
-  list(connection: string): Promise<Invitation[]>;
+  /** A connection's invitations (every connection's when none is named), every state, oldest first. */
+  list(connection?: string): Promise<Invitation[]>;
   /**
    * Read-modify-write of one invitation, one writer at a time: `change` sees the latest record and
    * returns the new one (or undefined to leave it). Resolves to what is stored after, undefined when
