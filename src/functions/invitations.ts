@@ -98,13 +98,13 @@ export const invitationsHandler = (source: BrokerSource) =>
     ADMIN,
   );
 
-/** `DELETE /api/connections/{id}/invitations/{invitationId}` → 204. */
+/** `DELETE /api/connections/{id}/invitations/{invitation}` → 204. */
 export const invitationHandler = (source: BrokerSource) =>
   adapter(
     source,
     async ({ broker, request, person }) => {
       const connection = connectionOf(request);
-      const id = request.params.invitationId ?? '';
+      const id = request.params.invitation ?? '';
       if (!INVITATION_ID.test(id)) throw new BrokerError('not_found', 'There is no such invitation.');
       await broker.invitations.revoke(connection, id, actorOf(person));
       return { status: 204, headers: { 'Cache-Control': 'no-store' } };

@@ -53,7 +53,7 @@ export function routeTable(
       on('GET', 'POST')('invitations', 'connections/{id}/invitations', admin, invitationsHandler(source)),
       on('DELETE')(
         'invitation',
-        'connections/{id}/invitations/{invitationId}',
+        'connections/{id}/invitations/{invitation}',
         admin,
         invitationHandler(source),
       ),

@@ -103,9 +103,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const target = parseTarget(req.url ?? '/');
-    const found = target ? findRoute(routes, target) : undefined;
-    const route = found?.route;
-    if (!target || !found || !route) {
+    const matched = target ? routes.match(target) : undefined;
+    const route = matched?.route;
+    if (!target || !matched || !route) {
       if (options.fallback?.(req, res)) return;
       writeProblem(res, 'not_found', 'No function is served at this path.');
       return;
@@ -150,7 +150,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       method,
       url: `${baseUrl}${target.path}${target.search}`,
       headers: requestHeaders(req),
-      params: found.params,
+      params: matched.params,
       ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: { bytes: body } } : {}),
     });
     const context = new InvocationContext({
@@ -235,61 +235,45 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   return { url: baseUrl, port, server, close };
 }
 
-/** Literal routes by key, and routes with `{param}` segments (ASP.NET-style templates, as Azure's host has). */
 interface RouteIndex {
-  exact: Map<string, HttpRoute>;
-  templates: { segments: string[]; route: HttpRoute }[];
+  match(target: Target): { route: HttpRoute; params: Record<string, string> } | undefined;
 }
 
 /**
- * A literal route wins over a template (as ASP.NET routing ranks them); a `{name}` segment takes one
- * non-empty path segment, with its case as sent (a token is case-sensitive even though routes are not).
+ * Literal routes by key, and routes with `{param}` segments (`connections/{id}`) matched segment by
+ * segment as Azure's host does: a parameter is one non-empty segment, literals win over parameters.
  */
-function findRoute(
-  index: RouteIndex,
-  target: Target,
-): { route: HttpRoute; params: Record<string, string> } | undefined {
-  const exact = index.exact.get(target.routeKey);
-  if (exact) return { route: exact, params: {} };
-  const given = target.rest.split('/');
-  for (const { segments, route } of index.templates) {
-    if (segments.length !== given.length) continue;
-    const params: Record<string, string> = {};
-    const matches = segments.every((segment, i) => {
-      const value = given[i]!;
-      const param = /^\{(\w+)\}$/.exec(segment);
-      if (!param) return segment === value.toLowerCase();
-      params[param[1]!] = value;
-      return value !== '';
-    });
-    if (matches) return { route, params };
-  }
-  return undefined;
-}
-
 function indexRoutes(routes: HttpRoute[]): RouteIndex {
-  const exact = new Map<string, HttpRoute>();
-  const templates: RouteIndex['templates'] = [];
-  const shapes = new Set<string>();
+  const byKey = new Map<string, HttpRoute>();
+  const templated: { segments: string[]; route: HttpRoute }[] = [];
   for (const route of routes) {
     const key = normalizeRoute(route.route);
     if (key === '') throw new Error(`startLocalHost: route of "${route.name}" is empty`);
-    if (key.includes('{')) {
-      // Parameter names keep their case (they are the handler's `request.params` keys).
-      const segments = route.route
-        .replace(/^\/+|\/+$/g, '')
-        .split('/')
-        .map((seg) => (/^\{\w+\}$/.test(seg) ? seg : seg.toLowerCase()));
-      const shape = key.replace(/\{\w+\}/g, '{}');
-      if (shapes.has(shape)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
-      shapes.add(shape);
-      templates.push({ segments, route });
-      continue;
-    }
-    if (exact.has(key)) throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
-    exact.set(key, route);
+    if (byKey.has(key) || templated.some((t) => t.segments.join('/') === key))
+      throw new Error(`startLocalHost: route "${route.route}" is defined twice`);
+    if (key.includes('{')) templated.push({ segments: key.split('/'), route });
+    else byKey.set(key, route);
   }
-  return { exact, templates };
+  return {
+    match(target) {
+      const literal = byKey.get(target.routeKey);
+      if (literal) return { route: literal, params: {} };
+      const parts = target.routePath.split('/');
+      for (const { segments, route } of templated) {
+        if (segments.length !== parts.length) continue;
+        const params: Record<string, string> = {};
+        const fits = segments.every((segment, i) => {
+          const part = parts[i]!;
+          const param = /^\{(\w+)\}$/.exec(segment)?.[1];
+          if (param === undefined) return segment === part.toLowerCase();
+          params[param] = part;
+          return part.length > 0;
+        });
+        if (fits) return { route, params };
+      }
+      return undefined;
+    },
+  };
 }
 
 /** ASP.NET routing, which Azure's host uses, matches case-insensitively. */
@@ -304,8 +288,8 @@ interface Target {
   search: string;
   /** The part below `/api`, decoded and normalised. */
   routeKey: string;
-  /** The same, decoded but with its case, for `{param}` values. */
-  rest: string;
+  /** The same, decoded but as sent (route parameters keep their case). */
+  routePath: string;
 }
 
 /** Undefined for paths outside `/api`, which only the fallback may serve. */
@@ -331,8 +315,8 @@ function parseTarget(rawUrl: string): Target | undefined {
   }
   const match = /^\/api(?:\/(.*))?$/i.exec(decoded);
   if (!match) return undefined;
-  const rest = (match[1] ?? '').replace(/^\/+|\/+$/g, '');
-  return { path, search, routeKey: normalizeRoute(match[1] ?? ''), rest };
+  const below = (match[1] ?? '').replace(/^\/+|\/+$/g, '');
+  return { path, search, routeKey: below.toLowerCase(), routePath: below };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { atomicWrite } from '../store/file-store.js';
+import { atomicWrite, ensurePrivateDir } from '../store/atomic-file.js';
 import { type Invitation, type InvitationStore, invitationRecord, TOKEN_HASH } from './invitation-store.js';
 
 /**
@@ -89,7 +89,10 @@ export class FileInvitationStore implements InvitationStore {
   }
 
   private async write(record: Invitation): Promise<void> {
-    this.ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined);
+    this.ready ??= ensurePrivateDir(this.dir).catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
     await this.ready;
     await atomicWrite(this.fileOf(record.tokenHash), `${JSON.stringify(record, null, 2)}\n`);
   }

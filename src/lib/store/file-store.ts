@@ -113,8 +113,8 @@ const fsyncFd = promisify(fsync);
  * meant to be local: on a network share each such call would hold the event loop for a round trip.
  */
 
-/** Writes `data` to `file` so that readers see either the old or the new content, never a mix (also the invitation store's). */
-export async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
+/** Writes `data` to `file` so that readers see either the old or the new content, never a mix. */
+async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
   const tmp = path.join(
     path.dirname(file),
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
