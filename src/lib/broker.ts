@@ -10,9 +10,9 @@ import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.j
 import { ConnectionEvents } from './events/connection-events.js';
 import { CallerActivity } from './health/caller-activity.js';
 import { StatusService } from './health/status-service.js';
-import { FileInvitationStore } from './invitations/file-invitation-store.js';
 import { InvitationService } from './invitations/invitation-service.js';
 import type { InvitationStore } from './invitations/invitation-store.js';
+import { openInvitationStore } from './invitations/open-invitations.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
@@ -70,7 +70,7 @@ export interface BrokerOptions {
   managedIdentityCredential?: ManagedIdentityCredentialFactory;
   /** How long getting a managed identity token may take (default 5 s). */
   managedIdentityTimeoutMs?: number;
-  /** Where invitations live; default the data folder (`BROKER_DATA_DIR/invitations`). */
+  /** Where invitations live; default Table Storage of `AzureWebJobsStorage`, else the data folder. */
   invitationStore?: InvitationStore;
 }
 
@@ -99,7 +99,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     certificateExpiries,
   });
   const invitations = new InvitationService({
-    store: options.invitationStore ?? new FileInvitationStore(settings.dataDir),
+    store: options.invitationStore ?? (await openInvitationStore(settings)),
     catalog: connections,
     clock,
     logger,

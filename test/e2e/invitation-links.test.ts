@@ -1,6 +1,9 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent, parseForm } from '../fakes/consent-client.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.js';
+import { type AzuriteTables, startAzuriteTables } from '../support/azurite-table.js';
 import { acceptInvitation, openLink, postForm } from '../support/invitation-client.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
@@ -154,5 +157,41 @@ describe('invitation to a device-code connection', () => {
     });
     expect(anon.status).toBe(400);
     expect(((await anon.json()) as { code: string }).code).toBe('consent_failed');
+  });
+});
+
+/** With `AzureWebJobsStorage`, invitations live in Table Storage (Azurite here), not in the data folder. */
+describe('invitations in Table Storage (Azurite)', () => {
+  let stack: Stack;
+  let azurite: AzuriteTables;
+  const tokens: string[] = [];
+  beforeAll(async () => {
+    azurite = await startAzuriteTables();
+    stack = await startStack({
+      connections: { desk: { expectedAccount: 'desk@contoso.com' } },
+      env: { AzureWebJobsStorage: azurite.connectionString, REFRESH_LOCK: 'process' },
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await stack.close();
+    await azurite.close();
+  });
+  afterEach(async () => expect(await findLeaks(stack, tokens)).toEqual([]));
+
+  it('creates, lists, uses up and refuses again, with nothing in the data folder', async () => {
+    const res = await stack.api('/api/connections/desk/invitations', {
+      method: 'POST',
+      body: '{"note":"table"}',
+    });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as { id: string; url: string };
+    tokens.push(created.url.split('/').pop()!);
+    expect((await acceptInvitation(created.url, 'desk@contoso.com')).status).toBe(200);
+    expect((await openLink(created.url)).res.status).toBe(410);
+    const listed = (await (await stack.api('/api/connections/desk/invitations')).json()) as {
+      invitations: Array<{ id: string; state: string }>;
+    };
+    expect(listed.invitations).toEqual([expect.objectContaining({ id: created.id, state: 'used' })]);
+    expect(existsSync(join(stack.dataDir, 'invitations'))).toBe(false);
   });
 });

@@ -1,7 +1,8 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TableClient } from '@azure/data-tables';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.js';
 import { ConnectionCatalog } from '../../src/lib/config/catalog.js';
 import type { Connection } from '../../src/lib/config/connections.js';
@@ -13,6 +14,9 @@ import {
   tokenHash,
 } from '../../src/lib/invitations/invitation-service.js';
 import type { Invitation, InvitationStore } from '../../src/lib/invitations/invitation-store.js';
+import { openInvitationStore } from '../../src/lib/invitations/open-invitations.js';
+import { TableInvitationStore } from '../../src/lib/invitations/table-invitation-store.js';
+import { type AzuriteTables, startAzuriteTables } from '../support/azurite-table.js';
 import { memoryLogger } from '../support/logs.js';
 
 const posix = process.platform !== 'win32';
@@ -39,10 +43,52 @@ function record(overrides: Partial<Invitation> = {}): Invitation {
   };
 }
 
+let azurite: AzuriteTables;
+let tables = 0;
+beforeAll(async () => {
+  azurite = await startAzuriteTables();
+}, 30_000);
+afterAll(() => azurite.close());
+
 /** What every InvitationStore must do (run on each implementation). */
 const implementations: Array<[string, () => Promise<InvitationStore>]> = [
   ['file', async () => new FileInvitationStore(path.join(root, 'data'))],
+  [
+    'Table Storage (Azurite)',
+    async () =>
+      new TableInvitationStore(
+        // A table per test: each starts empty, as the file store's temp folder does.
+        TableClient.fromConnectionString(azurite.connectionString, `Invitations${++tables}`, {
+          allowInsecureConnection: true,
+        }),
+      ),
+  ],
 ];
+
+describe('openInvitationStore', () => {
+  it('Table Storage when AzureWebJobsStorage names a table endpoint, else the data folder', async () => {
+    const dataDir = path.join(root, 'data');
+    const cs = azurite.connectionString;
+    expect(await openInvitationStore({ dataDir })).toBeInstanceOf(FileInvitationStore);
+    const blobOnly =
+      'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/a;';
+    expect(
+      await openInvitationStore({
+        dataDir,
+        hostStorage: { kind: 'connectionString', connectionString: blobOnly },
+      }),
+    ).toBeInstanceOf(FileInvitationStore);
+    const table = await openInvitationStore({
+      dataDir,
+      hostStorage: { kind: 'connectionString', connectionString: cs },
+    });
+    expect(table).toBeInstanceOf(TableInvitationStore);
+    // And it works: the broker's own table, created on first use.
+    await table.create(record({ id: 'OOOOOOOOOOOOOOOOOOOOOO', connection: 'opened' }));
+    expect((await table.list('opened')).map((i) => i.id)).toEqual(['OOOOOOOOOOOOOOOOOOOOOO']);
+    expect((await table.list()).map((i) => i.connection)).toContain('opened');
+  });
+});
 
 describe.each(implementations)('InvitationStore contract: %s', (_name, open) => {
   it('finds by token hash, lists by connection, and knows nothing else', async () => {
