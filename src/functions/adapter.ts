@@ -1,6 +1,7 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { type Person, signInRequired } from '../lib/auth/person-auth.js';
 import type { Broker } from '../lib/broker.js';
+import type { Actor } from '../lib/definitions/definition-store.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { prefersHtml } from '../lib/http/request.js';
 
@@ -10,6 +11,11 @@ export type BrokerSource = () => Promise<Broker>;
 export interface AdapterOptions {
   /** A human route: under `ADMIN_AUTH=easyauth` only signed-in people with the admin role pass. */
   people?: boolean;
+  /**
+   * An admin route (connections, templates, invitations): the admin gate lets through the function
+   * key, people with `ADMIN_ROLE`, or services whose app token carries it; `call.by` says who.
+   */
+  admin?: boolean;
   /** Renders a thrown error when problem+json is not what the client wants (an HTML page for browsers). */
   onError?: (err: unknown, broker: Broker, request: HttpRequest) => HttpResponseInit | undefined;
 }
@@ -20,6 +26,8 @@ export interface Call {
   request: HttpRequest;
   context: InvocationContext;
   person?: Person;
+  /** On admin routes: who is making the change, for entries and log lines. */
+  by?: Actor;
 }
 
 /**
@@ -41,17 +49,22 @@ export function adapter(
     }
     try {
       let person: Person | undefined;
-      if (options.people) {
+      let by: Actor | undefined;
+      if (options.people || options.admin) {
         const url = new URL(request.url);
-        const check = broker.people.check(request.headers, `${url.pathname}${url.search}`);
+        const pathAndQuery = `${url.pathname}${url.search}`;
+        const check = options.admin
+          ? await broker.admins(request.headers, pathAndQuery)
+          : broker.people.check(request.headers, pathAndQuery);
         if (!check.allowed) {
           // A browser goes to sign in and comes back; a script hears 401.
           if (!prefersHtml(request.headers.get('accept'))) throw signInRequired();
           return { status: 302, headers: { Location: check.signIn, 'Cache-Control': 'no-store' } };
         }
-        person = check.person;
+        if ('person' in check) person = check.person;
+        if ('by' in check) by = check.by;
       }
-      return await run({ broker, request, context, person });
+      return await run({ broker, request, context, person, by });
     } catch (err) {
       return (
         options.onError?.(err, broker, request) ??

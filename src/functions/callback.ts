@@ -54,7 +54,7 @@ export const callbackHandler = (source: BrokerSource) =>
         // A failure that names its connection tells the person what to do next (DESIGN.md, remedies).
         const connection =
           err instanceof BrokerError && err.connectionId
-            ? broker.connections.all().find((c) => c.id === err.connectionId)
+            ? broker.connections.peek(err.connectionId)
             : undefined;
         if (connection) explain(err, { connection, publicUrl: broker.settings.publicUrl });
         const options = { publicUrl: broker.settings.publicUrl, logger: broker.logger };

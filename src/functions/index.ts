@@ -13,7 +13,13 @@ const source = once(async () => {
     import('../lib/broker.js'),
     import('../lib/config/load.js'),
   ]);
-  return createBroker({ settings, connections: loadConnections(settings).connections });
+  const declared = loadConnections(settings);
+  return createBroker({
+    settings,
+    connections: declared.connections,
+    declaredDefinitions: declared.definitions,
+    declaredTemplates: declared.templates,
+  });
 });
 const table = routeTable(source, settings);
 

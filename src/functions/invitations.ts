@@ -8,11 +8,10 @@ import { type Actor, INVITATION_ID } from '../lib/invitations/invitation-store.j
 import { type AdapterOptions, adapter, type BrokerSource } from './adapter.js';
 
 /**
- * Who may manage invitations: the admins of DESIGN.md "Who may ask". Until the admin gate of
- * "Connections at runtime" is merged this is the human routes' gate (the function key under
- * `ADMIN_AUTH=key`, people with `ADMIN_ROLE` under easyauth); switching is this one line.
+ * Who may manage invitations: the admins of "Who may ask" (docs/design.md): the function key under
+ * `ADMIN_AUTH=key`, people with `ADMIN_ROLE` under easyauth, and services whose app token carries it.
  */
-const ADMIN: AdapterOptions = { people: true };
+const ADMIN: AdapterOptions = { admin: true };
 
 /** An admin body is at most 64 KiB (DESIGN.md `payload_too_large`); an invitation's is a few bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -76,7 +75,7 @@ function parseCreate(value: unknown): z.output<typeof createBody> {
 export const invitationsHandler = (source: BrokerSource) =>
   adapter(
     source,
-    async ({ broker, request, person }): Promise<HttpResponseInit> => {
+    async ({ broker, request, person, by }): Promise<HttpResponseInit> => {
       const connection = connectionOf(request);
       if (request.method === 'GET') {
         const invitations = await broker.invitations.list(connection);
@@ -87,7 +86,7 @@ export const invitationsHandler = (source: BrokerSource) =>
       const created = await broker.invitations.create(
         connection,
         { expiresInMs, note: body.note, replace: body.replace },
-        actorOf(person),
+        by ?? actorOf(person),
       );
       return {
         status: 201,
@@ -102,11 +101,11 @@ export const invitationsHandler = (source: BrokerSource) =>
 export const invitationHandler = (source: BrokerSource) =>
   adapter(
     source,
-    async ({ broker, request, person }) => {
+    async ({ broker, request, person, by }) => {
       const connection = connectionOf(request);
       const id = request.params.invitation ?? '';
       if (!INVITATION_ID.test(id)) throw new BrokerError('not_found', 'There is no such invitation.');
-      await broker.invitations.revoke(connection, id, actorOf(person));
+      await broker.invitations.revoke(connection, id, by ?? actorOf(person));
       return { status: 204, headers: { 'Cache-Control': 'no-store' } };
     },
     ADMIN,

@@ -2,12 +2,14 @@ import type { Settings } from '../lib/config/settings.js';
 import type { BrokerSource } from './adapter.js';
 import { callbackHandler } from './callback.js';
 import { connectHandler, connectPollHandler } from './connect.js';
+import { connectionHandler, connectionsHandler } from './connections.js';
 import { invitationHandler, invitationsHandler } from './invitations.js';
 import { rotateHandler } from './rotate.js';
 import type { AuthLevel, HttpMethod, HttpRoute, TimerRoute } from './route-types.js';
 import { startHandler } from './start.js';
 import { startPollHandler } from './start-poll.js';
 import { statusHandler } from './status.js';
+import { templateHandler, templatesHandler } from './templates.js';
 import { tokenHandler } from './token.js';
 
 export interface RouteTable {
@@ -36,8 +38,8 @@ export function routeTable(
       handler,
     });
   const get = on('GET');
-  // Admin routes (invitations): the human routes' level until the admin gate lands.
-  const admin = people;
+  // Admins are people (or, under easyauth with CALLER_AUTH=entra, services): the same host level.
+  const admins = people;
   return {
     http: [
       // POST: the confirm page's form (no consent begins on a cross-site GET).
@@ -47,14 +49,18 @@ export function routeTable(
       get('token', 'token', callers, tokenHandler(source)),
       // POST: the status page's admin forms (invite, revoke), with the anti-forgery token.
       on('GET', 'POST')('status', 'status', people, statusHandler(source)),
+      get('connections', 'connections', admins, connectionsHandler(source)),
+      on('GET', 'PUT', 'DELETE')('connection', 'connections/{id}', admins, connectionHandler(source)),
+      get('templates', 'templates', admins, templatesHandler(source)),
+      on('GET', 'PUT', 'DELETE')('template', 'templates/{name}', admins, templateHandler(source)),
       // Invitations: the owner of a mailbox holds no key; the token in the path is the credential.
       on('GET', 'POST')('connect', 'connect/{token}', 'anonymous', connectHandler(source)),
       get('connectPoll', 'connect/poll', 'anonymous', connectPollHandler(source)),
-      on('GET', 'POST')('invitations', 'connections/{id}/invitations', admin, invitationsHandler(source)),
+      on('GET', 'POST')('invitations', 'connections/{id}/invitations', admins, invitationsHandler(source)),
       on('DELETE')(
         'invitation',
         'connections/{id}/invitations/{invitation}',
-        admin,
+        admins,
         invitationHandler(source),
       ),
     ],

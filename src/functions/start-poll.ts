@@ -68,7 +68,7 @@ export const startPollHandler = (source: BrokerSource) =>
       if (prefersHtml(request.headers.get('accept'))) {
         return devicePollPage(q.connection, result, {
           key,
-          expectedAccount: broker.connections.get(q.connection).expectedAccount,
+          expectedAccount: (await broker.connections.get(q.connection)).expectedAccount,
         });
       }
       return devicePollJson(q.connection, result, broker.settings.publicUrl, (c, a) => pollPath(c, a, key));

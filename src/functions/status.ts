@@ -59,7 +59,7 @@ async function page(
   const answer = statusPage(connections, {
     key,
     now: broker.clock.now(),
-    catalog: broker.connections.all(),
+    catalog: await broker.connections.all(),
     admin: {
       forms: { action: `${url.pathname}${url.search}`, antiForgery: token },
       invitations: await broker.invitations.pending(),

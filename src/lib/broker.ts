@@ -1,11 +1,15 @@
+import { type AdminGate, adminGate } from './auth/admin-gate.js';
 import { type CallerGate, callerGate } from './auth/caller-gate.js';
 import { PersonAuth } from './auth/person-auth.js';
 import { type Clock, systemClock } from './clock.js';
 import { ConnectionCatalog } from './config/catalog.js';
-import type { Connection } from './config/connections.js';
+import type { Connection, TemplateConfig } from './config/connections.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { SealKeyProvider } from './consent/seal-key.js';
+import { DefinitionService } from './definitions/definition-service.js';
+import type { DefinitionStore } from './definitions/definition-store.js';
+import { openDefinitions } from './definitions/open-definitions.js';
 import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.js';
 import { ConnectionEvents } from './events/connection-events.js';
 import { CallerActivity } from './health/caller-activity.js';
@@ -45,6 +49,10 @@ export interface Broker {
   callerActivity: CallerActivity;
   /** Who may open the human routes. */
   people: PersonAuth;
+  /** Who may use the admin routes (connections, templates, invitations), and as whom (`by`). */
+  admins: AdminGate;
+  /** The admin API's reads and writes of both sources (docs/connections.md). */
+  definitions: DefinitionService;
   /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
   events: ConnectionEvents;
   /** Links a mailbox owner consents from (DESIGN.md, "Invitations"). */
@@ -53,9 +61,18 @@ export interface Broker {
 
 export interface BrokerOptions {
   settings: Settings;
+  /** The declared connections (file / app setting), resolved. */
   connections: Map<string, Connection>;
+  /** The declared connections as written (default: derived from `connections`), for the admin API. */
+  declaredDefinitions?: Map<string, Record<string, unknown>>;
+  /** The declared templates. */
+  declaredTemplates?: Map<string, TemplateConfig>;
   /** Tests inject fakes here; production takes the defaults. */
   store?: SecretStore;
+  /** Managed connections and templates; default per `openDefinitions`. */
+  definitionStore?: DefinitionStore;
+  /** How often other instances' definition changes are picked up (default 15 s). */
+  catalogSyncIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
   fetch?: typeof fetch;
@@ -78,10 +95,19 @@ export interface BrokerOptions {
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const { settings } = options;
   assertProvidersSupported(options.connections.values());
-  const connections = new ConnectionCatalog(options.connections.values());
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   const store = options.store ?? (await openStore(settings));
+  const definitionStore = options.definitionStore ?? (await openDefinitions(settings, clock));
+  const declaredTemplates = options.declaredTemplates ?? new Map<string, TemplateConfig>();
+  const connections = new ConnectionCatalog(options.connections.values(), {
+    declaredTemplates,
+    definitions: definitionStore,
+    settings,
+    clock,
+    logger,
+    syncIntervalMs: options.catalogSyncIntervalMs,
+  });
   const grantStore = new GrantStore(store, { clock });
   const certificateExpiries = new Map<string, Date>();
   const dialect = createDialectLookup({
@@ -168,6 +194,16 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     events,
     concurrency: settings.rotationConcurrency,
   });
+  // A connection deleted or changed anywhere loses its cached tokens here (a template change applies
+  // from the next refresh: its connections' tokens were minted for the same grant).
+  connections.onChange((change) => {
+    if (change.kind === 'connection') tokens.invalidate(change.name);
+  });
+  const callers = callerGate(settings.callerAuth, clock, {
+    fetch: options.fetch,
+    cooldownMs: options.callerKeysCooldownMs,
+  });
+  const people = new PersonAuth(settings.adminAuth);
   return {
     settings,
     connections,
@@ -179,13 +215,29 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     consent,
     rotation,
     status,
-    callers: callerGate(settings.callerAuth, clock, {
-      fetch: options.fetch,
-      cooldownMs: options.callerKeysCooldownMs,
-    }),
+    callers,
     callerActivity,
-    people: new PersonAuth(settings.adminAuth),
+    people,
+    admins: adminGate(settings.adminAuth, people, callers),
+    definitions: new DefinitionService({
+      catalog: connections,
+      store: definitionStore,
+      secrets: store,
+      declaredDefinitions: options.declaredDefinitions ?? asWritten(options.connections),
+      declaredTemplates,
+      logger,
+    }),
     events,
     invitations,
   };
+}
+
+/** Declared connections as written, for callers (tests) that only have them resolved. */
+function asWritten(connections: Map<string, Connection>): Map<string, Record<string, unknown>> {
+  return new Map(
+    [...connections].map(([id, c]) => {
+      const { id: _id, redirectUri: _r, rotateAfterMs: _a, template: _t, ...config } = c;
+      return [id, config as Record<string, unknown>];
+    }),
+  );
 }

@@ -85,6 +85,8 @@ export interface BrokerErrorOptions {
   retryAfter?: number;
   /** `WWW-Authenticate` of an `unauthorized`: the scheme the route expects (default `FunctionKey`). */
   challenge?: string;
+  /** `invalid_request` of an admin write: every schema violation, by dotted path (`""` = the whole body). */
+  errors?: { path: string; message: string }[];
   cause?: unknown;
 }
 
@@ -98,6 +100,7 @@ export class BrokerError extends Error {
   readonly providerError?: ProviderErrorInfo;
   readonly retryAfter?: number;
   readonly challenge?: string;
+  readonly errors?: { path: string; message: string }[];
   /** Attached by whoever knows the connection (the grant service); shown as the problem's `remedy`. */
   remedy?: Remedy;
 
@@ -109,6 +112,7 @@ export class BrokerError extends Error {
     this.providerError = options.providerError;
     this.retryAfter = options.retryAfter;
     this.challenge = options.challenge;
+    if (options.errors) this.errors = options.errors;
   }
 
   get status(): number {

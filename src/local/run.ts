@@ -41,6 +41,9 @@ export interface RunLocalOptions {
   /** See `BrokerOptions.managedIdentityCredential` / `managedIdentityTimeoutMs`. */
   managedIdentityCredential?: BrokerOptions['managedIdentityCredential'];
   managedIdentityTimeoutMs?: number;
+  /** See `BrokerOptions.definitionStore` / `catalogSyncIntervalMs`. */
+  definitionStore?: BrokerOptions['definitionStore'];
+  catalogSyncIntervalMs?: number;
   /** Start the rotation timer (default true). */
   timers?: boolean;
   /** Lines for a person (URL, key source, sandbox hints); default: none. */
@@ -82,6 +85,10 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
   brokerPromise = createBroker({
     settings,
     connections,
+    declaredDefinitions: sandbox ? undefined : loaded.definitions,
+    declaredTemplates: loaded.templates,
+    definitionStore: options.definitionStore,
+    catalogSyncIntervalMs: options.catalogSyncIntervalMs,
     store,
     clock: options.clock,
     logger,

@@ -108,7 +108,7 @@ describe('TokenService', () => {
 
   it('rotate refreshes the grant and primes the cache with the token it minted', async () => {
     const { tokens, provider, catalog, storedGrant } = await setup();
-    const tags = await tokens.rotate(catalog.get('mail'));
+    const tags = await tokens.rotate(await catalog.get('mail'));
     expect(tags.status).toBe('connected');
     expect((await storedGrant('mail'))?.value).toBe('rt-1');
     const vended = await tokens.getAccessToken('mail');

@@ -1,11 +1,15 @@
 import type { Clock } from '../clock.js';
 import type { CallerAuthSettings } from '../config/settings.js';
-import type { Caller, CallerPolicy, CallerVerifier, KeySetOptions } from './caller-verifier.js';
+import type { AppIdentity, Caller, CallerPolicy, CallerVerifier, KeySetOptions } from './caller-verifier.js';
 
 export const FUNCTION_KEY_CALLER: Caller = { name: 'function-key' };
 
 /** Who is asking for a connection's token: the host has checked the key, or the caller's Entra token is checked here. */
-export type CallerGate = (authorization: string | null, connectionOf: () => CallerPolicy) => Promise<Caller>;
+export interface CallerGate {
+  (authorization: string | null, connectionOf: () => CallerPolicy | Promise<CallerPolicy>): Promise<Caller>;
+  /** Under `CALLER_AUTH=entra`: a service's app token checked as callers' are (the admin gate's service path). */
+  authenticate?: (authorization: string | null) => Promise<AppIdentity>;
+}
 
 /**
  * The gate `CALLER_AUTH` asks for. The verifier (and jose with it) is loaded on the first call under
@@ -18,10 +22,12 @@ export function callerGate(
 ): CallerGate {
   if (settings.mode === 'key') return async () => FUNCTION_KEY_CALLER;
   let verifier: Promise<CallerVerifier> | undefined;
-  return async (authorization, connectionOf) => {
-    verifier ??= import('./caller-verifier.js').then(
+  const load = () =>
+    (verifier ??= import('./caller-verifier.js').then(
       ({ CallerVerifier }) => new CallerVerifier(settings, clock, options),
-    );
-    return (await verifier).verify(authorization, connectionOf);
-  };
+    ));
+  const gate: CallerGate = async (authorization, connectionOf) =>
+    (await load()).verify(authorization, connectionOf);
+  gate.authenticate = async (authorization) => (await load()).authenticate(authorization);
+  return gate;
 }

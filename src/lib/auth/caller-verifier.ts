@@ -20,6 +20,14 @@ export interface Caller {
   id?: string;
 }
 
+/** A service's validated app token: who it is and its app roles. */
+export interface AppIdentity {
+  oid: string;
+  roles: string[];
+  /** `app_displayname`, else `azp` / `appid`. */
+  name?: string;
+}
+
 export interface KeySetOptions {
   fetch?: typeof fetch;
   /** Default 30 s. */
@@ -91,7 +99,20 @@ export class CallerVerifier {
    * The caller, or 401 `unauthorized` (no or bad token) / 403 `caller_not_allowed`. The connection is
    * looked up only once the token is good, so nobody unauthenticated learns which connections exist.
    */
-  async verify(authorization: string | null, connectionOf: () => CallerPolicy): Promise<Caller> {
+  async verify(
+    authorization: string | null,
+    connectionOf: () => CallerPolicy | Promise<CallerPolicy>,
+  ): Promise<Caller> {
+    const { oid, roles } = await this.authenticate(authorization);
+    return this.admit(oid, roles, await connectionOf());
+  }
+
+  /**
+   * The calling service's app token checked as every caller's is (signature, issuer, audience,
+   * tenant, lifetime, app token): its `oid`, app roles and name. 401 `unauthorized` otherwise. The
+   * admin gate uses it too, with the admin role instead of a connection's `callers`.
+   */
+  async authenticate(authorization: string | null): Promise<AppIdentity> {
     const token = /^Bearer +(\S+)$/i.exec(authorization?.trim() ?? '')?.[1];
     if (!token) {
       throw unauthorized(
@@ -130,8 +151,12 @@ export class CallerVerifier {
     }
     const oid = typeof claims.oid === 'string' ? claims.oid.toLowerCase() : undefined;
     if (!oid) throw unauthorized('The bearer token is refused: it names no caller (oid).');
-    const roles = Array.isArray(claims.roles) ? claims.roles : [];
-    const connection = connectionOf();
+    const roles = Array.isArray(claims.roles) ? claims.roles.filter((r) => typeof r === 'string') : [];
+    const name = [claims.app_displayname, claims.azp, claims.appid].find((v) => typeof v === 'string');
+    return name === undefined ? { oid, roles } : { oid, roles, name: String(name) };
+  }
+
+  private admit(oid: string, roles: string[], connection: CallerPolicy): Caller {
     const listed = connection.callers?.find((c) => c.objectId.toLowerCase() === oid);
     if (!listed) {
       throw new BrokerError(

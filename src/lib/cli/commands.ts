@@ -74,7 +74,7 @@ export async function runCli(
         return 2;
       }
       const broker = await (deps.openBroker ?? openBroker)();
-      const connection = broker.connections.get(id);
+      const connection = await broker.connections.get(id);
       const token = await readStdin('refresh token');
       const tags = await broker.grants.importRefreshToken(connection, token, replace);
       out(`Imported: connection ${id} is connected${tags.account ? ` as ${tags.account}` : ''}.`);
@@ -92,7 +92,7 @@ export async function runCli(
     case 'rotate': {
       const [id] = args;
       const broker = await openBroker();
-      if (id) broker.connections.get(id);
+      if (id) await broker.connections.get(id);
       const results = await broker.rotation.rotationPass({ onlyId: id, force: id !== undefined });
       for (const r of results) out([r.connection, r.outcome, r.reason ?? r.error ?? ''].join('\t').trimEnd());
       return results.some((r) => r.outcome !== 'rotated' && r.outcome !== 'skipped') ? 1 : 0;
@@ -118,7 +118,7 @@ export async function runCli(
         return 2;
       }
       const settings = loadSettings(process.env);
-      const connection = new ConnectionCatalog(loadConnections(settings).connections.values()).get(id);
+      const connection = await new ConnectionCatalog(loadConnections(settings).connections.values()).get(id);
       if (settings.callerAuth.mode === 'key')
         out(
           '# CALLER_AUTH=key: anyone with the function key may call; this list applies under CALLER_AUTH=entra',

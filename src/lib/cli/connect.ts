@@ -27,7 +27,7 @@ export async function connectCommand(
     started.message ??
       `To sign in, use a web browser to open the page ${started.verificationUri} and enter the code ${started.userCode} to authenticate.`,
   );
-  const expectedAccount = broker.connections.get(connectionId).expectedAccount;
+  const expectedAccount = (await broker.connections.get(connectionId)).expectedAccount;
   if (expectedAccount) out(`Sign in as ${expectedAccount}; any other account is refused.`);
   out(`Waiting for the sign-in (the code expires in ${Math.round(started.expiresIn / 60)} minutes)…`);
 

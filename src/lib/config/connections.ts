@@ -101,6 +101,20 @@ const callers = z
   )
   .describe('with CALLER_AUTH=entra: who may get tokens of this connection; absent or empty = nobody');
 
+const displayName = z
+  .string()
+  .min(1)
+  .max(100)
+  .optional()
+  .describe('what invitation pages and the status page call this connection; default its id');
+
+const allowedScopes = z
+  .array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces'))
+  .optional()
+  .describe(
+    'what /api/token?scope= may ask for besides `scopes` (case-insensitive); anything else is refused',
+  );
+
 const common = {
   clientId: z.string().min(1),
   credential: credential.optional(),
@@ -113,25 +127,28 @@ const common = {
   redirectUri: endpoint.optional().describe('default: BROKER_PUBLIC_URL + /api/callback'),
   rotateAfter: duration.default('PT24H'),
   callers: callers.optional(),
-  allowedScopes: z
-    .array(z.string().min(1).regex(/^\S+$/, 'must not contain spaces'))
-    .optional()
-    .describe(
-      'what /api/token?scope= may ask for besides `scopes` (case-insensitive); anything else is refused',
-    ),
+  allowedScopes,
+  displayName,
 };
 
-const flow = z.enum(['authorization_code', 'device_code']).default('authorization_code');
+const flowName = z.enum(['authorization_code', 'device_code']);
+const flow = flowName.default('authorization_code');
+const tenant = z
+  .string()
+  .regex(TENANT, 'must be common, organizations, consumers, a tenant GUID or a domain');
+const tokenEndpointAuthMethod = z
+  .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+  .optional()
+  .describe(
+    'how the client authenticates (RFC 6749 §2.3.1; private_key_jwt: OpenID Connect Core §9, with a certificate credential); default: private_key_jwt for a certificate, else per discovery, client_secret_basic when it names both or nothing',
+  );
 
 export const entraConnection = z
   .object({
     provider: z.literal('entra'),
     flow,
     authority: endpoint.default('https://login.microsoftonline.com'),
-    tenant: z
-      .string()
-      .regex(TENANT, 'must be common, organizations, consumers, a tenant GUID or a domain')
-      .default('common'),
+    tenant: tenant.default('common'),
     ...common,
   })
   .strict()
@@ -161,12 +178,7 @@ export const oauth2Connection = z
     authorizationEndpoint: endpoint.optional(),
     tokenEndpoint: endpoint.optional(),
     deviceAuthorizationEndpoint: endpoint.optional(),
-    tokenEndpointAuthMethod: z
-      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
-      .optional()
-      .describe(
-        'how the client authenticates (RFC 6749 §2.3.1; private_key_jwt: OpenID Connect Core §9, with a certificate credential); default: private_key_jwt for a certificate, else per discovery, client_secret_basic when it names both or nothing',
-      ),
+    tokenEndpointAuthMethod,
     ...common,
   })
   .strict()
@@ -206,13 +218,56 @@ export const connectionSchema = z.discriminatedUnion('provider', [
   oauth2Connection,
 ]);
 
+/**
+ * What many connections share (docs/connections.md, "Templates"): every field a connection has but
+ * the ones that name one mailbox (`expectedAccount`, `displayName`). Each field is checked on its
+ * own here; whether the fields fit together is checked once merged into a connection.
+ */
+export const templateSchema = z
+  .object({
+    provider: z.enum(['entra', 'sharepoint-acs', 'oauth2']).optional(),
+    flow: flowName.optional(),
+    authority: endpoint.optional(),
+    tenant: tenant.optional(),
+    clientId: z.string().min(1).optional(),
+    credential: credential.optional(),
+    scopes: scopes.optional(),
+    allowedScopes,
+    callers: callers.optional(),
+    redirectUri: endpoint.optional(),
+    rotateAfter: duration.optional(),
+    siteUrl: endpoint.optional(),
+    accessControlUrl: endpoint.optional(),
+    issuer: endpoint.optional(),
+    authorizationEndpoint: endpoint.optional(),
+    tokenEndpoint: endpoint.optional(),
+    deviceAuthorizationEndpoint: endpoint.optional(),
+    tokenEndpointAuthMethod,
+  })
+  .strict();
+
+export type TemplateConfig = z.output<typeof templateSchema>;
+
+const idKey = z.string().regex(CONNECTION_ID, 'ids are lowercase letters, digits and dashes (max 63)');
+
+/**
+ * A connection that names a template: its own fields override the template's (arrays and objects
+ * replace, never merge). This shape is for editors (the generated JSON Schema); the merged result
+ * is validated by `connectionSchema` (`templates.ts`).
+ */
+export const templatedConnection = templateSchema
+  .extend({
+    template: idKey.describe('the template whose fields this connection starts from'),
+    expectedAccount: common.expectedAccount,
+    displayName,
+  })
+  .strict();
+
 export const connectionsFileSchema = z
   .object({
     $schema: z.string().optional(),
-    connections: z.record(
-      z.string().regex(CONNECTION_ID, 'connection ids are lowercase letters, digits and dashes (max 63)'),
-      connectionSchema,
-    ),
+    templates: z.record(idKey, templateSchema).optional(),
+    connections: z.record(idKey, z.union([templatedConnection, connectionSchema])),
   })
   .strict();
 
@@ -224,6 +279,8 @@ export type ConnectionConfig = z.output<typeof connectionSchema>;
 /** A configured connection with its id and resolved defaults. */
 export type Connection = ConnectionConfig & {
   id: string;
+  /** The template it was merged from, if any. */
+  template?: string;
   redirectUri: string;
   rotateAfterMs: number;
 };

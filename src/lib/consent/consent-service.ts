@@ -87,7 +87,7 @@ export class ConsentService {
    * and the sealed poll state, from the `DeviceService`.
    */
   async start(connectionId: string, by?: Person, options: ConsentStartOptions = {}): Promise<ConsentStart> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     if ('flow' in connection && connection.flow === 'device_code') {
       return { flow: 'device_code', device: await this.device.start(connectionId, by, options) };
     }
@@ -133,7 +133,7 @@ export class ConsentService {
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
   async callback(params: CallbackParams, cookies: Map<string, string>): Promise<ConsentResult> {
     const state = await this.verifyState(params.state, cookies);
-    const connection = this.deps.catalog.get(state.c);
+    const connection = await this.deps.catalog.get(state.c);
     if (params.error !== undefined) {
       // Shown to the person and logged: only an RFC 6749 error code, and at most a 9-digit AADSTS number.
       const error = oauthErrorCode(params.error);

@@ -126,7 +126,7 @@ export class DeviceService {
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
   async start(connectionId: string, by?: Person, options: ConsentStartOptions = {}): Promise<DeviceStart> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
     try {
@@ -181,7 +181,7 @@ export class DeviceService {
     /** Invitations: the anonymous poll route accepts only attempts begun from an invitation. */
     options: { invitationOnly?: boolean } = {},
   ): Promise<DevicePoll> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
     const state = unseal<SealedAttempt>(await this.deps.sealKey.get(), PURPOSE, sealed, now);

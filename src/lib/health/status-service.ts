@@ -71,7 +71,7 @@ export class StatusService {
 
   async health(snapshot?: StoreSnapshot): Promise<ConnectionHealth[]> {
     const { grants, expiries } = snapshot ?? (await readSnapshot(this.deps.store));
-    return this.deps.catalog.all().map((c) => this.healthOf(c, grants.get(c.id), expiries));
+    return (await this.deps.catalog.all()).map((c) => this.healthOf(c, grants.get(c.id), expiries));
   }
 
   healthOf(c: Connection, tags: GrantTags | undefined, expiries: Map<string, Date>): ConnectionHealth {

@@ -18,6 +18,8 @@ export interface Problem {
   providerError?: { error: string; aadsts?: number };
   /** What a person does about it, when the failure is the connection's (DESIGN.md, "Telling people what to do"). */
   remedy?: Remedy;
+  /** Every schema violation of an admin write's body. */
+  errors?: { path: string; message: string }[];
 }
 
 /** `upstream_unavailable` without a provider's own `Retry-After`. */
@@ -40,6 +42,7 @@ export function toProblem(err: unknown, publicUrl: string, logger?: Logger): Pro
     if (known.providerError.aadsts) problem.providerError.aadsts = known.providerError.aadsts;
   }
   if (known.remedy) problem.remedy = known.remedy;
+  if (known.errors) problem.errors = known.errors;
   return problem;
 }
 

@@ -65,7 +65,9 @@ export class RotationService {
   async rotationPass(options: RotationOptions = {}): Promise<RotationResult[]> {
     const started = this.deps.clock.now();
     const snapshot = await readSnapshot(this.deps.store);
-    const connections = this.deps.catalog.all().filter((c) => !options.onlyId || c.id === options.onlyId);
+    const connections = (await this.deps.catalog.all()).filter(
+      (c) => !options.onlyId || c.id === options.onlyId,
+    );
     const queue = connections.map((c) => ({ connection: c, tags: snapshot.grants.get(c.id) }));
     const jitterMs = options.jitter ? (this.deps.jitterMs ?? 1000) : 0;
     let staggered = 0;

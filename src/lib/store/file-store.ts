@@ -1,20 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fchmodSync,
-  constants as fsConstants,
-  fsync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as z from 'zod';
 import { decrypt, encrypt, KEY_BYTES } from '../crypto/aead.js';
+import { atomicWrite, isErrno, syncDir } from './atomic-file.js';
 import { checkDate, checkName, checkTags, SECRET_NAME } from './limits.js';
 import type {
   SecretProperties,
@@ -97,94 +87,6 @@ function latestEnabled(versions: VersionRecord[]): VersionRecord | undefined {
     if (v.enabled) return v;
   }
   return undefined;
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
-}
-
-const fsyncFd = promisify(fsync);
-
-/*
- * Only the fsyncs go to libuv's thread pool; the other calls on a secret's file are synchronous.
- * Opening, reading, writing and renaming a file of a few kilobytes in a local folder takes
- * microseconds, less than one hand-off to the thread pool and back, and a rotation pass made
- * seventeen of those per connection (on a busy machine each one a context switch). The data dir is
- * meant to be local: on a network share each such call would hold the event loop for a round trip.
- */
-
-/** Writes `data` to `file` so that readers see either the old or the new content, never a mix. */
-async function atomicWrite(file: string, data: string | Buffer): Promise<void> {
-  const tmp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-  );
-  try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      // Explicit, so a permissive umask or an odd default cannot widen it.
-      fchmodSync(fd, 0o600);
-      writeFileSync(fd, data);
-      await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Not there, or not ours to remove: the write's own error is the one to report.
-    }
-    throw err;
-  }
-  await syncDirAfter(path.dirname(file));
-}
-
-/** Per directory: the fsync under way, and the one that follows it, shared by all who wait. */
-const dirSyncs = new Map<string, { running?: Promise<void>; queued?: Promise<void> }>();
-
-/**
- * Makes renames already done in `dir` durable, sharing one directory fsync between concurrent
- * writers (a group commit): a rotation pass writes eight secrets at once, and an fsync each was a
- * third of every write's round trips. A sync under way may have begun before this caller's rename,
- * so the caller waits for the next one, which everyone arriving meanwhile shares.
- */
-function syncDirAfter(dir: string): Promise<void> {
-  let state = dirSyncs.get(dir);
-  if (!state) {
-    state = {};
-    dirSyncs.set(dir, state);
-  }
-  const current = state;
-  const start = (): Promise<void> => {
-    const run = syncDir(dir).finally(() => {
-      if (current.running === run) current.running = undefined;
-      if (!current.running && !current.queued && dirSyncs.get(dir) === current) dirSyncs.delete(dir);
-    });
-    current.running = run;
-    return run;
-  };
-  if (!current.running) return start();
-  current.queued ??= current.running.then(() => {
-    current.queued = undefined;
-    return start();
-  });
-  return current.queued;
-}
-
-/** Makes a rename durable across a crash; not every platform can open a directory, which is fine. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fd = openSync(dir, fsConstants.O_RDONLY);
-    try {
-      await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Best effort: Windows cannot fsync a directory.
-  }
 }
 
 async function loadOrCreateKey(keyFile: string): Promise<Buffer> {

@@ -55,7 +55,7 @@ export class TokenService {
 
   /** A token for the connection's own scopes, or for `scopes` within its scope policy. */
   async getAccessToken(connectionId: string, scopes?: string[]): Promise<VendedToken> {
-    const connection = this.deps.catalog.get(connectionId);
+    const connection = await this.deps.catalog.get(connectionId);
     if (scopes) checkRequestedScopes(connection, scopes);
     const key = cacheKey(connectionId, scopes);
     const cached = this.cache.get(connectionId)?.get(key);
