@@ -8,6 +8,7 @@ import { BrokerError } from '../lib/errors.js';
 import { antiForgeryToken, checkAntiForgery } from '../lib/http/anti-forgery.js';
 import { parseQuery, prefersHtml } from '../lib/http/request.js';
 import { INVITATION_ID } from '../lib/invitations/invitation-store.js';
+import { deleteConfirmation } from '../views/status-admin.js';
 import { inviteNotice, plainNotice } from '../views/status-invitations.js';
 import { statusPage } from '../views/status-page.js';
 import { adapter, type BrokerSource } from './adapter.js';
@@ -18,8 +19,26 @@ import { keyParam, linkKey } from './query.js';
 const query = z.object({ code: keyParam });
 
 /** What the status page's forms may ask (DESIGN.md, "Invitations": every form with the token). */
+const optional = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .optional()
+    .transform((v) => (v?.trim() ? v.trim() : undefined));
 const action = z.discriminatedUnion('do', [
   z.object({ do: z.literal('invite'), connection: z.string().regex(CONNECTION_ID) }),
+  z.object({
+    do: z.literal('add'),
+    id: z.string(),
+    template: z.string().max(63),
+    expectedAccount: optional(256),
+    displayName: optional(100),
+  }),
+  z.object({
+    do: z.literal('delete'),
+    connection: z.string().regex(CONNECTION_ID),
+    confirm: z.literal('yes').optional(),
+  }),
   z.object({
     do: z.literal('revoke'),
     connection: z.string().regex(CONNECTION_ID),
@@ -27,15 +46,52 @@ const action = z.discriminatedUnion('do', [
   }),
 ]);
 
+interface Done {
+  notice: string;
+  link: boolean;
+  /** A refused form (4xx): the page shows why, with that status. */
+  status?: number;
+}
+
 /** Runs one form; the notice the page then shows (HTML), and whether it shows a new link. */
 async function runForm(
   broker: Broker,
   form: URLSearchParams,
   person: Person | undefined,
-): Promise<{ notice: string; link: boolean }> {
+  forms: { action: string; antiForgery: string },
+): Promise<Done> {
   const parsed = action.safeParse(Object.fromEntries(form.entries()));
   if (!parsed.success) throw new BrokerError('invalid_request', 'The form is not one this page sends.');
   const a = parsed.data;
+  const by = actorOf(person);
+  if (a.do === 'add') {
+    const definition: Record<string, unknown> = { template: a.template };
+    if (a.expectedAccount) definition.expectedAccount = a.expectedAccount;
+    if (a.displayName) definition.displayName = a.displayName;
+    await broker.definitions.putConnection(
+      a.id,
+      definition,
+      { name: by.name ?? by.id ?? 'unknown', ...by },
+      {
+        ifNoneMatch: '*',
+      },
+    );
+    return {
+      notice: plainNotice(`Connection ${a.id} is added. Invite its owner to connect it.`),
+      link: false,
+    };
+  }
+  if (a.do === 'delete') {
+    if (a.confirm !== 'yes') {
+      return { notice: deleteConfirmation(a.connection, forms, forms.action), link: false };
+    }
+    await broker.definitions.deleteConnection(
+      a.connection,
+      { name: by.name ?? by.id ?? 'unknown', ...by },
+      {},
+    );
+    return { notice: plainNotice(`Connection ${a.connection} is deleted.`), link: false };
+  }
   if (a.do === 'invite') {
     const created = await broker.invitations.create(a.connection, {}, actorOf(person));
     return { notice: inviteNotice(a.connection, created), link: true };
@@ -51,23 +107,38 @@ async function page(
   broker: Broker,
   request: HttpRequest,
   key: string | undefined,
-  done?: { notice: string; link: boolean },
+  done?: Done,
 ): Promise<HttpResponseInit> {
   const connections = await broker.status.health();
-  const token = antiForgeryToken(request.headers);
-  const url = new URL(request.url);
+  const catalog = await broker.connections.all();
+  const forms = formsOf(request);
+  const templates = [
+    ...broker.connections.declaredTemplateNames(),
+    ...(await broker.definitions.listTemplates({ top: 1000 })).items.map((t) => t.name),
+  ];
   const answer = statusPage(connections, {
     key,
     now: broker.clock.now(),
-    catalog: await broker.connections.all(),
+    catalog,
     admin: {
-      forms: { action: `${url.pathname}${url.search}`, antiForgery: token },
+      forms,
       invitations: await broker.invitations.pending(),
       notice: done?.notice,
       scriptNonce: done?.link ? randomBytes(16).toString('base64') : undefined,
+      managed: new Set(catalog.filter((c) => !broker.connections.isDeclared(c.id)).map((c) => c.id)),
+      templates: [...new Set(templates)].sort(),
     },
   });
-  return { ...answer, cookies: [antiForgeryCookie(token, broker.settings.publicUrl)] };
+  return {
+    ...answer,
+    status: done?.status ?? answer.status,
+    cookies: [antiForgeryCookie(forms.antiForgery, broker.settings.publicUrl)],
+  };
+}
+
+function formsOf(request: HttpRequest) {
+  const url = new URL(request.url);
+  return { action: `${url.pathname}${url.search}`, antiForgery: antiForgeryToken(request.headers) };
 }
 
 /**
@@ -85,7 +156,15 @@ export const statusHandler = (source: BrokerSource) =>
       if (request.method === 'POST') {
         const form = await readForm(request);
         checkAntiForgery(request.headers, form);
-        return page(broker, request, key, await runForm(broker, form, person));
+        let done: Done;
+        try {
+          done = await runForm(broker, form, person, formsOf(request));
+        } catch (err) {
+          // A refused form (bad id, exists already, declared…): the page again, saying why, with its 4xx.
+          if (!(err instanceof BrokerError) || err.status >= 500) throw err;
+          done = { notice: plainNotice(err.message), link: false, status: err.status };
+        }
+        return page(broker, request, key, done);
       }
       if (!prefersHtml(request.headers.get('accept'))) {
         const connections = await broker.status.health();

@@ -199,6 +199,17 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   connections.onChange((change) => {
     if (change.kind === 'connection') tokens.invalidate(change.name);
   });
+  // Invitations: a deleted connection's links go with it, so an id created again inherits none.
+  connections.onChange((change) => {
+    if (change.kind === 'connection' && change.removed) {
+      invitations.revokeAll(change.name, { name: 'connection.deleted' }).catch((err: unknown) =>
+        logger.warn('invitation.revoke_failed', {
+          connection: change.name,
+          reason: err instanceof Error ? err.name : 'error',
+        }),
+      );
+    }
+  });
   const callers = callerGate(settings.callerAuth, clock, {
     fetch: options.fetch,
     cooldownMs: options.callerKeysCooldownMs,

@@ -5,6 +5,7 @@ import type { HttpAnswer } from '../lib/http/answer.js';
 import type { InvitationView } from '../lib/invitations/invitation-service.js';
 import { startPath } from './links.js';
 import { escapeHtml, htmlPage, scriptPageHeaders } from './page.js';
+import { ADMIN_STYLE, addConnectionForm, deleteForm } from './status-admin.js';
 import {
   COPY_SCRIPT,
   FORM_STYLE,
@@ -21,6 +22,9 @@ export interface StatusAdmin {
   notice?: string;
   /** The page shows a new link: allow the copy button's script with this nonce. */
   scriptNonce?: string;
+  /** Managed connections (they get "Delete"), and the templates "Add connection" offers. */
+  managed?: ReadonlySet<string>;
+  templates?: string[];
 }
 
 const WORDS: Record<ConnectionHealth['status'], string> = {
@@ -85,8 +89,9 @@ function row(
   connection: Connection | undefined,
   key: string | undefined,
   now: number,
-  forms: StatusForms | undefined,
+  admin: StatusAdmin | undefined,
 ): string {
+  const forms = admin?.forms;
   const act = actionOf(c, connection, key);
   const deadline = c.nextDeadline
     ? `<span class="${c.warning ? 'warn' : ''}">${DEADLINE_WORDS[c.nextDeadline.kind]} ${time(c.nextDeadline.at, now)}</span>`
@@ -108,7 +113,7 @@ function row(
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}${forms && c.flow !== 'client_credentials' ? ` ${inviteForm(c.id, forms)}` : ''}</td>
+<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}${forms && c.flow !== 'client_credentials' ? ` ${inviteForm(c.id, forms)}` : ''}${forms && admin?.managed?.has(c.id) ? ` ${deleteForm(c.id, forms)}` : ''}</td>
 </tr>`;
 }
 
@@ -126,7 +131,7 @@ export function statusPage(
   const config = new Map((options.catalog ?? []).map((c) => [c.id, c]));
   const { admin } = options;
   const table = (list: ConnectionHealth[]) =>
-    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now, admin?.forms)).join('\n')}</tbody></table>`;
+    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now, admin)).join('\n')}</tbody></table>`;
   const attention = connections.filter((c) => c.remedy !== null);
   const healthy = connections.filter((c) => c.remedy === null);
   const n = connections.length;
@@ -148,7 +153,7 @@ export function statusPage(
   return htmlPage(
     200,
     'Token broker status',
-    `${FORM_STYLE}<h1>Token broker status</h1>${admin.notice ?? ''}${body}${invitations}${script}`,
+    `${FORM_STYLE}${ADMIN_STYLE}<h1>Token broker status</h1>${admin.notice ?? ''}${body}${invitations}${admin.templates ? addConnectionForm(admin.templates, admin.forms) : ''}${script}`,
     admin.scriptNonce ? scriptPageHeaders(admin.scriptNonce) : {},
   );
 }

@@ -3,12 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { launchChromium, skipBrowser, skippedTitle } from '../support/browser.js';
-import { findLeaks, startStack } from './harness.js';
+import { CLIENT_ID, CLIENT_SECRET_NAME, findLeaks, startStack } from './harness.js';
 
 const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const title = skipBrowser
   ? skippedTitle
-  : 'status page → Invite → a second browser with no key opens the link → Continue → sign in → Connected';
+  : 'status page: Add connection from a template → Invite → a second browser with no key opens the link → Continue → sign in → Connected → Delete';
 
 /** The status table's row for connection `id`. */
 const rowOf = (page: Page, id: string) =>
@@ -28,7 +28,21 @@ function watch(page: Page) {
 describe('invitations in a real browser (headless Chromium)', () => {
   it.skipIf(skipBrowser)(title, { timeout: 45_000 }, async () => {
     const owner = 'desk7@contoso.com';
-    const stack = await startStack({ connections: { mailbox: { expectedAccount: owner }, uploader: {} } });
+    const stack = await startStack({ connections: { uploader: {} } });
+    // The template the admin picks (managed, through the admin API).
+    const put = await stack.api('/api/templates/support-mail', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        provider: 'entra',
+        authority: stack.simUrl,
+        tenant: 'organizations',
+        clientId: CLIENT_ID,
+        credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
+        scopes: ['https://graph.microsoft.com/User.Read', 'https://outlook.office.com/IMAP.AccessAsUser.All'],
+      }),
+    });
+    expect(put.status).toBe(201);
     let browser: Browser | undefined;
     const tokens: string[] = [];
     try {
@@ -43,6 +57,19 @@ describe('invitations in a real browser (headless Chromium)', () => {
       const admin = await adminContext.newPage();
       const adminProblems = watch(admin);
       await admin.goto(statusUrl);
+      // 0. Add connection: id, template, expected account, display name — a managed connection.
+      await admin.getByLabel('Connection id').fill('mailbox');
+      await admin.getByLabel('Template').selectOption('support-mail');
+      await admin.getByLabel('Expected account').fill(owner);
+      await admin.getByLabel('Display name').fill('Front desk 7');
+      await admin.getByRole('button', { name: 'Add connection' }).click();
+      await expect(admin.locator('.notice').textContent()).resolves.toContain('mailbox is added');
+      await expect(rowOf(admin, 'mailbox').locator('.badge').textContent()).resolves.toBe('Not connected');
+      expect(
+        await rowOf(admin, 'uploader')
+          .getByRole('button', { name: /Delete/ })
+          .count(),
+      ).toBe(0);
       const invite = rowOf(admin, 'mailbox').getByRole('button', { name: 'Invite the owner of mailbox' });
       await invite.focus();
       await Promise.all([admin.waitForLoadState('load'), admin.keyboard.press('Enter')]);
@@ -71,9 +98,9 @@ describe('invitations in a real browser (headless Chromium)', () => {
       const opened = await ownerPage.goto(link);
       expect(opened?.status()).toBe(200);
       const text = (await ownerPage.locator('main').textContent()) ?? '';
-      expect(text).toContain('mailbox');
+      expect(text).toContain('Front desk 7');
       expect(text).toContain(owner);
-      expect(text).toContain('read your mail');
+      expect(text).toContain('read and manage your mail over IMAP');
       await ownerPage.screenshot({ path: `${RESULTS}invite-owner.png`, fullPage: true });
       await Promise.all([
         ownerPage.waitForURL((url) => url.origin === new URL(stack.simUrl).origin),
@@ -106,6 +133,17 @@ describe('invitations in a real browser (headless Chromium)', () => {
       await expect(admin.locator('.notice').textContent()).resolves.toContain('revoked');
       await expect(admin.locator('table.invitations').count()).resolves.toBe(0);
       expect((await ownerPage.goto(second))?.status()).toBe(410);
+
+      // 5. Delete the managed connection, after a confirmation; the declared one has no Delete.
+      await rowOf(admin, 'mailbox').getByRole('button', { name: 'Delete connection mailbox' }).click();
+      await expect(admin.locator('#confirm-delete').textContent()).resolves.toContain(
+        'Delete connection mailbox?',
+      );
+      await expect(rowOf(admin, 'mailbox').count()).resolves.toBe(1);
+      await admin.getByRole('button', { name: 'Delete mailbox' }).click();
+      await expect(admin.locator('.notice').textContent()).resolves.toContain('mailbox is deleted');
+      await expect(rowOf(admin, 'mailbox').count()).resolves.toBe(0);
+      expect(await stack.local.broker.store.getSecret('rt-mailbox')).toBeUndefined();
 
       expect(adminProblems).toEqual([]);
       // The two 410s are the only errors the owner's browser saw.

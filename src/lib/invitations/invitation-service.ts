@@ -150,6 +150,24 @@ export class InvitationService {
     }
   }
 
+  /** Revokes every pending invitation of a connection (it was deleted): no catalog lookup, it is gone. */
+  async revokeAll(connectionId: string, by: Actor): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const invitation of await this.deps.store.list(connectionId)) {
+      if (this.stateOf(invitation, now) !== 'pending') continue;
+      await this.deps.store.update(connectionId, invitation.id, (current) =>
+        current.revokedAt || current.usedAt
+          ? undefined
+          : { ...current, revokedAt: new Date(this.deps.clock.now()).toISOString(), revokedBy: by },
+      );
+      this.deps.logger.info('invitation.revoked', {
+        connection: connectionId,
+        invitation: invitation.id,
+        by: by.name ?? by.id,
+      });
+    }
+  }
+
   /** The invitation a token opens, or 410 `invitation_invalid` (malformed, unknown, expired, used, revoked). */
   async resolve(token: string): Promise<ResolvedInvitation> {
     if (!INVITATION_TOKEN.test(token)) throw invalid();
