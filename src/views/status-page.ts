@@ -3,6 +3,7 @@ import type { Deadline } from '../lib/health/deadlines.js';
 import type { ConnectionHealth } from '../lib/health/status-service.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
 import type { InvitationView } from '../lib/invitations/invitation-service.js';
+import { connectionName } from './confirm-page.js';
 import { startPath } from './links.js';
 import { escapeHtml, htmlPage, scriptPageHeaders } from './page.js';
 import { ADMIN_STYLE, addConnectionForm, deleteForm } from './status-admin.js';
@@ -108,7 +109,7 @@ function row(
     : '';
   // data-label names each cell where a narrow window shows the rows as cards (see the page style).
   return `<tr>
-<td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span>${callers}</td>
+<td><code>${escapeHtml(c.id)}</code>${connection && connectionName(connection) !== c.id ? ` ${escapeHtml(connectionName(connection))}` : ''}<br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span>${callers}</td>
 <td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}${remedy}</td>
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
