@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { antiForgeryToken, checkAntiForgery, isCrossSiteNavigation } from '../lib/http/anti-forgery.js';
 import { parseQuery } from '../lib/http/request.js';
 import { confirmPage } from '../views/confirm-page.js';
-import { pollPath } from '../views/links.js';
+import { pollPath, startPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
 import { beginConsent } from './begin-consent.js';
 import { antiForgeryCookie, readForm } from './form.js';
@@ -36,9 +36,14 @@ export const startHandler = (source: BrokerSource) =>
       } else if (isCrossSiteNavigation(request.headers, replace)) {
         const connection = await broker.connections.get(q.connection);
         const token = antiForgeryToken(request.headers);
-        const url = new URL(request.url);
         return {
-          ...confirmPage({ connection, action: `${url.pathname}${url.search}`, antiForgery: token, replace }),
+          // Posts back here; the key rides along only as links carry it (never under easyauth).
+          ...confirmPage({
+            connection,
+            action: startPath(q.connection, key, replace),
+            antiForgery: token,
+            replace,
+          }),
           cookies: [antiForgeryCookie(token, broker.settings.publicUrl)],
         };
       }

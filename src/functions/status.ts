@@ -111,7 +111,7 @@ async function page(
 ): Promise<HttpResponseInit> {
   const connections = await broker.status.health();
   const catalog = await broker.connections.all();
-  const forms = formsOf(request);
+  const forms = formsOf(request, key);
   const templates = [
     ...broker.connections.declaredTemplateNames(),
     ...(await broker.definitions.listTemplates({ top: 1000 })).items.map((t) => t.name),
@@ -136,9 +136,10 @@ async function page(
   };
 }
 
-function formsOf(request: HttpRequest) {
-  const url = new URL(request.url);
-  return { action: `${url.pathname}${url.search}`, antiForgery: antiForgeryToken(request.headers) };
+/** The forms post back here, with the key only when links may carry it (`linkKey`: never under easyauth). */
+function formsOf(request: HttpRequest, key: string | undefined) {
+  const action = key ? `/api/status?${new URLSearchParams({ code: key })}` : '/api/status';
+  return { action, antiForgery: antiForgeryToken(request.headers) };
 }
 
 /**
@@ -158,7 +159,7 @@ export const statusHandler = (source: BrokerSource) =>
         checkAntiForgery(request.headers, form);
         let done: Done;
         try {
-          done = await runForm(broker, form, person, formsOf(request));
+          done = await runForm(broker, form, person, formsOf(request, key));
         } catch (err) {
           // A refused form (bad id, exists already, declared…): the page again, saying why, with its 4xx.
           if (!(err instanceof BrokerError) || err.status >= 500) throw err;
