@@ -14,12 +14,15 @@ const query = z.object({
   code: keyParam,
 });
 
-/** A poll's JSON: `{status, account?}`, plus `pollUrl` and `interval` while pending, `detail` when ended. */
-function devicePollJson(
+/**
+ * A poll's JSON: `{status, account?}`, plus `pollUrl` and `interval` while pending, `detail` when
+ * ended. `poll` is the next poll's path (`/api/start/poll`, or the invitations' anonymous route).
+ */
+export function devicePollJson(
   connectionId: string,
   result: DevicePoll,
   publicUrl: string,
-  key: string | undefined,
+  poll: (connectionId: string, attempt: string) => string,
 ) {
   let body: Record<string, unknown>;
   switch (result.status) {
@@ -28,7 +31,7 @@ function devicePollJson(
         status: 'pending',
         interval: result.interval,
         expiresIn: result.expiresIn,
-        pollUrl: `${publicUrl}${pollPath(connectionId, result.attempt, key)}`,
+        pollUrl: `${publicUrl}${poll(connectionId, result.attempt)}`,
       };
       break;
     case 'connected':
@@ -68,7 +71,7 @@ export const startPollHandler = (source: BrokerSource) =>
           expectedAccount: (await broker.connections.get(q.connection)).expectedAccount,
         });
       }
-      return devicePollJson(q.connection, result, broker.settings.publicUrl, key);
+      return devicePollJson(q.connection, result, broker.settings.publicUrl, (c, a) => pollPath(c, a, key));
     },
     {
       people: true,

@@ -1,9 +1,11 @@
 import * as z from 'zod';
-import type { DeviceStart } from '../lib/consent/device-service.js';
-import { parseQuery, wantsJson } from '../lib/http/request.js';
-import { deviceStartPage } from '../views/device-page.js';
-import { pollPath } from '../views/links.js';
+import { antiForgeryToken, checkAntiForgery, isCrossSiteNavigation } from '../lib/http/anti-forgery.js';
+import { parseQuery } from '../lib/http/request.js';
+import { confirmPage } from '../views/confirm-page.js';
+import { pollPath, startPath } from '../views/links.js';
 import { adapter, type BrokerSource } from './adapter.js';
+import { beginConsent } from './begin-consent.js';
+import { antiForgeryCookie, readForm } from './form.js';
 import { connectionParam, keyParam, linkKey } from './query.js';
 
 const query = z.object({
@@ -13,25 +15,14 @@ const query = z.object({
   replace: z.enum(['true', 'false']).optional(),
 });
 
-const NO_STORE = { 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
-
-/** `{userCode, verificationUri, expiresIn, interval, pollUrl}` (docs/design.md, "Routes": `/api/start`, device code). */
-function deviceStartJson(started: DeviceStart, publicUrl: string, key: string | undefined) {
-  const body: Record<string, unknown> = {
-    userCode: started.userCode,
-    verificationUri: started.verificationUri,
-    expiresIn: started.expiresIn,
-    interval: started.interval,
-    pollUrl: `${publicUrl}${pollPath(started.connectionId, started.attempt, key)}`,
-  };
-  if (started.verificationUriComplete) body.verificationUriComplete = started.verificationUriComplete;
-  if (started.message) body.message = started.message;
-  return { status: 200, headers: NO_STORE, jsonBody: body };
-}
-
 /**
  * `GET /api/start`: 302 to the provider's sign-in, with the sealed state in a short-lived cookie; for
  * a device-code connection the user code, as a page that polls `/api/start/poll` or as JSON.
+ *
+ * No consent begins on a GET from another site (docs/design.md, "Invitations"): a browser arriving
+ * cross-site or same-site, or with a typed URL that replaces the account, gets a confirm page whose
+ * button POSTs back here with the anti-forgery token. Scripts (no `Sec-Fetch-Site`) and the
+ * broker's own pages (`same-origin`) begin at once, as before.
  */
 export const startHandler = (source: BrokerSource) =>
   adapter(
@@ -39,32 +30,34 @@ export const startHandler = (source: BrokerSource) =>
     async ({ broker, request, person }) => {
       const q = parseQuery(request.query, query);
       const key = linkKey(broker, q.code);
-      const started = await broker.consent.start(q.connection, person, { replace: q.replace === 'true' });
-      if (started.flow === 'device_code') {
-        // Opened with ?code=, the page polls with the same key; a header key is not repeated anywhere.
-        if (wantsJson(request.headers.get('accept')))
-          return deviceStartJson(started.device, broker.settings.publicUrl, key);
-        return deviceStartPage(started.device, {
-          key,
-          expectedAccount: (await broker.connections.get(q.connection)).expectedAccount,
-        });
+      const replace = q.replace === 'true';
+      if (request.method === 'POST') {
+        checkAntiForgery(request.headers, await readForm(request));
+      } else if (isCrossSiteNavigation(request.headers, replace)) {
+        const connection = await broker.connections.get(q.connection);
+        const token = antiForgeryToken(request.headers);
+        return {
+          // Posts back here; the key rides along only as links carry it (never under easyauth).
+          ...confirmPage({
+            connection,
+            action: startPath(q.connection, key, replace),
+            antiForgery: token,
+            replace,
+          }),
+          cookies: [antiForgeryCookie(token, broker.settings.publicUrl)],
+        };
       }
-      const { location, cookie } = started;
-      return {
-        status: 302,
-        headers: { Location: location, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' },
-        cookies: [
-          {
-            name: cookie.name,
-            value: cookie.value,
-            maxAge: cookie.maxAgeSeconds,
-            path: '/api',
-            httpOnly: true,
-            sameSite: 'Lax',
-            secure: broker.settings.publicUrl.startsWith('https:'),
-          },
-        ],
-      };
+      return beginConsent(
+        broker,
+        request,
+        q.connection,
+        person,
+        { replace },
+        {
+          key,
+          pollPath: (c, a) => pollPath(c, a, key),
+        },
+      );
     },
     { people: true },
   );

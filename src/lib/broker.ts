@@ -15,6 +15,9 @@ import { AlertWebhook, type AlertWebhookOptions } from './events/alert-webhook.j
 import { ConnectionEvents } from './events/connection-events.js';
 import { CallerActivity } from './health/caller-activity.js';
 import { StatusService } from './health/status-service.js';
+import { InvitationService } from './invitations/invitation-service.js';
+import type { InvitationStore } from './invitations/invitation-store.js';
+import { openInvitationStore } from './invitations/open-invitations.js';
 import type { RefreshLock } from './lock/lock.js';
 import { openLock } from './lock/open-lock.js';
 import { createLogger, type Logger } from './logger.js';
@@ -55,6 +58,8 @@ export interface Broker {
   definitions: DefinitionService;
   /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
   events: ConnectionEvents;
+  /** Links a mailbox owner consents from (docs/design.md, "Invitations"). */
+  invitations: InvitationService;
 }
 
 /**
@@ -83,6 +88,8 @@ export interface BrokerOverrides {
   managedIdentityCredential?: ManagedIdentityCredentialFactory;
   /** How long getting a managed identity token may take (default 5 s). */
   managedIdentityTimeoutMs?: number;
+  /** Where invitations live; default Table Storage of `AzureWebJobsStorage`, else the data folder. */
+  invitationStore?: InvitationStore;
 }
 
 export interface BrokerOptions extends BrokerOverrides {
@@ -105,6 +112,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     lock: options.lock ?? (await openLock(options.settings, logger)),
     definitionStore:
       options.definitionStore ?? (await openDefinitions(options.settings, options.clock ?? systemClock)),
+    invitationStore: options.invitationStore ?? (await openInvitationStore(options.settings)),
   });
 }
 
@@ -118,6 +126,7 @@ export function wireBroker(
     lock: RefreshLock;
     logger: Logger;
     definitionStore: DefinitionStore;
+    invitationStore: InvitationStore;
   },
 ): Broker {
   const { settings, store, logger, definitionStore } = options;
@@ -150,10 +159,21 @@ export function wireBroker(
       }),
       certificateExpiries,
     });
+  const invitations = new InvitationService({
+    store: options.invitationStore,
+    catalog: connections,
+    clock,
+    logger,
+    publicUrl: settings.publicUrl,
+  });
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
     clock,
     logger,
+    // A fresh 7-day link, no replace: only the pinned account can complete it (docs/design.md, "Invitations").
+    reconnectLink: settings.alertReconnectLinks
+      ? async (connection) => (await invitations.create(connection.id, {}, { name: 'alert' })).url
+      : undefined,
     webhook: settings.alertWebhookUrl
       ? new AlertWebhook({
           url: settings.alertWebhookUrl,
@@ -187,6 +207,7 @@ export function wireBroker(
     sealKey: new SealKeyProvider(store),
     clock,
     logger,
+    invitations,
   };
   const consent = new ConsentService(consentDeps, new DeviceService(consentDeps));
   const status = new StatusService({
@@ -214,6 +235,17 @@ export function wireBroker(
     if (change.kind !== 'connection') return;
     tokens.invalidate(change.name);
     if (change.removed) grantStore.forget(change.name);
+  });
+  // Invitations: a deleted connection's links go with it, so an id created again inherits none.
+  connections.onChange((change) => {
+    if (change.kind === 'connection' && change.removed) {
+      invitations.revokeAll(change.name, { name: 'connection.deleted' }).catch((err: unknown) =>
+        logger.warn('invitation.revoke_failed', {
+          connection: change.name,
+          reason: err instanceof Error ? err.name : 'error',
+        }),
+      );
+    }
   });
   const callers = callerGate(settings.callerAuth, clock, {
     fetch: options.fetch,
@@ -244,6 +276,7 @@ export function wireBroker(
       logger,
     }),
     events,
+    invitations,
   };
 }
 

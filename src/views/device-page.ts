@@ -35,12 +35,22 @@ function steps(userCode: string, verificationUri: string, expectedAccount: strin
 </ol>`;
 }
 
+export interface DevicePageOptions {
+  key: string | undefined;
+  expectedAccount: string | undefined;
+  /** Invitations: where the page polls (an anonymous route), instead of `/api/start/poll`. */
+  pollPath?: (connectionId: string, attempt: string) => string;
+  /** Invitations: there is no `/api/start` to go back to, only the link the owner was sent. */
+  noStartAgain?: boolean;
+}
+
+function defaultPoll(key: string | undefined) {
+  return (connectionId: string, attempt: string) => pollPath(connectionId, attempt, key);
+}
+
 /** `/api/start` for a device-code connection, as a page. */
-export function deviceStartPage(
-  started: DeviceStart,
-  options: { key: string | undefined; expectedAccount: string | undefined },
-): HttpAnswer {
-  const poll = pollPath(started.connectionId, started.attempt, options.key);
+export function deviceStartPage(started: DeviceStart, options: DevicePageOptions): HttpAnswer {
+  const poll = (options.pollPath ?? defaultPoll(options.key))(started.connectionId, started.attempt);
   const nonce = randomBytes(16).toString('base64');
   const id = escapeHtml(started.connectionId);
   const body = `${STYLE}
@@ -60,13 +70,15 @@ ${steps(started.userCode, started.verificationUri, options.expectedAccount)}
 export function devicePollPage(
   connectionId: string,
   result: DevicePoll,
-  options: { key: string | undefined; expectedAccount: string | undefined },
+  options: DevicePageOptions,
 ): HttpAnswer {
   const id = escapeHtml(connectionId);
-  const again = `<p><a class="button" href="${escapeHtml(startPath(connectionId, options.key))}">Start again</a></p>`;
+  const again = options.noStartAgain
+    ? '<p>Open the link you were sent again to try once more.</p>'
+    : `<p><a class="button" href="${escapeHtml(startPath(connectionId, options.key))}">Start again</a></p>`;
   switch (result.status) {
     case 'pending': {
-      const poll = pollPath(connectionId, result.attempt, options.key);
+      const poll = (options.pollPath ?? defaultPoll(options.key))(connectionId, result.attempt);
       const body = `${STYLE}<h1>Waiting for the sign-in to <code>${id}</code></h1>
 <p>Nobody has finished signing in with this code yet.</p>
 ${steps(result.userCode, result.verificationUri, options.expectedAccount)}

@@ -20,6 +20,22 @@ export function scriptPageHeaders(nonce: string): Record<string, string> {
   return { 'Content-Security-Policy': `${PAGE_CSP}; script-src 'nonce-${nonce}'; connect-src 'self'` };
 }
 
+/**
+ * For a page whose form is answered with a redirect to the provider's sign-in (the confirm page):
+ * browsers apply `form-action` to that redirect too. The provider may be any https origin, or plain
+ * http on loopback (the only plain http the broker accepts for endpoints); the page has no script
+ * and escapes everything, so no injected form can make use of the wider list. (CSP has no syntax
+ * for an IPv6 literal: a provider on http://[::1] would need a host name.)
+ */
+export function formToProviderHeaders(): Record<string, string> {
+  return {
+    'Content-Security-Policy': PAGE_CSP.replace(
+      "form-action 'self'",
+      "form-action 'self' https: http://localhost:* http://127.0.0.1:*",
+    ),
+  };
+}
+
 /** Pages carry no script and load nothing: the CSP says so, and no page can be framed or leak a Referer. */
 const PAGE_HEADERS = {
   'Content-Type': 'text/html; charset=utf-8',

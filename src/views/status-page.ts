@@ -3,9 +3,32 @@ import type { Deadline } from '../lib/health/deadlines.js';
 import type { StatusPage } from '../lib/health/status-paging.js';
 import type { ConnectionHealth } from '../lib/health/status-service.js';
 import type { HttpAnswer } from '../lib/http/answer.js';
+import type { InvitationView } from '../lib/invitations/invitation-service.js';
+import { connectionName } from './confirm-page.js';
 import { startPath } from './links.js';
-import { escapeHtml, htmlPage } from './page.js';
+import { escapeHtml, htmlPage, scriptPageHeaders } from './page.js';
+import { ADMIN_STYLE, addConnectionForm, deleteForm } from './status-admin.js';
+import {
+  COPY_SCRIPT,
+  FORM_STYLE,
+  inviteForm,
+  pendingInvitations,
+  type StatusForms,
+} from './status-invitations.js';
 import { isPaged, pager, searchForm } from './status-paging.js';
+
+/** The admin parts of the page (invitations): forms, pending invitations, what the last form did. */
+export interface StatusAdmin {
+  forms: StatusForms;
+  invitations: InvitationView[];
+  /** HTML the caller built with `escapeHtml` (`inviteNotice`, `plainNotice`). */
+  notice?: string;
+  /** The page shows a new link: allow the copy button's script with this nonce. */
+  scriptNonce?: string;
+  /** Managed connections (they get "Delete"), and the templates "Add connection" offers. */
+  managed?: ReadonlySet<string>;
+  templates?: string[];
+}
 
 const WORDS: Record<ConnectionHealth['status'], string> = {
   connected: 'Connected',
@@ -71,7 +94,9 @@ function row(
   connection: Connection | undefined,
   key: string | undefined,
   now: number,
+  admin: StatusAdmin | undefined,
 ): string {
+  const forms = admin?.forms;
   const act = actionOf(c, connection, key);
   const deadline = c.nextDeadline
     ? `<span class="${c.warning ? 'warn' : ''}">${DEADLINE_WORDS[c.nextDeadline.kind]} ${time(c.nextDeadline.at, now)}</span>`
@@ -88,12 +113,12 @@ function row(
     : '';
   // data-label names each cell where a narrow window shows the rows as cards (see the page style).
   return `<tr>
-<td><code>${escapeHtml(c.id)}</code><br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span>${callers}</td>
+<td><code>${escapeHtml(c.id)}</code>${connection && connectionName(connection) !== c.id ? ` ${escapeHtml(connectionName(connection))}` : ''}<br><span class="muted">${escapeHtml(c.provider)}, ${escapeHtml(c.flow.replace('_', ' '))}</span>${callers}</td>
 <td data-label="Status"><span class="badge ${c.status}">${WORDS[c.status]}</span>${c.lastError ? `<br><span class="muted">${escapeHtml(c.lastError)}</span>` : ''}${remedy}</td>
 <td data-label="Account">${escapeHtml(c.account ?? '—')}</td>
 <td data-label="Last refresh">${time(c.refreshedAt, now)}</td>
 <td data-label="Next deadline">${deadline}</td>
-<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}</td>
+<td>${act ? `<a class="button" href="${escapeHtml(act.href)}">${escapeHtml(act.label)}</a>` : ''}${changeAccount(c, key)}${forms && c.flow !== 'client_credentials' ? ` ${inviteForm(c.id, forms)}` : ''}${forms && admin?.managed?.has(c.id) ? ` ${deleteForm(c.id, forms)}` : ''}</td>
 </tr>`;
 }
 
@@ -112,11 +137,13 @@ export function statusPage(
     now: number;
     catalog?: Connection[];
     paging?: { page: StatusPage; q?: string };
+    admin?: StatusAdmin;
   },
 ): HttpAnswer {
   const config = new Map((options.catalog ?? []).map((c) => [c.id, c]));
+  const { admin } = options;
   const table = (list: ConnectionHealth[]) =>
-    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now)).join('\n')}</tbody></table>`;
+    `<table>${HEAD}<tbody>${list.map((c) => row(c, config.get(c.id), options.key, options.now, admin)).join('\n')}</tbody></table>`;
   const paging = options.paging;
   const rows = paging ? paging.page.items : connections;
   const attention = rows.filter((c) => c.remedy !== null);
@@ -141,5 +168,15 @@ export function statusPage(
   const body = total
     ? `${summary}${list}`
     : '<p>No connections are configured. Add them to <code>connections.json</code>, or through the admin API (<code>broker connections put</code>).</p>';
-  return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
+  if (!admin) return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
+  const invitations = pendingInvitations(admin.invitations, admin.forms);
+  const script = admin.scriptNonce
+    ? `<script nonce="${escapeHtml(admin.scriptNonce)}">${COPY_SCRIPT}</script>`
+    : '';
+  return htmlPage(
+    200,
+    'Token broker status',
+    `${FORM_STYLE}${ADMIN_STYLE}<h1>Token broker status</h1>${admin.notice ?? ''}${body}${invitations}${admin.templates ? addConnectionForm(admin.templates, admin.forms) : ''}${script}`,
+    admin.scriptNonce ? scriptPageHeaders(admin.scriptNonce) : {},
+  );
 }

@@ -172,6 +172,8 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
           '2 of 3 connections need attention.',
           'Needs a person (2)',
           'Healthy (1)',
+          // The admin forms (invitations, managed connections) follow the connections.
+          'Add connection',
         ]);
         const firstTable = page.locator('table').first();
         await expect(firstTable.locator('tbody td:first-child code').allTextContents()).resolves.toEqual([
@@ -214,6 +216,7 @@ describe('status page and consent in a real browser (headless Chromium)', () => 
           '1 of 3 connections needs attention.',
           'Needs a person (1)',
           'Healthy (2)',
+          'Add connection',
         ]);
         await expect(rowOf(page, 'revoked').locator('.badge').textContent()).resolves.toBe('Connected');
 

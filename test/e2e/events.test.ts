@@ -120,7 +120,10 @@ describe('state-change events and the alert webhook', () => {
       },
       statusUrl: `${stack.url}/api/status`,
       text: expect.stringContaining(`sign in as ${ACCOUNT} again`),
+      // Pinned (expectedAccount): a fresh invitation the owner can use as it is (DESIGN.md, "Invitations").
+      reconnectUrl: expect.stringMatching(new RegExp(`^${stack.url}/api/connect/[A-Za-z0-9_-]{43}$`)),
     });
+    expect(String(event.text).endsWith(` ${String(event.reconnectUrl)}`)).toBe(true);
     expect(event.text).not.toContain('\n');
     expect(logLines('connection.state_changed').filter((l) => l.to === 'needs_consent')).toEqual([
       expect.objectContaining({

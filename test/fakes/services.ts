@@ -1,7 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { wireBroker } from '../../src/lib/broker.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import type { Connection } from '../../src/lib/config/connections.js';
 import { loadSettings } from '../../src/lib/config/settings.js';
+import { FileInvitationStore } from '../../src/lib/invitations/file-invitation-store.js';
 import { InProcessLock } from '../../src/lib/lock/lock.js';
 import { refreshTokenSecretName, type SecretStore } from '../../src/lib/store/secret-store.js';
 import type { GrantTags } from '../../src/lib/tokens/grant-store.js';
@@ -47,6 +51,8 @@ export function services(connections: Connection[], options: ServiceOptions = {}
     logger: log.logger,
     dialect: provider.lookup,
     definitionStore: new MemoryDefinitionStore(() => clock.now()),
+    // Not written by these tests (no invitation route runs here); the folder is made on first use.
+    invitationStore: new FileInvitationStore(join(tmpdir(), `broker-services-${randomUUID()}`)),
   });
 
   /** Stores a grant as a past consent would have left it (no provider call). */

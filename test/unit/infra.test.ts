@@ -114,6 +114,8 @@ const NOT_FOR_AZURE: Record<string, string> = {
   BROKER_CONNECTIONS_FILE: 'the package ships no connections file; BROKER_CONNECTIONS is used',
   WEBSITE_HOSTNAME: 'set by the platform',
   WEBSITE_AUTH_ENABLED: 'set by the platform when App Service authentication is on (authsettingsV2)',
+  ALERT_RECONNECT_LINKS:
+    'an opt-out whose default (true) is what Azure wants; set it to false by hand to drop the links',
 };
 /** Platform settings the template must set for an identity-only Function App. */
 const PLATFORM_SETTINGS = [

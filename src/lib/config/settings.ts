@@ -27,6 +27,8 @@ const settingsSchema = z.object({
   BROKER_DATA_DIR: z.string().min(1).default('.broker'),
   BROKER_PUBLIC_URL: endpointSetting,
   ALERT_WEBHOOK_URL: endpointSetting,
+  // Invitations: needs_consent events of pinned connections carry a fresh invitation link.
+  ALERT_RECONNECT_LINKS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   BROKER_CONNECTIONS_FILE: z.string().min(1).optional(),
   BROKER_CONNECTIONS: z.string().min(1).optional(),
   ROTATION_SCHEDULE: z
@@ -124,6 +126,8 @@ export interface Settings {
   adminAuth: AdminAuthSettings;
   /** `ALERT_WEBHOOK_URL`: where state-change events are POSTed; absent = log lines only. */
   alertWebhookUrl?: string;
+  /** `ALERT_RECONNECT_LINKS`: `needs_consent` events of pinned connections carry `reconnectUrl`. */
+  alertReconnectLinks: boolean;
 }
 
 export type CallerAuthSettings =
@@ -175,6 +179,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): Settings {
     refreshLock: s.REFRESH_LOCK,
     hostStorage: hostStorage(s),
     alertWebhookUrl: s.ALERT_WEBHOOK_URL,
+    alertReconnectLinks: s.ALERT_RECONNECT_LINKS === 'true',
     callerAuth: callerAuth(s),
     adminAuth: adminAuth(s),
   };

@@ -4,6 +4,27 @@ import type { AccountInfo, TokenSet } from '../providers/provider.js';
 import type { GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
 
+/** What consent needs of invitations: using one up (`InvitationService.claim`). */
+export interface InvitationClaims {
+  claim(connectionId: string, invitationId: string, account: string | undefined): Promise<void>;
+}
+
+/**
+ * Invitations: the `beforeStore` of a consent begun from an invitation link (its id sealed in the
+ * consent state), or undefined for any other consent.
+ */
+export function claimInvitation(
+  invitations: InvitationClaims | undefined,
+  connectionId: string,
+  invitationId: string | undefined,
+  account: AccountInfo,
+): (() => Promise<void>) | undefined {
+  if (invitationId === undefined) return undefined;
+  if (!invitations)
+    throw new Error('a consent carries an invitation, but the broker has no invitation service');
+  return () => invitations.claim(connectionId, invitationId, account.account);
+}
+
 export interface ConsentResult {
   connectionId: string;
   account?: string;
@@ -27,8 +48,10 @@ export async function completeConsent(
   by?: Person,
   /** The consent began with `replace=true` (account pinning, docs/design.md, "Error codes": `account_mismatch`). */
   replace = false,
+  /** Invitations hook (`GrantService.storeConsent`'s `beforeStore`): uses the invitation up. */
+  beforeStore?: () => Promise<void>,
 ): Promise<ConsentResult> {
-  const tags = await deps.grants.storeConsent(connection, tokens, account, by, replace);
+  const tags = await deps.grants.storeConsent(connection, tokens, account, by, replace, beforeStore);
   deps.tokens.invalidate(connection.id);
   deps.tokens.prime(connection.id, tokens, tags.account);
   return { connectionId: connection.id, account: account.account, tenant: account.tenant };

@@ -8,8 +8,14 @@ import { startPath } from '../links.js';
 import { aadstsIn, oauthErrorCode } from '../oauth/index.js';
 import { callbackFailure } from '../providers/callback-errors.js';
 import { assertDelegated } from '../tokens/delegated-only.js';
-import { type ConsentResult, completeConsent } from './complete-consent.js';
-import type { ConsentDeps, DevicePoll, DeviceService, DeviceStart } from './device-service.js';
+import { type ConsentResult, claimInvitation, completeConsent } from './complete-consent.js';
+import type {
+  ConsentDeps,
+  ConsentStartOptions,
+  DevicePoll,
+  DeviceService,
+  DeviceStart,
+} from './device-service.js';
 import { type ConsentState, consentStateSchema, parseSealed } from './sealed-state.js';
 
 /** A consent attempt lives 10 minutes, a little longer than Entra keeps its sign-in page. */
@@ -70,7 +76,7 @@ export class ConsentService {
    * send the browser to and the sealed state cookie. Device code (RFC 8628): the user code to show
    * and the sealed poll state, from the `DeviceService`.
    */
-  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<ConsentStart> {
+  async start(connectionId: string, by?: Person, options: ConsentStartOptions = {}): Promise<ConsentStart> {
     const connection = await this.deps.catalog.get(connectionId);
     assertDelegated(connection);
     if ('flow' in connection && connection.flow === 'device_code') {
@@ -84,6 +90,7 @@ export class ConsentService {
     const payload: ConsentState = { connection: connection.id, state, nonce, verifier, expiresAt };
     if (by) payload.by = by;
     if (options.replace) payload.replace = true;
+    if (options.invitation) payload.invitation = options.invitation;
     const location = await this.deps.dialect(connection).authorizeUrl({
       state,
       nonce,
@@ -106,8 +113,12 @@ export class ConsentService {
   }
 
   /** One poll of a device-code consent (`/api/start/poll`); see `DeviceService.poll`. */
-  pollDevice(connectionId: string, attempt: string): Promise<DevicePoll> {
-    return this.device.poll(connectionId, attempt);
+  pollDevice(
+    connectionId: string,
+    attempt: string,
+    options: { invitationOnly?: boolean } = {},
+  ): Promise<DevicePoll> {
+    return this.device.poll(connectionId, attempt, options);
   }
 
   /** RFC 6749 §4.1.2–4.1.4: checks the state against its cookie, exchanges the code, stores the grant. */
@@ -146,7 +157,15 @@ export class ConsentService {
         throw err;
       });
     const account = await dialect.accountOf(tokens, state.nonce);
-    return completeConsent(this.deps, connection, tokens, account, state.by, state.replace === true);
+    return completeConsent(
+      this.deps,
+      connection,
+      tokens,
+      account,
+      state.by,
+      state.replace === true,
+      claimInvitation(this.deps.invitations, connection.id, state.invitation, account),
+    );
   }
 
   /** Claims a verified state (before the code exchange, so two concurrent replays cannot both pass). */

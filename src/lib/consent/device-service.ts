@@ -11,7 +11,7 @@ import { SLOW_DOWN_STEP_S } from '../oauth/index.js';
 import type { DeviceAuthorization, DevicePollResult } from '../providers/provider.js';
 import type { DialectLookup, GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
-import { completeConsent } from './complete-consent.js';
+import { claimInvitation, completeConsent, type InvitationClaims } from './complete-consent.js';
 import type { SealKeyProvider } from './seal-key.js';
 import { deviceAttemptSchema, parseSealed, type SealedAttempt } from './sealed-state.js';
 
@@ -86,6 +86,15 @@ export interface ConsentDeps {
   sealKey: SealKeyProvider;
   clock: Clock;
   logger: Logger;
+  /** Invitations: uses up the invitation a consent began from (absent: no consent carries one). */
+  invitations?: InvitationClaims;
+}
+
+export interface ConsentStartOptions {
+  /** Account pinning: another account may take the connection over. */
+  replace?: boolean;
+  /** Invitations: the invitation (its id) the consent begins from, sealed into its state. */
+  invitation?: string;
 }
 
 export class DeviceService {
@@ -94,7 +103,7 @@ export class DeviceService {
   constructor(private readonly deps: ConsentDeps) {}
 
   /** RFC 8628 §3.1–3.2: a new device code and user code for a `device_code` connection. */
-  async start(connectionId: string, by?: Person, options: { replace?: boolean } = {}): Promise<DeviceStart> {
+  async start(connectionId: string, by?: Person, options: ConsentStartOptions = {}): Promise<DeviceStart> {
     const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     let authorization: DeviceAuthorization;
@@ -116,6 +125,7 @@ export class DeviceService {
     };
     if (by) state.b = by;
     if (options.replace) state.r = true;
+    if (options.invitation) state.inv = options.invitation;
     this.track(state.a, { nextPollAt: state.n, interval: state.i, keepUntil: state.x + LATE_GRACE_MS });
     this.deps.logger.info('consent.device_started', {
       connection: connection.id,
@@ -143,7 +153,12 @@ export class DeviceService {
    * declined or expired sign-in ends the attempt; tokens are stored after the `expectedAccount` check
    * (an other account ends it with `account_mismatch`).
    */
-  async poll(connectionId: string, sealed: string): Promise<DevicePoll> {
+  async poll(
+    connectionId: string,
+    sealed: string,
+    /** Invitations: the anonymous poll route accepts only attempts begun from an invitation. */
+    options: { invitationOnly?: boolean } = {},
+  ): Promise<DevicePoll> {
     const connection = await this.deps.catalog.get(connectionId);
     const dialect = this.deviceDialect(connection);
     const now = this.deps.clock.now();
@@ -151,7 +166,7 @@ export class DeviceService {
       deviceAttemptSchema,
       unseal<unknown>(await this.deps.sealKey.get(), PURPOSE, sealed, now),
     );
-    if (!state || state.c !== connection.id) {
+    if (!state || state.c !== connection.id || (options.invitationOnly && !state.inv)) {
       throw new BrokerError(
         'consent_failed',
         `This sign-in attempt is invalid, belongs to another connection, or is too old. Start again at ${startPath(connection.id)}.`,
@@ -238,6 +253,7 @@ export class DeviceService {
             account,
             state.b,
             state.r === true,
+            claimInvitation(this.deps.invitations, connection.id, state.inv, account),
           );
           outcome = { poll: { status: 'connected', ...done } };
         } catch (err) {

@@ -21,6 +21,8 @@ export const consentStateSchema = z.object({
   expiresAt: z.number().optional(),
   /** Began with `replace=true`: another account may take the connection over. */
   replace: z.literal(true).optional(),
+  /** Begun from this invitation (its id): used up when the grant is stored (docs/invitations.md). */
+  invitation: z.string().optional(),
 });
 export type ConsentState = z.infer<typeof consentStateSchema>;
 
@@ -48,6 +50,8 @@ export const deviceAttemptSchema = z.object({
   b: person.optional(),
   /** began with `replace=true`: another account may take the connection over */
   r: z.literal(true).optional(),
+  /** begun from this invitation (its id), used up when the grant is stored */
+  inv: z.string().optional(),
 });
 export type SealedAttempt = z.infer<typeof deviceAttemptSchema>;
 

@@ -16,6 +16,11 @@ export interface AlertEvent {
   statusUrl: string;
   /** One line for chat tools (Teams and Slack incoming webhooks show `text`). */
   text: string;
+  /**
+   * Invitations: on `connection.needs_consent` of a pinned connection, a fresh 7-day invitation
+   * (no replace) the owner of the mailbox can use as it is; `text` ends with it.
+   */
+  reconnectUrl?: string;
 }
 
 export interface AlertWebhookOptions {

@@ -36,8 +36,16 @@ export class ConnectionEvents {
       clock: Clock;
       logger: Logger;
       webhook?: AlertWebhook;
+      /**
+       * Invitations: a fresh reconnect link for a connection pinned to an account (absent with
+       * `ALERT_RECONNECT_LINKS=false`). Only asked for when there is a webhook to tell.
+       */
+      reconnectLink?: (connection: Connection) => Promise<string>;
     },
   ) {}
+
+  /** Events whose reconnect link is still being made (drained with the deliveries). */
+  private readonly preparing = new Set<Promise<void>>();
 
   /** After a write of a grant's tags: announces the change of state, if there is one. */
   grantChanged(connection: Connection, before: GrantTags | undefined, after: GrantTags): void {
@@ -63,6 +71,10 @@ export class ConnectionEvents {
       type === 'connection.recovered'
         ? `Token broker: connection ${connection.id} is connected again${after.account ? ` as ${after.account}` : ''}; nothing to do.`
         : `Token broker: ${type === 'connection.needs_consent' ? 'needs a new consent' : 'client rejected'}. ${remedy?.text ?? ''}`.trimEnd();
+    if (type === 'connection.needs_consent' && this.isPinned(connection, after)) {
+      this.sendWithReconnectLink(connection, after, remedy, text);
+      return;
+    }
     this.send(type, connection, after, remedy, text);
   }
 
@@ -101,6 +113,51 @@ export class ConnectionEvents {
     });
   }
 
+  /** Pinned: only one account may consent, so a link is useless to anyone else (docs/design.md, "Invitations"). */
+  private isPinned(connection: Connection, tags: GrantTags): boolean {
+    return Boolean(connection.expectedAccount || tags.account);
+  }
+
+  /**
+   * Makes the invitation off the caller's path (the grant service holds the connection's lock), then
+   * sends; when it cannot be made, the event goes without it rather than not at all.
+   */
+  private sendWithReconnectLink(
+    connection: Connection,
+    tags: GrantTags,
+    remedy: Remedy | null,
+    text: string,
+  ): void {
+    const { reconnectLink, webhook, logger } = this.deps;
+    if (!reconnectLink || !webhook) {
+      this.send('connection.needs_consent', connection, tags, remedy, text);
+      return;
+    }
+    const prepared = reconnectLink(connection)
+      .then(
+        (url) => url,
+        (err: unknown) => {
+          logger.warn('alert.reconnect_link_failed', {
+            connection: connection.id,
+            reason: err instanceof Error ? err.name : 'error',
+          });
+          return undefined;
+        },
+      )
+      .then((url) =>
+        this.send(
+          'connection.needs_consent',
+          connection,
+          tags,
+          remedy,
+          url ? `${text} Reconnect: ${url}` : text,
+          url,
+        ),
+      );
+    this.preparing.add(prepared);
+    void prepared.finally(() => this.preparing.delete(prepared));
+  }
+
   /** From the rotation pass, which already repeats a deadline warning at most once a day. */
   deadlineApproaching(connection: Connection, deadline: Deadline, tags: GrantTags | undefined): void {
     const remedy = remedyForDeadline(
@@ -118,8 +175,9 @@ export class ConnectionEvents {
   }
 
   /** Waits for every webhook delivery under way (tests; shutdown). */
-  drain(): Promise<void> {
-    return this.deps.webhook?.drain() ?? Promise.resolve();
+  async drain(): Promise<void> {
+    while (this.preparing.size > 0) await Promise.allSettled([...this.preparing]);
+    await this.deps.webhook?.drain();
   }
 
   private send(
@@ -128,6 +186,7 @@ export class ConnectionEvents {
     tags: GrantTags | undefined,
     remedy: Remedy | null,
     text: string,
+    reconnectUrl?: string,
   ): void {
     this.deps.webhook?.send({
       type,
@@ -138,6 +197,7 @@ export class ConnectionEvents {
       remedy,
       statusUrl: `${this.deps.publicUrl}/api/status`,
       text,
+      ...(reconnectUrl ? { reconnectUrl } : {}),
     });
   }
 }

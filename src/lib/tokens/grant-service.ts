@@ -141,6 +141,11 @@ export class GrantService {
     by?: Person,
     /** The consent began with `replace=true`: another account may take the connection over. */
     replace = false,
+    /**
+     * Invitations hook: runs under the lock after the account checks, just before the write, and may
+     * refuse the consent by throwing (an invitation used or revoked meanwhile): nothing is stored then.
+     */
+    beforeStore?: () => Promise<void>,
   ): Promise<GrantTags> {
     assertDelegated(connection);
     checkExpectedAccount(connection, account, this.deps.logger);
@@ -155,6 +160,7 @@ export class GrantService {
     return this.deps.lock.withLock(connection.id, async () => {
       const before = await this.readBefore(connection.id);
       checkPinnedAccount(connection, before, account, replace, this.deps.logger);
+      await beforeStore?.();
       const tags = this.consentTags(connection, tokens, account, this.hardExpiry(connection, tokens));
       await this.deps.grants.save(connection.id, refreshToken, tags);
       this.deps.events?.grantChanged(connection, before, tags);
