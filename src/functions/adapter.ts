@@ -3,6 +3,7 @@ import { type Person, signInRequired } from '../lib/auth/person-auth.js';
 import type { Broker } from '../lib/broker.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { prefersHtml } from '../lib/http/request.js';
+import { traced } from './traced.js';
 
 /** How adapters reach the services: built once per process, on first use. */
 export type BrokerSource = () => Promise<Broker>;
@@ -31,7 +32,7 @@ export function adapter(
   run: (call: Call) => Promise<HttpResponseInit>,
   options: AdapterOptions = {},
 ): HttpHandler {
-  return async (request, context) => {
+  const handle: HttpHandler = async (request, context) => {
     let broker: Broker;
     try {
       broker = await source();
@@ -59,4 +60,5 @@ export function adapter(
       );
     }
   };
+  return traced(source, handle);
 }

@@ -21,10 +21,13 @@ const query = z.object({
 export const tokenHandler = (source: BrokerSource) =>
   adapter(source, async ({ broker, request }) => {
     const q = parseQuery(request.query, query);
-    const caller = await broker.callers(request.headers.get('authorization'), () =>
-      broker.connections.get(q.connection),
-    );
-    const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
+    const { caller, token } = await broker.telemetry.vend(q.connection, async () => {
+      const caller = await broker.callers(request.headers.get('authorization'), () =>
+        broker.connections.get(q.connection),
+      );
+      const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
+      return { caller, token, served: token.served };
+    });
     broker.callerActivity.record(q.connection, caller);
     // The audit trail of who got which connection's token; never the token.
     broker.logger.info('token.vended', {

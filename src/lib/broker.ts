@@ -21,6 +21,8 @@ import { assertProvidersSupported, createDialectLookup } from './providers/regis
 import { RotationService } from './rotation/rotation-service.js';
 import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
+import { openTelemetry, type TelemetryFactory } from './telemetry/open.js';
+import type { Telemetry } from './telemetry/telemetry.js';
 import { GrantService } from './tokens/grant-service.js';
 import { GrantStore } from './tokens/grant-store.js';
 import { TokenService } from './tokens/token-service.js';
@@ -44,6 +46,8 @@ export interface Broker {
   people: PersonAuth;
   /** State-change log lines and webhook events; `events.drain()` waits for deliveries under way. */
   events: ConnectionEvents;
+  /** Metrics and traces (docs/telemetry.md); a no-op unless an exporter is configured. */
+  telemetry: Telemetry;
 }
 
 export interface BrokerOptions {
@@ -65,6 +69,8 @@ export interface BrokerOptions {
   managedIdentityCredential?: ManagedIdentityCredentialFactory;
   /** How long getting a managed identity token may take (default 5 s). */
   managedIdentityTimeoutMs?: number;
+  /** Where telemetry goes; default from `APPLICATIONINSIGHTS_CONNECTION_STRING` / `OTEL_*` (none when unset). */
+  telemetry?: TelemetryFactory;
 }
 
 /** The composition root: settings in, services out. */
@@ -74,23 +80,30 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const connections = new ConnectionCatalog(options.connections.values());
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
-  const store = options.store ?? (await openStore(settings));
+  const telemetry = await (options.telemetry ?? openTelemetry())({
+    logger,
+    catalog: connections,
+    now: () => clock.now(),
+  });
+  const store = telemetry.store(options.store ?? (await openStore(settings)));
   const grantStore = new GrantStore(store, { clock });
   const certificateExpiries = new Map<string, Date>();
-  const dialect = createDialectLookup({
-    store,
-    fetch: options.fetch ?? globalThis.fetch,
-    clock,
-    logger,
-    timeoutMs: options.providerTimeoutMs,
-    maxRetries: options.providerMaxRetries,
-    managedIdentity: new ManagedIdentityTokens({
-      factory: options.managedIdentityCredential,
+  const dialect = telemetry.dialects(
+    createDialectLookup({
+      store,
+      fetch: telemetry.fetch(options.fetch ?? globalThis.fetch),
       clock,
-      timeoutMs: options.managedIdentityTimeoutMs,
+      logger,
+      timeoutMs: options.providerTimeoutMs,
+      maxRetries: options.providerMaxRetries,
+      managedIdentity: new ManagedIdentityTokens({
+        factory: options.managedIdentityCredential,
+        clock,
+        timeoutMs: options.managedIdentityTimeoutMs,
+      }),
+      certificateExpiries,
     }),
-    certificateExpiries,
-  });
+  );
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
     clock,
@@ -106,7 +119,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
   const grants = new GrantService({
     grants: grantStore,
-    lock: options.lock ?? (await openLock(settings, logger)),
+    lock: telemetry.lock(options.lock ?? (await openLock(settings, logger))),
     dialect,
     clock,
     logger,
@@ -139,6 +152,7 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     publicUrl: settings.publicUrl,
     certificateExpiries,
   });
+  telemetry.watch(() => status.health());
   const rotation = new RotationService({
     catalog: connections,
     store,
@@ -167,5 +181,6 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
     callerActivity,
     people: new PersonAuth(settings.adminAuth),
     events,
+    telemetry,
   };
 }

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { once } from '../lib/once.js';
 import { openStore } from '../lib/store/open-store.js';
 import type { SecretStore } from '../lib/store/secret-store.js';
+import { openTelemetry } from '../lib/telemetry/open.js';
 import { resolveFunctionKey } from './function-key.js';
 import { stdioSink } from './log-sink.js';
 import type { EntraSimulator } from './sandbox/entra-simulator.js';
@@ -93,6 +94,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     alerts: options.alerts,
     managedIdentityCredential: options.managedIdentityCredential,
     managedIdentityTimeoutMs: options.managedIdentityTimeoutMs,
+    telemetry: openTelemetry(options.env ?? process.env),
   });
   let broker: Broker;
   try {
@@ -134,6 +136,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     async close() {
       await timers?.stop();
       await host.close();
+      // What telemetry still holds leaves now (bounded by the exporters' timeout).
+      await broker.telemetry.shutdown();
       stdio?.close();
     },
   };
