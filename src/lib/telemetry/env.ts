@@ -16,6 +16,9 @@ export interface TelemetryDeps {
 /** Default `service.name` of the resource (`OTEL_SERVICE_NAME` overrides it). */
 export const SERVICE_NAME = 'm365-token-broker';
 
+/** How long one export may take before it is abandoned (the SDK's default is 10 s). */
+export const EXPORT_TIMEOUT_MS = 5_000;
+
 /** A positive number of milliseconds from an `OTEL_*` setting, else the default. */
 export function numberSetting(value: string | undefined, fallback: number): number {
   const n = Number(value);

@@ -1,19 +1,8 @@
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  MeterProvider,
-  PeriodicExportingMetricReader,
-  type PushMetricExporter,
-} from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { numberSetting, SERVICE_NAME, type TelemetryDeps, type TelemetryEnv } from './env.js';
-import { guardExports } from './export-guard.js';
-import { instrument } from './instruments.js';
+import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { EXPORT_TIMEOUT_MS, numberSetting, type TelemetryDeps, type TelemetryEnv } from './env.js';
+import { startSdk } from './sdk.js';
 import type { Telemetry } from './telemetry.js';
-
-/** How long one export may take before it is abandoned (the SDK's default is 10 s). */
-const EXPORT_TIMEOUT_MS = 5_000;
 
 /** `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs, comma-separated, values URL-encoded (the OTLP spec). */
 export function parseHeaders(value: string | undefined): Record<string, string> {
@@ -38,6 +27,11 @@ function signalUrl(env: TelemetryEnv, signal: 'traces' | 'metrics'): string {
  * `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`. Metrics every `OTEL_METRIC_EXPORT_INTERVAL` ms (60 s),
  * spans in batches every `OTEL_BSP_SCHEDULE_DELAY` ms (5 s), both in the background.
  */
+/**
+ * OTLP over HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (any collector, Aspire's dashboard, Grafana,
+ * Honeycomb…): protobuf, or JSON with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`; headers from
+ * `OTEL_EXPORTER_OTLP_HEADERS`, timeout from `OTEL_EXPORTER_OTLP_TIMEOUT`. Only the protocol's exporters are loaded.
+ */
 export async function openOtlp(env: TelemetryEnv, deps: TelemetryDeps): Promise<Telemetry> {
   const json = env.OTEL_EXPORTER_OTLP_PROTOCOL === 'http/json';
   const [traceModule, metricModule] = await Promise.all(
@@ -53,53 +47,17 @@ export async function openOtlp(env: TelemetryEnv, deps: TelemetryDeps): Promise<
   );
   const headers = parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
   const timeoutMillis = numberSetting(env.OTEL_EXPORTER_OTLP_TIMEOUT, EXPORT_TIMEOUT_MS);
-  const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || SERVICE_NAME });
-  const { logger } = deps;
-
-  const spanExporter = new traceModule.OTLPTraceExporter({
-    url: signalUrl(env, 'traces'),
-    headers,
-    timeoutMillis,
-  });
-  const tracerProvider = new BasicTracerProvider({
-    resource,
-    spanProcessors: [
-      new BatchSpanProcessor(guardExports(spanExporter as SpanExporter, 'traces', logger), {
-        scheduledDelayMillis: numberSetting(env.OTEL_BSP_SCHEDULE_DELAY, 5_000),
-        exportTimeoutMillis: timeoutMillis,
-        // A collector that is down costs at most this many spans of memory; the rest are dropped.
-        maxQueueSize: 2048,
-      }),
-    ],
-  });
-  const metricExporter = new metricModule.OTLPMetricExporter({
-    url: signalUrl(env, 'metrics'),
-    headers,
-    timeoutMillis,
-  });
-  const interval = numberSetting(env.OTEL_METRIC_EXPORT_INTERVAL, 60_000);
-  const meterProvider = new MeterProvider({
-    resource,
-    readers: [
-      new PeriodicExportingMetricReader({
-        exporter: guardExports(metricExporter as PushMetricExporter, 'metrics', logger),
-        exportIntervalMillis: interval,
-        exportTimeoutMillis: Math.min(timeoutMillis, interval),
-      }),
-    ],
-  });
-  // Spans find their parent through the async context; one manager serves every broker of the process.
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  return instrument({
-    tracer: tracerProvider.getTracer('m365-token-broker'),
-    meter: meterProvider.getMeter('m365-token-broker'),
-    catalog: deps.catalog,
-    now: deps.now,
-    flush: async () => {
-      await Promise.allSettled([tracerProvider.forceFlush(), meterProvider.forceFlush()]);
-    },
-    shutdown: async () => {
-      await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
-    },
-  });
+  const exporters = {
+    spans: new traceModule.OTLPTraceExporter({
+      url: signalUrl(env, 'traces'),
+      headers,
+      timeoutMillis,
+    }) as SpanExporter,
+    metrics: new metricModule.OTLPMetricExporter({
+      url: signalUrl(env, 'metrics'),
+      headers,
+      timeoutMillis,
+    }) as PushMetricExporter,
+  };
+  return startSdk(env, deps, exporters, timeoutMillis);
 }
