@@ -88,22 +88,20 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const store = telemetry.store(options.store ?? (await openStore(settings)));
   const grantStore = new GrantStore(store, { clock });
   const certificateExpiries = new Map<string, Date>();
-  const dialect = telemetry.dialects(
-    createDialectLookup({
-      store,
-      fetch: telemetry.fetch(options.fetch ?? globalThis.fetch),
+  const dialect = createDialectLookup({
+    store,
+    fetch: telemetry.fetch(options.fetch ?? globalThis.fetch),
+    clock,
+    logger,
+    timeoutMs: options.providerTimeoutMs,
+    maxRetries: options.providerMaxRetries,
+    managedIdentity: new ManagedIdentityTokens({
+      factory: options.managedIdentityCredential,
       clock,
-      logger,
-      timeoutMs: options.providerTimeoutMs,
-      maxRetries: options.providerMaxRetries,
-      managedIdentity: new ManagedIdentityTokens({
-        factory: options.managedIdentityCredential,
-        clock,
-        timeoutMs: options.managedIdentityTimeoutMs,
-      }),
-      certificateExpiries,
+      timeoutMs: options.managedIdentityTimeoutMs,
     }),
-  );
+    certificateExpiries,
+  });
   const events = new ConnectionEvents({
     publicUrl: settings.publicUrl,
     clock,
@@ -120,7 +118,8 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const grants = new GrantService({
     grants: grantStore,
     lock: telemetry.lock(options.lock ?? (await openLock(settings, logger))),
-    dialect,
+    // Every refresh passes the grant service: there it is timed, counted and traced.
+    dialect: telemetry.dialects(dialect),
     clock,
     logger,
     events,
