@@ -57,6 +57,9 @@ export const LAZY_INPUTS = [
   'node_modules/@azure/core-rest-pipeline/',
   'node_modules/jose/',
   'dist/src/lib/store/keyvault-store.js',
+  // Telemetry: loaded only when an exporter is configured (docs/telemetry.md).
+  'node_modules/@opentelemetry/',
+  'node_modules/@azure/monitor-opentelemetry-exporter/',
 ];
 
 function fail(message) {

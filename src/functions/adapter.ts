@@ -5,6 +5,7 @@ import type { Actor } from '../lib/definitions/definition-store.js';
 import { explainError } from '../lib/health/remedies.js';
 import { problemResponse } from '../lib/http/problem.js';
 import { prefersHtml } from '../lib/http/request.js';
+import { traced } from './traced.js';
 
 /** How adapters reach the services: built once per process, on first use. */
 export type BrokerSource = () => Promise<Broker>;
@@ -40,7 +41,7 @@ export function adapter(
   run: (call: Call) => Promise<HttpResponseInit>,
   options: AdapterOptions = {},
 ): HttpHandler {
-  return async (request, context) => {
+  const handle: HttpHandler = async (request, context) => {
     let broker: Broker;
     try {
       broker = await source();
@@ -75,4 +76,5 @@ export function adapter(
       );
     }
   };
+  return traced(source, handle);
 }

@@ -6,5 +6,5 @@ export const rotateHandler =
   (source: BrokerSource): TimerHandler =>
   async () => {
     const broker = await source();
-    await broker.rotation.rotationPass({ jitter: true });
+    await broker.telemetry.rotationPass(() => broker.rotation.rotationPass({ jitter: true }));
   };

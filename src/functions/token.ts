@@ -29,25 +29,28 @@ const query = z.object({
 export const tokenHandler = (source: BrokerSource) =>
   adapter(source, async ({ broker, request }) => {
     const q = parseQuery(request.query, query);
-    const caller = await broker.callers(request.headers.get('authorization'), () =>
-      broker.connections.get(q.connection),
-    );
-    const connection = await broker.connections.get(q.connection);
-    if (q.user !== undefined && q.format !== 'xoauth2') {
-      throw new BrokerError('invalid_request', 'Query parameter "user" goes with format=xoauth2.', {
-        connectionId: q.connection,
-      });
-    }
-    // Before any provider call: a mailbox the connection does not list gets nothing.
-    const mailbox = q.user === undefined ? undefined : allowedMailbox(connection, q.user);
-    if (q.format === 'xoauth2' && isAppOnly(connection) && mailbox === undefined) {
-      throw new BrokerError(
-        'invalid_request',
-        `Connection "${q.connection}" is app-only: name the mailbox with user= (one of its "mailboxes").`,
-        { connectionId: q.connection },
+    const { caller, token, mailbox } = await broker.telemetry.vend(q.connection, async () => {
+      const caller = await broker.callers(request.headers.get('authorization'), () =>
+        broker.connections.get(q.connection),
       );
-    }
-    const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
+      const connection = await broker.connections.get(q.connection);
+      if (q.user !== undefined && q.format !== 'xoauth2') {
+        throw new BrokerError('invalid_request', 'Query parameter "user" goes with format=xoauth2.', {
+          connectionId: q.connection,
+        });
+      }
+      // Before any provider call: a mailbox the connection does not list gets nothing.
+      const mailbox = q.user === undefined ? undefined : allowedMailbox(connection, q.user);
+      if (q.format === 'xoauth2' && isAppOnly(connection) && mailbox === undefined) {
+        throw new BrokerError(
+          'invalid_request',
+          `Connection "${q.connection}" is app-only: name the mailbox with user= (one of its "mailboxes").`,
+          { connectionId: q.connection },
+        );
+      }
+      const token = await broker.tokens.getAccessToken(q.connection, q.scope?.split(/ +/));
+      return { caller, token, mailbox, served: token.served };
+    });
     broker.callerActivity.record(q.connection, caller);
     // The audit trail of who got which connection's token; never the token.
     broker.logger.info('token.vended', {

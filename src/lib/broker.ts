@@ -29,6 +29,8 @@ import { assertProvidersSupported, createDialectLookup } from './providers/regis
 import { RotationService } from './rotation/rotation-service.js';
 import { openStore } from './store/open-store.js';
 import type { SecretStore } from './store/secret-store.js';
+import { openTelemetry, type TelemetryFactory } from './telemetry/open.js';
+import { noTelemetry, type Telemetry } from './telemetry/telemetry.js';
 import { AppOnlyService } from './tokens/app-only-service.js';
 import { AppOnlyStateStore } from './tokens/app-only-state.js';
 import { type DialectLookup, GrantService } from './tokens/grant-service.js';
@@ -60,6 +62,8 @@ export interface Broker {
   events: ConnectionEvents;
   /** Links a mailbox owner consents from (docs/design.md, "Invitations"). */
   invitations: InvitationService;
+  /** Metrics and traces (docs/telemetry.md); a no-op unless an exporter is configured. */
+  telemetry: Telemetry;
 }
 
 /**
@@ -90,6 +94,8 @@ export interface BrokerOverrides {
   managedIdentityTimeoutMs?: number;
   /** Where invitations live; default Table Storage of `AzureWebJobsStorage`, else the data folder. */
   invitationStore?: InvitationStore;
+  /** Where telemetry goes; default from `APPLICATIONINSIGHTS_CONNECTION_STRING` / `OTEL_*` (none when unset). */
+  telemetry?: TelemetryFactory;
 }
 
 export interface BrokerOptions extends BrokerOverrides {
@@ -105,15 +111,26 @@ export interface BrokerOptions extends BrokerOverrides {
 /** The composition root: settings in, services out. Opens the store and the lock, then wires. */
 export async function createBroker(options: BrokerOptions): Promise<Broker> {
   const logger = options.logger ?? createLogger();
-  return wireBroker({
+  const clock = options.clock ?? systemClock;
+  // The telemetry names only connections the catalog knows (bounded attributes); the catalog is
+  // wired below, after the ports the telemetry wraps, so it is handed over by reference.
+  let catalog: ConnectionCatalog | undefined;
+  const telemetry = await (options.telemetry ?? openTelemetry())({
+    logger,
+    catalog: { peek: (id) => catalog?.peek(id) },
+    now: () => clock.now(),
+  });
+  const broker = wireBroker({
     ...options,
     logger,
-    store: options.store ?? (await openStore(options.settings)),
-    lock: options.lock ?? (await openLock(options.settings, logger)),
-    definitionStore:
-      options.definitionStore ?? (await openDefinitions(options.settings, options.clock ?? systemClock)),
+    store: telemetry.store(options.store ?? (await openStore(options.settings))),
+    lock: telemetry.lock(options.lock ?? (await openLock(options.settings, logger))),
+    definitionStore: options.definitionStore ?? (await openDefinitions(options.settings, clock)),
     invitationStore: options.invitationStore ?? (await openInvitationStore(options.settings)),
+    instruments: telemetry,
   });
+  catalog = broker.connections;
+  return broker;
 }
 
 /**
@@ -127,9 +144,12 @@ export function wireBroker(
     logger: Logger;
     definitionStore: DefinitionStore;
     invitationStore: InvitationStore;
+    /** The telemetry, already open (default none). */
+    instruments?: Telemetry;
   },
 ): Broker {
   const { settings, store, logger, definitionStore } = options;
+  const telemetry = options.instruments ?? noTelemetry;
   assertProvidersSupported(options.connections.values());
   const clock = options.clock ?? systemClock;
   const declaredTemplates = options.declaredTemplates ?? new Map<string, TemplateConfig>();
@@ -147,7 +167,7 @@ export function wireBroker(
     options.dialect ??
     createDialectLookup({
       store,
-      fetch: options.fetch ?? globalThis.fetch,
+      fetch: telemetry.fetch(options.fetch ?? globalThis.fetch),
       clock,
       logger,
       timeoutMs: options.providerTimeoutMs,
@@ -183,7 +203,15 @@ export function wireBroker(
         })
       : undefined,
   });
-  const grants = new GrantService({ grants: grantStore, lock: options.lock, dialect, clock, logger, events });
+  const grants = new GrantService({
+    grants: grantStore,
+    lock: options.lock,
+    // Every refresh passes the grant service: there it is timed, counted and traced.
+    dialect: telemetry.dialects(dialect),
+    clock,
+    logger,
+    events,
+  });
   const tokens = new TokenService({
     catalog: connections,
     grants,
@@ -219,6 +247,7 @@ export function wireBroker(
     publicUrl: settings.publicUrl,
     certificateExpiries,
   });
+  telemetry.watch(() => status.health());
   const rotation = new RotationService({
     catalog: connections,
     store,
@@ -277,6 +306,7 @@ export function wireBroker(
     }),
     events,
     invitations,
+    telemetry,
   };
 }
 

@@ -5,6 +5,7 @@ import { loadSettings } from '../lib/config/settings.js';
 import { createLogger } from '../lib/logger.js';
 import { once } from '../lib/once.js';
 import { openStore } from '../lib/store/open-store.js';
+import { openTelemetry } from '../lib/telemetry/open.js';
 import { resolveFunctionKey } from './function-key.js';
 import { stdioSink } from './log-sink.js';
 import type { EntraSimulator } from './sandbox/entra-simulator.js';
@@ -77,6 +78,7 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     declaredTemplates: loaded.templates,
     store,
     logger,
+    telemetry: overrides.telemetry ?? openTelemetry(options.env ?? process.env),
   });
   let broker: Broker;
   try {
@@ -132,6 +134,8 @@ export async function runLocal(options: RunLocalOptions = {}): Promise<LocalBrok
     async close() {
       await timers?.stop();
       await host.close();
+      // What telemetry still holds leaves now (bounded by the exporters' timeout).
+      await broker.telemetry.shutdown();
       stdio?.close();
     },
   };

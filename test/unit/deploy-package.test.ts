@@ -50,6 +50,9 @@ const LAZY_SDKS = [
   'node_modules/@azure/keyvault-secrets/',
   'node_modules/@azure/storage-blob/',
   'node_modules/jose/',
+  // Telemetry's SDK and exporters: only with an exporter configured.
+  'node_modules/@opentelemetry/',
+  'node_modules/@azure/monitor-opentelemetry-exporter/',
 ];
 
 function files(dir: string, base = dir): string[] {
@@ -152,6 +155,9 @@ describe.skipIf(skip)('deployment package (scripts/package.mjs)', () => {
     expect(loadable).toContain('dist/src/lib/store/keyvault-store.js');
     expect(loadedAtStart).not.toContain('dist/src/lib/store/keyvault-store.js');
     expect(loadable).toContain('dist/src/lib/store/file-store.js');
+    // Not one line of telemetry before an exporter is configured, and then only on demand.
+    expect(loadedAtStart.filter((input) => input.startsWith('dist/src/lib/telemetry/'))).toEqual([]);
+    expect(loadable).toContain('dist/src/lib/telemetry/otlp.js');
     // What registering the functions needs is there from the start.
     expect(loadedAtStart).toContain('dist/src/functions/routes.js');
     expect(loadedAtStart.some((input) => input.startsWith('node_modules/@azure/functions/'))).toBe(true);

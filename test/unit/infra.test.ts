@@ -141,6 +141,7 @@ const API_VERSIONS: Record<string, string> = {
   'Microsoft.ManagedIdentity/userAssignedIdentities': '2024-11-30',
   'Microsoft.OperationalInsights/workspaces': '2025-02-01',
   'Microsoft.Insights/components': '2020-02-02',
+  'Microsoft.Insights/workbooks': '2023-06-01',
   'Microsoft.Storage/storageAccounts': '2025-06-01',
   'Microsoft.Storage/storageAccounts/blobServices': '2025-06-01',
   'Microsoft.Storage/storageAccounts/blobServices/containers': '2025-06-01',
@@ -719,6 +720,72 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
       expect([...events].sort()).toEqual([...logged.map(([e]) => e!), 'connection.state_changed'].sort());
       for (const [event, path] of logged) expect(read(path!), event).toContain(`'${event}'`);
       expect(read('src/lib/rotation/rotation-service.ts')).toMatch(/transient: 0,/);
+    });
+  });
+
+  describe('workbook', () => {
+    let workbook: ArmResource;
+    let items: Json[];
+    const query = (name: string): Json => items.find((i) => i.name === name)?.content;
+    beforeAll(() => {
+      workbook = only(inModule('monitoring'), 'Microsoft.Insights/workbooks');
+      // loadTextContent lands in a variable of the module's template.
+      const ref = /^\[variables\('(.+)'\)\]$/.exec(workbook.properties.serializedData)?.[1];
+      const serialized: string = ref
+        ? moduleTemplate(main, 'monitoring').variables[ref]
+        : workbook.properties.serializedData;
+      expect(serialized).toBe(read('infra/workbooks/broker.workbook.json'));
+      const content = JSON.parse(serialized);
+      expect(content.version).toBe('Notebook/1.0');
+      items = content.items;
+    });
+
+    it('is a shared workbook of the Application Insights resource, named by a stable GUID', () => {
+      expect(workbook.kind).toBe('shared');
+      expect(workbook.name).toMatch(/^\[guid\(resourceId\('Microsoft.Insights\/components'/);
+      expect(workbook.properties).toMatchObject({
+        category: 'workbook',
+        sourceId: "[resourceId('Microsoft.Insights/components', parameters('applicationInsightsName'))]",
+      });
+    });
+
+    it('charts tokens served and refused per connection, refresh outcomes, statuses and nearest deadlines', () => {
+      const charts: [string, string, string][] = [
+        ['tokens-served', 'broker.token.requests', 'timechart'],
+        ['tokens-failed', 'broker.token.requests', 'timechart'],
+        ['refresh-outcomes', 'broker.refreshes', 'barchart'],
+        ['connections-by-status', 'broker.connections', 'piechart'],
+        ['nearest-deadlines', 'broker.deadline.days', 'table'],
+      ];
+      for (const [name, metric, visualization] of charts) {
+        const q = query(name);
+        expect(q, name).toMatchObject({ resourceType: 'microsoft.insights/components', visualization });
+        expect(q.query, name).toContain(`where name == '${metric}'`);
+        expect(q.timeContextFromParameter, name).toBe('TimeRange');
+      }
+      expect(query('tokens-served').query).toMatch(/by bin\(timestamp, \{TimeRange:grain\}\), connection/);
+      expect(query('tokens-failed').query).toContain("served == 'error'");
+      expect(query('refresh-outcomes').query).toMatch(/by bin\(timestamp, \{TimeRange:grain\}\), outcome/);
+      expect(query('connections-by-status').query).toContain('arg_max(timestamp, value) by status');
+      expect(query('nearest-deadlines').query).toContain('arg_max(timestamp, value) by connection');
+    });
+
+    it('reads only the metrics and attributes the broker emits (docs/telemetry.md)', () => {
+      const emitted = read('src/lib/telemetry/instruments.ts');
+      const text = items.map((i) => i.content?.query ?? '').join('\n');
+      const metrics = [...text.matchAll(/name == '([^']+)'/g)].map((m) => m[1]!);
+      expect(new Set(metrics).size).toBe(6);
+      for (const m of metrics) expect(emitted, m).toContain(`'${m}'`);
+      const attributes = new Set([...text.matchAll(/customDimensions\.(\w+)/g)].map((m) => m[1]!));
+      expect([...attributes].sort()).toEqual([
+        'code',
+        'connection',
+        'kind',
+        'outcome',
+        'provider',
+        'served',
+        'status',
+      ]);
     });
   });
 
