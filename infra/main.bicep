@@ -117,6 +117,9 @@ param brokerApiUri string = ''
 @description('Tenant (GUID) whose tokens identify callers and people (entra.bicep output BROKER_TENANT_ID). Empty: key modes.')
 param brokerTenantId string = ''
 
+@description('Client ids of the services (managed identities, service principals) that call the admin API (/api/connections, /api/templates, invitations) with their own app token holding the ADMIN_ROLE app role. Under easyauth the platform accepts only tokens obtained by the apps listed here besides the broker\'s own; empty: only people manage connections.')
+param adminServiceClientIds string[] = []
+
 @description('Client id of the optional connection app registration entra.bicep creates (BROKER_CONNECTION_APP_CLIENT_ID). Set: an example connection `graph` using it with the managed-identity credential is added to the connections, unless they already have one of that id.')
 param connectionAppClientId string = ''
 
@@ -275,6 +278,7 @@ module functionApp './modules/function-app.bicep' = {
     brokerTenantId: brokerTenantId
     brokerApiClientId: brokerApiClientId
     brokerApiUri: brokerApiUri
+    adminServiceClientIds: adminServiceClientIds
     alertWebhookSecretName: alertWebhookSecretName
   }
   // The host reads its storage and the package container with the identity from its first start.

@@ -79,6 +79,9 @@ param brokerApiClientId string = ''
 @description('BROKER_API_URI: the broker app registration\'s Application ID URI.')
 param brokerApiUri string = ''
 
+@description('Client ids of services allowed to call the admin API with their own app token (besides the broker\'s own app).')
+param adminServiceClientIds string[] = []
+
 @description('Vault secret holding ALERT_WEBHOOK_URL (main.bicep stores it); the setting is a Key Vault reference to it. Empty: not set.')
 param alertWebhookSecretName string = ''
 
@@ -254,9 +257,9 @@ resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (adminAuth ==
         validation: {
           allowedAudiences: filter([brokerApiClientId, brokerApiUri], a => !empty(a))
           defaultAuthorizationPolicy: {
-            allowedApplications: [
-              brokerApiClientId
-            ]
+            // Admin services present their own app tokens (their `azp`): listed, or the platform refuses
+            // them with a bare 403 before the broker can check their ADMIN_ROLE.
+            allowedApplications: concat([brokerApiClientId], adminServiceClientIds)
           }
         }
       }

@@ -524,7 +524,10 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
             validation: {
               allowedAudiences:
                 "[filter(createArray(parameters('brokerApiClientId'), parameters('brokerApiUri')), lambda('a', not(empty(lambdaVariables('a')))))]",
-              defaultAuthorizationPolicy: { allowedApplications: ["[parameters('brokerApiClientId')]"] },
+              defaultAuthorizationPolicy: {
+                allowedApplications:
+                  "[concat(createArray(parameters('brokerApiClientId')), parameters('adminServiceClientIds'))]",
+              },
             },
           },
         },
@@ -578,9 +581,11 @@ describe.skipIf(skipReason !== undefined)(`infra/main.bicep, ${compiled}`, () =>
         'Microsoft.Web/sites/config',
       );
       const validation = auth.properties.identityProviders.azureActiveDirectory.validation;
-      expect(validation.defaultAuthorizationPolicy.allowedApplications).toEqual([
-        "[parameters('brokerApiClientId')]",
-      ]);
+      // The broker's own app, and the admin services an operator lists (adminServiceClientIds).
+      expect(validation.defaultAuthorizationPolicy.allowedApplications).toBe(
+        "[concat(createArray(parameters('brokerApiClientId')), parameters('adminServiceClientIds'))]",
+      );
+      expect(main.parameters.adminServiceClientIds).toMatchObject({ type: 'array', defaultValue: [] });
       expect(validation.allowedAudiences).toContain(
         "parameters('brokerApiClientId'), parameters('brokerApiUri')",
       );
