@@ -1,5 +1,6 @@
 import type { Broker } from '../lib/broker.js';
 import type { DefinitionSource } from '../lib/config/catalog.js';
+import { parseDuration } from '../lib/config/duration.js';
 import type { Actor } from '../lib/definitions/definition-store.js';
 import { BrokerError } from '../lib/errors.js';
 
@@ -28,6 +29,21 @@ export interface AdminClient {
   get(kind: DefinitionKind, name: string): Promise<AdminEntry>;
   put(kind: DefinitionKind, name: string, body: unknown): Promise<{ entry: AdminEntry; created: boolean }>;
   remove(kind: DefinitionKind, name: string): Promise<void>;
+  /** A new invitation for a connection (docs/invitations.md): its link, shown once. */
+  invite(id: string, body: InviteBody): Promise<InviteAnswer>;
+}
+
+/** `POST /api/connections/{id}/invitations`'s body and answer. */
+export interface InviteBody {
+  expiresIn?: string;
+  note?: string;
+  replace?: boolean;
+}
+export interface InviteAnswer {
+  id: string;
+  url: string;
+  expiresAt: string;
+  replace: boolean;
 }
 
 /**
@@ -101,6 +117,22 @@ export function localAdminClient(broker: Broker, by: Actor = CLI_ACTOR): AdminCl
       wrap(() =>
         kind === 'connection' ? service.deleteConnection(name, by, {}) : service.deleteTemplate(name, by, {}),
       ),
+    invite: (id, body) =>
+      wrap(async () => {
+        const expiresInMs = body.expiresIn === undefined ? undefined : parseDuration(body.expiresIn);
+        if (body.expiresIn !== undefined && expiresInMs === undefined) {
+          throw new AdminProblem(
+            'usage',
+            `--expires must be an ISO-8601 duration such as P7D, not "${body.expiresIn}"`,
+          );
+        }
+        const created = await broker.invitations.create(
+          id,
+          { expiresInMs, note: body.note, replace: body.replace },
+          by,
+        );
+        return { id: created.id, url: created.url, expiresAt: created.expiresAt, replace: created.replace };
+      }),
   };
 }
 
@@ -154,6 +186,11 @@ export function httpAdminClient(options: HttpAdminOptions): AdminClient {
     },
     async remove(kind, name) {
       await call('DELETE', path(kind, name));
+    },
+    async invite(id, body) {
+      return (await (
+        await call('POST', `${path('connection', id)}/invitations`, body)
+      ).json()) as InviteAnswer;
     },
   };
 }

@@ -7,7 +7,7 @@ import { createLogger } from '../lib/logger.js';
 import { SECRET_NAME } from '../lib/store/limits.js';
 import { runCheck } from './check.js';
 import { connectCommand } from './connect.js';
-import { DEFINITIONS_USAGE, definitionsCommand } from './definitions.js';
+import { DEFINITIONS_USAGE, definitionsCommand, inviteCommand } from './definitions.js';
 
 const USAGE = `usage: broker <command>
   secrets set NAME     store a client secret read from stdin (never from the command line)
@@ -126,13 +126,17 @@ export async function runCli(
       return runCheck({ out });
     case 'connections':
     case 'templates':
-      return definitionsCommand(command === 'connections' ? 'connection' : 'template', args, out, {
+    case 'invite': {
+      const adminDeps = {
         openBroker: deps.openBroker ?? openBroker,
         readStdin,
         env: deps.env ?? process.env,
         fetch: deps.fetch,
-        err: deps.err ?? ((line) => process.stderr.write(`${line}\n`)),
-      });
+        err: deps.err ?? ((line: string) => process.stderr.write(`${line}\n`)),
+      };
+      if (command === 'invite') return inviteCommand(args, out, adminDeps);
+      return definitionsCommand(command === 'connections' ? 'connection' : 'template', args, out, adminDeps);
+    }
     case 'callers': {
       const [id] = args;
       if (!id) {

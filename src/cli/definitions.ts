@@ -7,6 +7,7 @@ import {
   adminAuthorization,
   type DefinitionKind,
   httpAdminClient,
+  type InviteBody,
   localAdminClient,
 } from './admin-client.js';
 
@@ -16,7 +17,10 @@ export const DEFINITIONS_USAGE = `  connections list [--source declared|managed]
                        managed connections and templates (docs/connections.md); the definition of
                        put comes from --file or stdin. Against the configured store, or a deployed
                        broker with --url URL and --key KEY (or BROKER_FUNCTION_KEY), or with a token
-                       of the signed-in Azure account for --scope (or BROKER_API_URI/.default)`;
+                       of the signed-in Azure account for --scope (or BROKER_API_URI/.default)
+  invite ID [--expires P7D] [--note TEXT] [--replace]
+                       a link the mailbox's owner consents from (docs/invitations.md), printed once;
+                       the same --url/--key/--scope`;
 
 export interface DefinitionsDeps {
   /** The local broker (configured store); opened only when `--url` is absent. */
@@ -108,15 +112,58 @@ export async function definitionsCommand(
         return 0;
     }
   } catch (e) {
-    if (!(e instanceof AdminProblem)) throw e;
-    if (e.code === 'usage') {
-      err(`broker: ${e.detail}`);
-      return 2;
-    }
-    err(`broker: ${e.code}: ${e.detail}`);
-    for (const issue of e.errors) err(`  ${issue.path || '(body)'}: ${issue.message}`);
-    return 1;
+    return reportProblem(e, err);
   }
+}
+
+/**
+ * `broker invite ID`: a new invitation, locally or through a deployed broker's admin route. The link
+ * is printed on stdout, once, for the admin to send; it is never logged.
+ */
+export async function inviteCommand(
+  args: string[],
+  out: (line: string) => void,
+  deps: DefinitionsDeps,
+): Promise<number> {
+  const err = deps.err ?? out;
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (e) {
+    err(`broker: ${e instanceof Error ? e.message : 'bad arguments'}`);
+    parsed = { values: {}, positionals: [] } as unknown as ReturnType<typeof parse>;
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    err(`usage: broker invite ID [--expires P7D] [--note TEXT] [--replace]\n${DEFINITIONS_USAGE}`);
+    return 2;
+  }
+  try {
+    const client = await clientFor(values, deps);
+    const body: InviteBody = {};
+    if (values.expires !== undefined) body.expiresIn = values.expires;
+    if (values.note !== undefined) body.note = values.note;
+    if (values.replace) body.replace = true;
+    const created = await client.invite(positionals[0]!, body);
+    out(created.url);
+    out(
+      `Invitation ${created.id} for ${positionals[0]} expires ${created.expiresAt}${created.replace ? ' (any account may take the connection over)' : ''}.`,
+    );
+    return 0;
+  } catch (e) {
+    return reportProblem(e, err);
+  }
+}
+
+function reportProblem(e: unknown, err: (line: string) => void): number {
+  if (!(e instanceof AdminProblem)) throw e;
+  if (e.code === 'usage') {
+    err(`broker: ${e.detail}`);
+    return 2;
+  }
+  err(`broker: ${e.code}: ${e.detail}`);
+  for (const issue of e.errors) err(`  ${issue.path || '(body)'}: ${issue.message}`);
+  return 1;
 }
 
 function parse(args: string[]) {
@@ -132,6 +179,9 @@ function parse(args: string[]) {
       source: { type: 'string' },
       template: { type: 'string' },
       json: { type: 'boolean' },
+      expires: { type: 'string' },
+      note: { type: 'string' },
+      replace: { type: 'boolean' },
     },
   });
 }

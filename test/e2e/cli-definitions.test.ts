@@ -147,4 +147,31 @@ describe('broker connections / templates', { timeout: 90_000 }, () => {
     expect(none.stderr).toContain('--key');
     expect(FUNCTION_KEY).not.toBe('wrong-key');
   });
+
+  it('invite: a link the owner opens without a key, locally and with --url; a bad duration is exit 2, an unknown id exit 1', async () => {
+    const local = await run(['invite', 'support', '--expires', 'P2D', '--note', 'for the desk']);
+    expect(local.stderr).toBe('');
+    expect(local.code).toBe(0);
+    const [url, said] = local.stdout.trim().split('\n');
+    expect(url).toMatch(new RegExp(`^${stack.url}/api/connect/[A-Za-z0-9_-]{22,}$`));
+    expect(said).toMatch(/^Invitation \S+ for support expires \d{4}-/);
+    const page = await fetch(url!, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Continue to sign in');
+
+    const viaHost = await remote(['invite', 'support', '--replace']);
+    expect(viaHost.code).toBe(0);
+    expect(viaHost.stdout).toMatch(/any account may take the connection over/);
+    const listed = await stack.api('/api/connections/support/invitations');
+    expect(((await listed.json()) as { invitations: unknown[] }).invitations.length).toBeGreaterThanOrEqual(
+      2,
+    );
+
+    expect((await run(['invite', 'support', '--expires', 'soon'])).code).toBe(2);
+    const unknown = await remote(['invite', 'nobody']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^broker: unknown_connection: /m);
+    // The links were printed for the admin, never logged by the host.
+    for (const line of [url!]) expect(stack.logs.join('\n')).not.toContain(line.split('/').at(-1));
+  });
 });
