@@ -129,27 +129,15 @@ export class RotationService {
     if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
       return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
     }
-    try {
+    return this.attempt(
+      id,
       // The access token it mints is cached: callers get it without another refresh.
-      const fresh = await this.deps.tokens.rotate(connection);
-      this.cooldownUntil.delete(id);
-      this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
-      return { result: { connection: id, outcome: 'rotated' }, fresh };
-    } catch (err) {
-      const result = classify(id, err);
-      if (result.outcome === 'transient')
-        this.cooldownUntil.set(id, this.deps.clock.now() + TRANSIENT_COOLDOWN_MS);
-      this.deps.logger.warn('rotation.connection', {
-        connection: id,
-        outcome: result.outcome,
-        error: result.error,
-      });
-      const fresh: GrantTags | undefined =
+      () => this.deps.tokens.rotate(connection),
+      (result, err): GrantTags | undefined =>
         result.outcome === 'needs_consent'
           ? { ...tags, status: 'needs_consent', ...(err instanceof BrokerError ? failureTags(err) : {}) }
-          : undefined;
-      return { result, fresh };
-    }
+          : undefined,
+    );
   }
 
   /**
@@ -175,8 +163,28 @@ export class RotationService {
     if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
       return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
     }
+    return this.attempt(
+      id,
+      () => this.deps.tokens.proveAppOnly(connection),
+      (result): AppOnlyState | undefined =>
+        result.outcome === 'client_misconfigured'
+          ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
+          : undefined,
+    );
+  }
+
+  /**
+   * The bookkeeping a due request gets on either path (delegated and app-only alike): a success
+   * clears the connection's cooldown, a transient failure starts one, and the outcome is logged.
+   * `onFailure` says what a failure leaves for the pass to write back (undefined: nothing).
+   */
+  private async attempt<T>(
+    id: string,
+    request: () => Promise<T>,
+    onFailure: (result: RotationResult, err: unknown) => T | undefined,
+  ): Promise<{ result: RotationResult; fresh?: T }> {
     try {
-      const fresh = await this.deps.tokens.proveAppOnly(connection);
+      const fresh = await request();
       this.cooldownUntil.delete(id);
       this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
       return { result: { connection: id, outcome: 'rotated' }, fresh };
@@ -189,11 +197,7 @@ export class RotationService {
         outcome: result.outcome,
         error: result.error,
       });
-      const fresh: AppOnlyState | undefined =
-        result.outcome === 'client_misconfigured'
-          ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
-          : undefined;
-      return { result, fresh };
+      return { result, fresh: onFailure(result, err) };
     }
   }
 
