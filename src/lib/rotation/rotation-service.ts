@@ -115,20 +115,14 @@ export class RotationService {
     force: boolean,
   ): Promise<{ result: RotationResult; fresh?: GrantTags }> {
     const id = connection.id;
-    const now = this.deps.clock.now();
     if (!tags) return { result: { connection: id, outcome: 'skipped', reason: 'not_connected' } };
     if (tags.status === 'needs_consent') {
       return {
         result: { connection: id, outcome: 'needs_consent', reason: 'stored', error: tags.lastError },
       };
     }
-    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
-    }
-    const last = Date.parse(tags.refreshedAt ?? tags.consentedAt ?? '');
-    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
-    }
+    const skipped = this.notDue(connection, Date.parse(tags.refreshedAt ?? tags.consentedAt ?? ''), force);
+    if (skipped) return { result: skipped };
     return this.attempt(
       id,
       // The access token it mints is cached: callers get it without another refresh.
@@ -151,18 +145,13 @@ export class RotationService {
     force: boolean,
   ): Promise<{ result: RotationResult; fresh?: AppOnlyState }> {
     const id = connection.id;
-    const now = this.deps.clock.now();
-    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
-    }
     const stored = Date.parse(state?.refreshedAt ?? '');
     const last = Math.max(
       Number.isFinite(stored) ? stored : -Infinity,
       this.deps.tokens.appOnlyLastSuccess(id) ?? -Infinity,
     );
-    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
-    }
+    const skipped = this.notDue(connection, last, force);
+    if (skipped) return { result: skipped };
     return this.attempt(
       id,
       () => this.deps.tokens.proveAppOnly(connection),
@@ -171,6 +160,22 @@ export class RotationService {
           ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
           : undefined,
     );
+  }
+
+  /**
+   * Why a connection is not due on either path: cooling down after a transient failure, or its last
+   * success (`last`, NaN or -Infinity for none) younger than its `rotateAfter`. `force` makes it due.
+   */
+  private notDue(connection: Connection, last: number, force: boolean): RotationResult | undefined {
+    if (force) return undefined;
+    const now = this.deps.clock.now();
+    if ((this.cooldownUntil.get(connection.id) ?? 0) > now) {
+      return { connection: connection.id, outcome: 'skipped', reason: 'cooldown' };
+    }
+    if (Number.isFinite(last) && now - last < connection.rotateAfterMs) {
+      return { connection: connection.id, outcome: 'skipped', reason: 'fresh' };
+    }
+    return undefined;
   }
 
   /**
