@@ -1,4 +1,4 @@
-import { type Broker, createBroker } from '../lib/broker.js';
+import { type Broker, createDeclaredBroker } from '../lib/broker.js';
 import { ConnectionCatalog } from '../lib/config/catalog.js';
 import { loadConnections } from '../lib/config/load.js';
 import { loadSettings } from '../lib/config/settings.js';
@@ -34,14 +34,7 @@ async function openBroker(): Promise<Broker> {
   const settings = loadSettings(process.env);
   // Log lines go to stderr so stdout stays the command's answer.
   const logger = createLogger((_level, line) => process.stderr.write(`${line}\n`), 'warn');
-  const declared = loadConnections(settings);
-  return createBroker({
-    settings,
-    connections: declared.connections,
-    declaredDefinitions: declared.definitions,
-    declaredTemplates: declared.templates,
-    logger,
-  });
+  return createDeclaredBroker(settings, { logger });
 }
 
 /** What tests inject: a broker built elsewhere (e.g. an e2e stack's) and a sleep that moves a manual clock. */

@@ -9,17 +9,8 @@ const settings = loadSettings(process.env);
 // the code only that composition runs (providers, stores, the rotation pass…) out of the entry's load,
 // so the worker registers the functions sooner. The first invocation pays for it either way.
 const source = once(async () => {
-  const [{ createBroker }, { loadConnections }] = await Promise.all([
-    import('../lib/broker.js'),
-    import('../lib/config/load.js'),
-  ]);
-  const declared = loadConnections(settings);
-  return createBroker({
-    settings,
-    connections: declared.connections,
-    declaredDefinitions: declared.definitions,
-    declaredTemplates: declared.templates,
-  });
+  const { createDeclaredBroker } = await import('../lib/broker.js');
+  return createDeclaredBroker(settings);
 });
 const table = routeTable(source, settings);
 

@@ -4,6 +4,7 @@ import { PersonAuth } from './auth/person-auth.js';
 import { type Clock, systemClock } from './clock.js';
 import { ConnectionCatalog } from './config/catalog.js';
 import type { Connection, TemplateConfig } from './config/connections.js';
+import { loadConnections } from './config/load.js';
 import type { Settings } from './config/settings.js';
 import { ConsentService } from './consent/consent-service.js';
 import { DeviceService } from './consent/device-service.js';
@@ -131,6 +132,24 @@ export async function createBroker(options: BrokerOptions): Promise<Broker> {
   });
   catalog = broker.connections;
   return broker;
+}
+
+/**
+ * A broker of what the settings declare (`BROKER_CONNECTIONS` or the connections file): the Functions
+ * entry and the CLI both start one so. The embedded host does not: it may add the sandbox first.
+ */
+export async function createDeclaredBroker(
+  settings: Settings,
+  overrides: BrokerOverrides = {},
+): Promise<Broker> {
+  const declared = loadConnections(settings);
+  return createBroker({
+    ...overrides,
+    settings,
+    connections: declared.connections,
+    declaredDefinitions: declared.definitions,
+    declaredTemplates: declared.templates,
+  });
 }
 
 /**

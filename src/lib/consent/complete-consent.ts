@@ -1,6 +1,4 @@
-import type { Person } from '../auth/person-auth.js';
-import type { Connection } from '../config/connections.js';
-import type { AccountInfo, TokenSet } from '../providers/provider.js';
+import type { AccountInfo } from '../providers/provider.js';
 import type { GrantService } from '../tokens/grant-service.js';
 import type { TokenService } from '../tokens/token-service.js';
 
@@ -42,16 +40,14 @@ export interface CompleteConsentDeps {
  */
 export async function completeConsent(
   deps: CompleteConsentDeps,
-  connection: Connection,
-  tokens: TokenSet,
-  account: AccountInfo,
-  by?: Person,
-  /** The consent began with `replace=true` (account pinning, docs/design.md, "Error codes": `account_mismatch`). */
-  replace = false,
-  /** Invitations hook (`GrantService.storeConsent`'s `beforeStore`): uses the invitation up. */
-  beforeStore?: () => Promise<void>,
+  /**
+   * Exactly what `GrantService.storeConsent` takes (connection, tokens, account, by, replace,
+   * beforeStore: documented there), passed on as they are, so the two lists cannot drift apart.
+   */
+  ...consent: Parameters<GrantService['storeConsent']>
 ): Promise<ConsentResult> {
-  const tags = await deps.grants.storeConsent(connection, tokens, account, by, replace, beforeStore);
+  const [connection, tokens, account] = consent;
+  const tags = await deps.grants.storeConsent(...consent);
   deps.tokens.invalidate(connection.id);
   deps.tokens.prime(connection.id, tokens, tags.account);
   return { connectionId: connection.id, account: account.account, tenant: account.tenant };

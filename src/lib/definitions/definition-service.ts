@@ -108,8 +108,7 @@ export class DefinitionService {
           : this.declaredEntry(p.id, this.deps.declaredDefinitions.get(p.id)!),
       ),
     );
-    const more = merged.length > top || managed.more;
-    return more && page.length > 0 ? { items, next: page[page.length - 1]!.id } : { items };
+    return pageOf(items, merged.length > top || managed.more, (entry) => entry.id);
   }
 
   async putConnection(
@@ -183,8 +182,7 @@ export class DefinitionService {
       ...managed.records.filter((r) => !this.deps.declaredTemplates.has(r.name)).map(templateEntry),
     ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const items = merged.slice(0, top);
-    const more = merged.length > top || managed.more;
-    return more && items.length > 0 ? { items, next: items[items.length - 1]!.name } : { items };
+    return pageOf(items, merged.length > top || managed.more, (entry) => entry.name);
   }
 
   async putTemplate(
@@ -285,6 +283,15 @@ function templateEntry(record: DefinitionRecord): TemplateEntry {
     updatedAt: record.updatedAt,
     updatedBy: record.updatedBy,
   };
+}
+
+/**
+ * A page of a merged list (declared and managed, sorted): `next`, the last key on it, only when more
+ * follow in either source, so that a client pages on with `after=next` until there is none.
+ */
+function pageOf<T>(items: T[], more: boolean, keyOf: (item: T) => string): Page<T> {
+  const last = items[items.length - 1];
+  return more && last !== undefined ? { items, next: keyOf(last) } : { items };
 }
 
 /** `by` in log lines: `{name, id}`, or `{name: 'function-key'}`. */

@@ -5,6 +5,9 @@
  * secret: they only name secrets. An unreachable store throws `BrokerError('upstream_unavailable')`.
  */
 
+import { CONNECTION_ID } from '../config/connections.js';
+import { BrokerError } from '../errors.js';
+
 export type DefinitionKind = 'connection' | 'template';
 
 /** Who made a change: a person's or service's name and oid, or `{name: 'function-key'}`. */
@@ -86,4 +89,30 @@ export interface DefinitionStore {
    * and the cursor of now. Cheap when nothing changed: instances poll it.
    */
   changesSince(cursor?: string): Promise<ChangeBatch>;
+}
+
+/*
+ * Checks both implementations make alike (they were written twice, or borrowed from the file store),
+ * so that a client sees the same error from either store.
+ */
+
+/** A definition's name: a connection id's syntax, for templates too. Returns it, for use inline. */
+export function checkName(name: string): string {
+  if (!CONNECTION_ID.test(name)) throw new BrokerError('invalid_request', `"${name}" is not a valid name.`);
+  return name;
+}
+
+export function preconditionFailed(): BrokerError {
+  return new BrokerError(
+    'precondition_failed',
+    'The definition changed meanwhile (or exists, or does not): read it again and retry with its current ETag.',
+  );
+}
+
+/** The write condition against the stored etag (undefined: nothing stored). */
+export function checkCondition(etag: string | undefined, condition: WriteCondition): void {
+  if (condition.ifNoneMatch === '*' && etag !== undefined) throw preconditionFailed();
+  if (condition.ifMatch !== undefined && condition.ifMatch !== '*' && condition.ifMatch !== etag)
+    throw preconditionFailed();
+  if (condition.ifMatch === '*' && etag === undefined) throw preconditionFailed();
 }

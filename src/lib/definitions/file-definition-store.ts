@@ -5,7 +5,6 @@ import path from 'node:path';
 import * as z from 'zod';
 import type { Clock } from '../clock.js';
 import { CONNECTION_ID } from '../config/connections.js';
-import { BrokerError } from '../errors.js';
 import {
   atomicWrite,
   ensurePrivateDir,
@@ -24,6 +23,7 @@ import type {
   ListPage,
   WriteCondition,
 } from './definition-store.js';
+import { checkCondition, checkName, preconditionFailed } from './definition-store.js';
 
 /**
  * The embedded definition store: one file per definition in the data folder, written as the
@@ -183,8 +183,7 @@ export class FileDefinitionStore implements DefinitionStore {
   }
 
   private fileOf(kind: DefinitionKind, name: string): string {
-    if (!CONNECTION_ID.test(name)) throw new BrokerError('invalid_request', `"${name}" is not a valid name.`);
-    return path.join(this.root, folderOf(kind), `${name}.json`);
+    return path.join(this.root, folderOf(kind), `${checkName(name)}.json`);
   }
 
   private async read(file: string): Promise<DefinitionRecord | undefined> {
@@ -263,21 +262,6 @@ export class FileDefinitionStore implements DefinitionStore {
 
 function folderOf(kind: DefinitionKind): string {
   return kind === 'connection' ? 'connections' : 'templates';
-}
-
-export function preconditionFailed(): BrokerError {
-  return new BrokerError(
-    'precondition_failed',
-    'The definition changed meanwhile (or exists, or does not): read it again and retry with its current ETag.',
-  );
-}
-
-/** The write condition against the stored etag (undefined: nothing stored). */
-export function checkCondition(etag: string | undefined, condition: WriteCondition): void {
-  if (condition.ifNoneMatch === '*' && etag !== undefined) throw preconditionFailed();
-  if (condition.ifMatch !== undefined && condition.ifMatch !== '*' && condition.ifMatch !== etag)
-    throw preconditionFailed();
-  if (condition.ifMatch === '*' && etag === undefined) throw preconditionFailed();
 }
 
 function safeJson(text: string): unknown {

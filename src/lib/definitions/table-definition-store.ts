@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { Clock } from '../clock.js';
-import { CONNECTION_ID } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
 import type {
   Actor,
@@ -13,7 +12,7 @@ import type {
   ListPage,
   WriteCondition,
 } from './definition-store.js';
-import { checkCondition, preconditionFailed } from './file-definition-store.js';
+import { checkCondition, checkName, preconditionFailed } from './definition-store.js';
 
 /**
  * Definitions in Azure Table Storage of the Functions host storage (docs/connections.md). One table,
@@ -246,11 +245,6 @@ export class TableDefinitionStore implements DefinitionStore {
 
 function timeout(): { abortSignal: AbortSignal } {
   return { abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
-}
-
-function checkName(name: string): string {
-  if (!CONNECTION_ID.test(name)) throw new BrokerError('invalid_request', `"${name}" is not a valid name.`);
-  return name;
 }
 
 function rowTime(ms: number): string {

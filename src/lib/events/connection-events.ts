@@ -57,15 +57,7 @@ export class ConnectionEvents {
       { connection, publicUrl: this.deps.publicUrl, account: after.account },
       { now: this.deps.clock.now(), warnBeforeMs: 0 },
     );
-    this.deps.logger.info('connection.state_changed', {
-      connection: connection.id,
-      from,
-      to,
-      reason: after.lastError ?? null,
-      remedy: remedy?.kind ?? null,
-    });
-    const type =
-      TYPE_OF[to] ?? (to === 'connected' && from !== 'not_connected' ? 'connection.recovered' : undefined);
+    const type = this.stateChanged(connection, from, to, after.lastError, remedy);
     if (!type) return;
     const text =
       type === 'connection.recovered'
@@ -87,30 +79,38 @@ export class ConnectionEvents {
     const remedy = failure ? renderRemedy(failure, { connection, publicUrl: this.deps.publicUrl }) : null;
     const to: ConnectionState = after.lastError ? 'client_misconfigured' : after.status;
     if (from === to) return;
-    this.deps.logger.info('connection.state_changed', {
-      connection: connection.id,
-      from,
-      to,
-      reason: after.lastError ?? null,
-      remedy: remedy?.kind ?? null,
-    });
-    const type =
-      TYPE_OF[to] ?? (to === 'connected' && from !== 'not_connected' ? 'connection.recovered' : undefined);
+    const type = this.stateChanged(connection, from, to, after.lastError, remedy);
     if (!type) return;
     const text =
       type === 'connection.recovered'
         ? `Token broker: connection ${connection.id} gets app-only tokens again; nothing to do.`
         : `Token broker: client rejected. ${remedy?.text ?? ''}`.trimEnd();
-    this.deps.webhook?.send({
-      type,
+    // An app-only state is a grant's tags as far as the event goes: its status and lastError.
+    this.send(type, connection, after, remedy, text);
+  }
+
+  /**
+   * The `connection.state_changed` line both kinds of connection write for a change of state, and
+   * the event it is announced as: a failure state's own type, or `connection.recovered` for a return
+   * to connected from anything but not connected; undefined when nothing is to be sent.
+   */
+  private stateChanged(
+    connection: Connection,
+    from: ConnectionState,
+    to: ConnectionState,
+    lastError: string | undefined,
+    remedy: Remedy | null,
+  ): AlertEvent['type'] | undefined {
+    this.deps.logger.info('connection.state_changed', {
       connection: connection.id,
-      at: new Date(this.deps.clock.now()).toISOString(),
-      status: after.status,
-      lastError: after.lastError ?? null,
-      remedy,
-      statusUrl: `${this.deps.publicUrl}/api/status`,
-      text,
+      from,
+      to,
+      reason: lastError ?? null,
+      remedy: remedy?.kind ?? null,
     });
+    return (
+      TYPE_OF[to] ?? (to === 'connected' && from !== 'not_connected' ? 'connection.recovered' : undefined)
+    );
   }
 
   /** Pinned: only one account may consent, so a link is useless to anyone else (docs/design.md, "Invitations"). */
@@ -183,7 +183,7 @@ export class ConnectionEvents {
   private send(
     type: AlertEvent['type'],
     connection: Connection,
-    tags: GrantTags | undefined,
+    tags: GrantTags | AppOnlyState | undefined,
     remedy: Remedy | null,
     text: string,
     reconnectUrl?: string,

@@ -115,41 +115,23 @@ export class RotationService {
     force: boolean,
   ): Promise<{ result: RotationResult; fresh?: GrantTags }> {
     const id = connection.id;
-    const now = this.deps.clock.now();
     if (!tags) return { result: { connection: id, outcome: 'skipped', reason: 'not_connected' } };
     if (tags.status === 'needs_consent') {
       return {
         result: { connection: id, outcome: 'needs_consent', reason: 'stored', error: tags.lastError },
       };
     }
-    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
-    }
-    const last = Date.parse(tags.refreshedAt ?? tags.consentedAt ?? '');
-    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
-    }
-    try {
+    const skipped = this.notDue(connection, Date.parse(tags.refreshedAt ?? tags.consentedAt ?? ''), force);
+    if (skipped) return { result: skipped };
+    return this.attempt(
+      id,
       // The access token it mints is cached: callers get it without another refresh.
-      const fresh = await this.deps.tokens.rotate(connection);
-      this.cooldownUntil.delete(id);
-      this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
-      return { result: { connection: id, outcome: 'rotated' }, fresh };
-    } catch (err) {
-      const result = classify(id, err);
-      if (result.outcome === 'transient')
-        this.cooldownUntil.set(id, this.deps.clock.now() + TRANSIENT_COOLDOWN_MS);
-      this.deps.logger.warn('rotation.connection', {
-        connection: id,
-        outcome: result.outcome,
-        error: result.error,
-      });
-      const fresh: GrantTags | undefined =
+      () => this.deps.tokens.rotate(connection),
+      (result, err): GrantTags | undefined =>
         result.outcome === 'needs_consent'
           ? { ...tags, status: 'needs_consent', ...(err instanceof BrokerError ? failureTags(err) : {}) }
-          : undefined;
-      return { result, fresh };
-    }
+          : undefined,
+    );
   }
 
   /**
@@ -163,20 +145,51 @@ export class RotationService {
     force: boolean,
   ): Promise<{ result: RotationResult; fresh?: AppOnlyState }> {
     const id = connection.id;
-    const now = this.deps.clock.now();
-    if (!force && (this.cooldownUntil.get(id) ?? 0) > now) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'cooldown' } };
-    }
     const stored = Date.parse(state?.refreshedAt ?? '');
     const last = Math.max(
       Number.isFinite(stored) ? stored : -Infinity,
       this.deps.tokens.appOnlyLastSuccess(id) ?? -Infinity,
     );
-    if (!force && Number.isFinite(last) && now - last < connection.rotateAfterMs) {
-      return { result: { connection: id, outcome: 'skipped', reason: 'fresh' } };
+    const skipped = this.notDue(connection, last, force);
+    if (skipped) return { result: skipped };
+    return this.attempt(
+      id,
+      () => this.deps.tokens.proveAppOnly(connection),
+      (result): AppOnlyState | undefined =>
+        result.outcome === 'client_misconfigured'
+          ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
+          : undefined,
+    );
+  }
+
+  /**
+   * Why a connection is not due on either path: cooling down after a transient failure, or its last
+   * success (`last`, NaN or -Infinity for none) younger than its `rotateAfter`. `force` makes it due.
+   */
+  private notDue(connection: Connection, last: number, force: boolean): RotationResult | undefined {
+    if (force) return undefined;
+    const now = this.deps.clock.now();
+    if ((this.cooldownUntil.get(connection.id) ?? 0) > now) {
+      return { connection: connection.id, outcome: 'skipped', reason: 'cooldown' };
     }
+    if (Number.isFinite(last) && now - last < connection.rotateAfterMs) {
+      return { connection: connection.id, outcome: 'skipped', reason: 'fresh' };
+    }
+    return undefined;
+  }
+
+  /**
+   * The bookkeeping a due request gets on either path (delegated and app-only alike): a success
+   * clears the connection's cooldown, a transient failure starts one, and the outcome is logged.
+   * `onFailure` says what a failure leaves for the pass to write back (undefined: nothing).
+   */
+  private async attempt<T>(
+    id: string,
+    request: () => Promise<T>,
+    onFailure: (result: RotationResult, err: unknown) => T | undefined,
+  ): Promise<{ result: RotationResult; fresh?: T }> {
     try {
-      const fresh = await this.deps.tokens.proveAppOnly(connection);
+      const fresh = await request();
       this.cooldownUntil.delete(id);
       this.deps.logger.info('rotation.connection', { connection: id, outcome: 'rotated' });
       return { result: { connection: id, outcome: 'rotated' }, fresh };
@@ -189,11 +202,7 @@ export class RotationService {
         outcome: result.outcome,
         error: result.error,
       });
-      const fresh: AppOnlyState | undefined =
-        result.outcome === 'client_misconfigured'
-          ? { ...(state ?? { appOnly: true, status: 'not_connected' }), lastError: result.error }
-          : undefined;
-      return { result, fresh };
+      return { result, fresh: onFailure(result, err) };
     }
   }
 

@@ -39,15 +39,8 @@ export async function atomicWrite(file: string, data: string | Buffer): Promise<
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
   );
   try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      // Explicit, so a permissive umask or an odd default cannot widen it.
-      fchmodSync(fd, 0o600);
-      writeFileSync(fd, data);
-      await fsyncFd(fd);
-    } finally {
-      closeSync(fd);
-    }
+    // The temp file is written as any new durable file; the rename then publishes it whole.
+    await writeNewDurable(tmp, data);
     renameSync(tmp, file);
   } catch (err) {
     try {
@@ -68,6 +61,7 @@ export async function atomicWrite(file: string, data: string | Buffer): Promise<
 export async function writeNewDurable(file: string, data: string | Buffer): Promise<void> {
   const fd = openSync(file, 'wx', 0o600);
   try {
+    // Explicit, so a permissive umask or an odd default cannot widen it.
     fchmodSync(fd, 0o600);
     writeFileSync(fd, data);
     await fsyncFd(fd);

@@ -139,11 +139,15 @@ export class GrantService {
     account: AccountInfo,
     /** The signed-in person who began the consent (ADMIN_AUTH=easyauth), for the log. */
     by?: Person,
-    /** The consent began with `replace=true`: another account may take the connection over. */
+    /**
+     * The consent began with `replace=true`: another account may take the connection over
+     * (account pinning, docs/design.md, "Error codes": `account_mismatch`).
+     */
     replace = false,
     /**
      * Invitations hook: runs under the lock after the account checks, just before the write, and may
      * refuse the consent by throwing (an invitation used or revoked meanwhile): nothing is stored then.
+     * It uses the invitation up (`claimInvitation` in consent/complete-consent.ts).
      */
     beforeStore?: () => Promise<void>,
   ): Promise<GrantTags> {
