@@ -67,11 +67,10 @@ export class AppOnlyService {
     try {
       tokens = await dialect.clientCredentials(scopes);
     } catch (err) {
-      const failure = asAppOnlyFailure(connection, err);
-      if (own && isBrokerError(failure) && failure.code === 'client_misconfigured') {
-        await this.note(connection, { failure });
-      }
-      throw failure;
+      // The dialects classify with the app-only context (oauth/classify.ts, applyContext): a refused
+      // client is `client_misconfigured`, never a dead grant.
+      if (own && isBrokerError(err, 'client_misconfigured')) await this.note(connection, { failure: err });
+      throw err;
     }
     if (tokens.refreshToken !== undefined) {
       // Not asked for and never kept (RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included").
@@ -139,22 +138,4 @@ export class AppOnlyService {
 
 function stateName(state: AppOnlyState): 'client_misconfigured' | 'connected' | 'not_connected' {
   return state.lastError ? 'client_misconfigured' : state.status;
-}
-
-/**
- * A "dead grant" answer means nothing for a client credentials request: the app itself is refused.
- * The dialects classify with the app-only context already; this catches a dialect that did not.
- */
-function asAppOnlyFailure(connection: AppOnlyConnection, err: unknown): unknown {
-  if (!isBrokerError(err, 'consent_required')) return err;
-  return new BrokerError(
-    'client_misconfigured',
-    `The provider refused the app-only token request of connection ${connection.id} (${lastErrorOf(err)}): the app's permissions in its tenant are missing or were withdrawn.`,
-    {
-      connectionId: connection.id,
-      providerError: err.providerError,
-      failure: err.failure && { ...err.failure, class: 'client', remedy: 'fix_app_registration' },
-      cause: err,
-    },
-  );
 }
