@@ -1,8 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import * as z from 'zod';
 import type { Broker } from '../lib/broker.js';
-import { healthAfter } from '../lib/health/status-paging.js';
-import type { ConnectionHealth } from '../lib/health/status-service.js';
 import { skipToken, skipTokenOf, top } from './admin-http.js';
 
 /**
@@ -22,14 +20,15 @@ export const statusListQuery = {
   skipToken,
 };
 
-export function jsonHealthPage(
+export async function jsonHealthPage(
   broker: Broker,
-  connections: ConnectionHealth[],
   q: { top?: number; skipToken?: string },
-): HttpResponseInit {
+): Promise<HttpResponseInit> {
   const headers = { 'Cache-Control': 'no-store' };
-  if (q.top === undefined) return { status: 200, headers, jsonBody: { connections } };
-  const page = healthAfter(connections, q.top, q.skipToken);
+  if (q.top === undefined) {
+    return { status: 200, headers, jsonBody: { connections: await broker.status.healthForPage() } };
+  }
+  const page = await broker.status.pageAfter(q.top, q.skipToken);
   let nextLink: string | null = null;
   if (page.next !== undefined) {
     const params = new URLSearchParams({ top: String(q.top), skipToken: skipTokenOf(page.next) });

@@ -5,7 +5,6 @@ import type { Person } from '../lib/auth/person-auth.js';
 import type { Broker } from '../lib/broker.js';
 import { CONNECTION_ID } from '../lib/config/connections.js';
 import { BrokerError } from '../lib/errors.js';
-import { pageOfHealth } from '../lib/health/status-paging.js';
 import { antiForgeryToken, checkAntiForgery } from '../lib/http/anti-forgery.js';
 import { parseQuery, prefersHtml } from '../lib/http/request.js';
 import { INVITATION_ID } from '../lib/invitations/invitation-store.js';
@@ -112,16 +111,15 @@ async function page(
   q: { q?: string; page?: number },
   done?: Done,
 ): Promise<HttpResponseInit> {
-  const connections = await broker.status.healthForPage();
   // One page of 200 at most (with a search past 200): only its connections' settings are looked up.
-  const paged = pageOfHealth(connections, { q: q.q, page: q.page ?? 1 });
+  const paged = await broker.status.page({ q: q.q, page: q.page ?? 1 });
   const catalog = paged.items.flatMap((h) => broker.connections.peek(h.id) ?? []);
   const forms = formsOf(request, key);
   const templates = [
     ...broker.connections.declaredTemplateNames(),
     ...(await broker.definitions.listTemplates({ top: 1000 })).items.map((t) => t.name),
   ];
-  const answer = statusPage(connections, {
+  const answer = statusPage(paged.items, {
     key,
     now: broker.clock.now(),
     catalog,
@@ -174,7 +172,7 @@ export const statusHandler = (source: BrokerSource) =>
         return page(broker, request, key, q, done);
       }
       if (!prefersHtml(request.headers.get('accept'))) {
-        return jsonHealthPage(broker, await broker.status.healthForPage(), q);
+        return jsonHealthPage(broker, q);
       }
       return page(broker, request, key, q);
     },

@@ -265,8 +265,10 @@ export function wireBroker(
     callerActivity,
     publicUrl: settings.publicUrl,
     certificateExpiries,
+    logger,
   });
-  telemetry.watch(() => status.health());
+  // The gauges read the status page's list: kept past one page, not every connection per export.
+  telemetry.watch(() => status.healthForPage());
   const rotation = new RotationService({
     catalog: connections,
     store,

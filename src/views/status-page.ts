@@ -155,6 +155,10 @@ export function statusPage(
   const summary = needing
     ? `<p class="warn">${needing} of ${n} connection${n === 1 ? '' : 's'} need${needing === 1 ? 's' : ''} attention.</p>`
     : `<p class="ok">All ${n} connection${n === 1 ? ' is' : 's are'} healthy.</p>`;
+  // A cold instance's page 1: rows read now, counts from the last reading of every connection.
+  const counted = paging?.page.countedAt
+    ? `<p class="note">Counts as of <time datetime="${escapeHtml(paging.page.countedAt)}">${escapeHtml(paging.page.countedAt.slice(0, 16).replace('T', ' '))} UTC</time>; this instance is reading every connection now: reload for current counts.</p>`
+    : '';
   const sections = [
     attention.length ? `<h2>Needs a person (${needing})</h2>${table(attention)}` : '',
     healthy.length
@@ -166,7 +170,7 @@ export function statusPage(
     ? `${searchForm(paging.q, options.key)}${sections || '<p>No connection matches.</p>'}${pager(paging.page, paging.q, options.key)}`
     : sections;
   const body = total
-    ? `${summary}${list}`
+    ? `${summary}${counted}${list}`
     : '<p>No connections are configured. Add them to <code>connections.json</code>, or through the admin API (<code>broker connections put</code>).</p>';
   if (!admin) return htmlPage(200, 'Token broker status', `<h1>Token broker status</h1>${body}`);
   const invitations = pendingInvitations(admin.invitations, admin.forms);

@@ -106,4 +106,23 @@ describe('status page: many connections', { timeout: 60_000 }, () => {
     expect((await stack.api('/api/status?top=1001')).status).toBe(400);
     expect((await stack.api('/api/status?skipToken=nope')).status).toBe(400);
   });
+  it('after a restart, page 1 comes from the stored digest, its rows read afresh, until the instance has read them all', async () => {
+    await html('');
+    await stack.restart();
+    const cold = await (await html('')).text();
+    expect(cold).toContain('Counts as of');
+    expect(cold).toContain('3 of 251 connections need attention.');
+    const needing = cold.slice(cold.indexOf('Needs a person'), cold.indexOf('Healthy ('));
+    for (const id of ['desk-007', 'desk-100', 'support']) expect(needing).toContain(`<code>${id}</code>`);
+    expect(cold.match(/<tr>\n<td>/g)).toHaveLength(200);
+    expect(cold).toContain('<code>desk-198</code>');
+    // Meanwhile the instance reads every connection; the next page is its own count.
+    let warm = cold;
+    for (let i = 0; i < 50 && warm.includes('Counts as of'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      warm = await (await html('')).text();
+    }
+    expect(warm).not.toContain('Counts as of');
+    expect(warm).toContain('3 of 251 connections need attention.');
+  });
 });

@@ -126,6 +126,32 @@ export class ConnectionCatalog {
     return [...this.declared.values(), ...managed];
   }
 
+  /**
+   * Up to `top` connections with ids after `after`, by id, declared and managed alike: one page of
+   * the store, not the whole catalog (the status pages of an instance that has not listed it).
+   */
+  async pageById(top: number, after?: string): Promise<{ connections: Connection[]; more: boolean }> {
+    let more = false;
+    const declared = [...this.declared.values()].filter((c) => after === undefined || c.id > after);
+    const managed: Connection[] = [];
+    if (this.definitions) {
+      await this.syncIfDue();
+      const page = await this.definitions.list('connection', { after, top });
+      more = page.more;
+      for (const record of page.records) {
+        if (this.declared.has(record.name)) continue;
+        let connection = this.managed.get(record.name);
+        if (!connection) {
+          connection = await this.resolveRecord(record);
+          this.remember(record.name, connection);
+        }
+        if (connection) managed.push(connection);
+      }
+    }
+    const all = [...declared, ...managed].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { connections: all.slice(0, top), more: more || all.length > top };
+  }
+
   /** Ids of the declared connections (no I/O), in the file's order. */
   declaredIds(): string[] {
     return [...this.declared.keys()];

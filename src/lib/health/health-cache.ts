@@ -33,6 +33,12 @@ export class HealthCache<T extends { id: string }> {
     return this.refresh();
   }
 
+  /** The kept list (sorted by id) while it may still be served, without refreshing it. */
+  holds(): readonly T[] | undefined {
+    const kept = this.kept;
+    return kept && this.now() - kept.at < MAX_AGE_MS ? kept.list : undefined;
+  }
+
   /** Forget the kept list (a write this instance made that the page must show). */
   clear(): void {
     this.kept = undefined;

@@ -1,5 +1,5 @@
+import type { ConnectionHealth } from './connection-health.js';
 import { STATUS_PAGE_SIZE } from './status-page-size.js';
-import type { ConnectionHealth } from './status-service.js';
 
 export { STATUS_PAGE_SIZE };
 
@@ -22,6 +22,11 @@ export interface StatusPage {
   attention: number;
   page: number;
   pages: number;
+  /**
+   * Set when the counts come from the stored digest, not this instance's own reading of every
+   * connection: when they were counted (the rows themselves are read afresh).
+   */
+  countedAt?: string;
 }
 
 /**
@@ -67,6 +72,6 @@ export function healthAfter(
   return sorted.length > top ? { items, next: items[items.length - 1]!.id } : { items };
 }
 
-function byId(a: ConnectionHealth, b: ConnectionHealth): number {
+export function byId(a: ConnectionHealth, b: ConnectionHealth): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

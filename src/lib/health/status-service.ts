@@ -1,39 +1,27 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import { type Connection, credentialSecretName, isAppOnly } from '../config/connections.js';
-import type { Remedy } from '../errors.js';
-import type { SecretStore } from '../store/secret-store.js';
-import { APP_ONLY_PREFIX, type AppOnlyState, appOnlyFromTags } from '../tokens/app-only-state.js';
+import type { Logger } from '../logger.js';
+import { mapWithConcurrency } from '../rotation/pool.js';
+import { refreshTokenSecretName, type SecretStore } from '../store/secret-store.js';
+import {
+  APP_ONLY_PREFIX,
+  type AppOnlyState,
+  appOnlyFromTags,
+  appOnlyRecordName,
+} from '../tokens/app-only-state.js';
 import { fromTags, type GrantTags } from '../tokens/grant-store.js';
 import { appOnlyHealth } from './app-only-health.js';
-import type { CallerActivity, CallerUse } from './caller-activity.js';
-import { type Deadline, forecastDeadlines } from './deadlines.js';
+import type { CallerActivity } from './caller-activity.js';
+import type { ConnectionHealth } from './connection-health.js';
+import { forecastDeadlines } from './deadlines.js';
 import { HealthCache } from './health-cache.js';
 import { remedyFor } from './remedies.js';
+import { digestOf, StatusDigests } from './status-digest.js';
 import { STATUS_PAGE_SIZE } from './status-page-size.js';
+import { byId, healthAfter, pageOfHealth, type StatusPage, type StatusPageQuery } from './status-paging.js';
 
-export type ConnectionStatus = 'connected' | 'needs_consent' | 'not_connected';
-
-export interface ConnectionHealth {
-  id: string;
-  provider: Connection['provider'];
-  flow: string;
-  status: ConnectionStatus;
-  account: string | null;
-  consentedAt: string | null;
-  refreshedAt: string | null;
-  lastError: string | null;
-  hardExpiresAt?: string;
-  /** Earliest first. */
-  deadlines: Deadline[];
-  nextDeadline: Deadline | null;
-  /** True when `nextDeadline` is within `WARN_BEFORE` (or past). */
-  warning: boolean;
-  /** Who got this connection's tokens from this instance lately, newest first. */
-  callers: CallerUse[];
-  /** What a person does about it; null when nothing is wrong (docs/design.md, "Telling people what to do"). */
-  remedy: Remedy | null;
-}
+export type { ConnectionHealth, ConnectionStatus } from './connection-health.js';
 
 /** Everything health needs, from one list call on the store (tags and expiry dates, never values). */
 export interface StoreSnapshot {
@@ -43,6 +31,9 @@ export interface StoreSnapshot {
   /** Secret name (lowercase) → `expires` attribute. */
   expiries: Map<string, Date>;
 }
+
+/** Store reads in flight at once for one page's point reads. */
+const POINT_READS = 16;
 
 export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
   const grants = new Map<string, GrantTags>();
@@ -77,18 +68,132 @@ export class StatusService {
       publicUrl: string;
       /** Certificate `notAfter` by secret name (lowercase), for stores whose secret carries no `expires`. */
       certificateExpiries?: Map<string, Date>;
+      logger?: Pick<Logger, 'warn'>;
     },
   ) {
+    this.digests = new StatusDigests(deps.store);
     // A connection added, changed or deleted here shows on this instance's page at once.
     deps.catalog.onChange?.(() => this.pageCache.clear());
   }
 
+  private readonly digests: StatusDigests;
+  /** This instance's last whole list fit on one page: no digest to read, the page reads everything. */
+  private small = false;
+
   /** The status page's list: kept for a while once longer than a page (`health-cache.ts`). */
-  private readonly pageCache = new HealthCache(() => this.health(), STATUS_PAGE_SIZE);
+  private readonly pageCache = new HealthCache(async () => {
+    const list = await this.health();
+    this.small = list.length <= STATUS_PAGE_SIZE;
+    void this.recordDigest(list);
+    return list;
+  }, STATUS_PAGE_SIZE);
 
   /** Every connection's health for the status page and `/api/status`; see `HealthCache`. */
   healthForPage(): Promise<ConnectionHealth[]> {
     return this.pageCache.get();
+  }
+
+  /**
+   * One page of the status page. Page 1 without a search, on an instance holding no recent list
+   * of a deployment past one page, comes from the stored digest (`status-digest.ts`): its ids of
+   * those needing a person and the first page by id, each read afresh, while the whole list is
+   * read in the background for the next request. The counts are then the digest's (`countedAt`).
+   */
+  async page(query: StatusPageQuery): Promise<StatusPage> {
+    if (query.page === 1 && !query.q?.trim() && !this.small && !this.pageCache.holds()) {
+      const quick = await this.firstPageFromDigest(query.size ?? STATUS_PAGE_SIZE);
+      if (quick) {
+        this.pageCache.get().catch(() => {});
+        return quick;
+      }
+    }
+    return pageOfHealth(await this.healthForPage(), query);
+  }
+
+  /**
+   * `/api/status?top=` (ids after `after`, by id): from the kept list when this instance holds one,
+   * otherwise one page of the catalog and a point read per connection, never the whole store.
+   */
+  async pageAfter(top: number, after?: string): Promise<{ items: ConnectionHealth[]; next?: string }> {
+    const kept = this.pageCache.holds();
+    if (kept) {
+      const items = kept.filter((c) => after === undefined || c.id > after).slice(0, top);
+      return items.length === top && kept[kept.length - 1]!.id > items[top - 1]!.id
+        ? { items, next: items[top - 1]!.id }
+        : { items };
+    }
+    let page: Awaited<ReturnType<ConnectionCatalog['pageById']>>;
+    try {
+      page = await this.deps.catalog.pageById(top, after);
+    } catch {
+      // The definition store is down: the whole list serves the declared and those already seen.
+      return healthAfter(await this.healthForPage(), top, after);
+    }
+    const items = await this.healthOfEach(page.connections);
+    return page.more && items.length ? { items, next: items[items.length - 1]!.id } : { items };
+  }
+
+  /** Stores the digest of a whole list just read (by the page's refresh or a rotation pass). */
+  async recordDigest(list: readonly ConnectionHealth[]): Promise<void> {
+    try {
+      await this.digests.write(digestOf(list, this.deps.clock.now()));
+    } catch (err) {
+      // The page still works without it (a cold instance then reads everything first).
+      this.deps.logger?.warn('status.digest_failed', { error: err instanceof Error ? err.name : 'error' });
+    }
+  }
+
+  private async firstPageFromDigest(size: number): Promise<StatusPage | undefined> {
+    try {
+      const digest = await this.digests.read();
+      if (!digest || digest.total <= size) return undefined;
+      const [needing, first] = await Promise.all([
+        mapWithConcurrency(digest.first, POINT_READS, (id) => this.deps.catalog.find(id)),
+        this.deps.catalog.pageById(size),
+      ]);
+      const seen = new Set<string>();
+      const connections = [...needing, ...first.connections].filter((c): c is Connection => {
+        if (!c || seen.has(c.id)) return false;
+        seen.add(c.id);
+        return true;
+      });
+      // Each row as it is now: one fixed since the digest moves down, one broken since moves up.
+      const rows = await this.healthOfEach(connections);
+      const attention = rows.filter((h) => h.remedy !== null).sort(byId);
+      const healthy = rows.filter((h) => h.remedy === null).sort(byId);
+      return {
+        items: attention.concat(healthy).slice(0, size),
+        total: digest.total,
+        matched: digest.total,
+        attention: Math.max(digest.attention, attention.length),
+        page: 1,
+        pages: Math.max(1, Math.ceil(digest.total / size)),
+        countedAt: digest.at,
+      };
+    } catch {
+      // The store or the catalog failed: the whole list's path says so (or serves what it knows).
+      return undefined;
+    }
+  }
+
+  /** The health of each, from a point read of its grant (or app-only record) and credential. */
+  private async healthOfEach(connections: readonly Connection[]): Promise<ConnectionHealth[]> {
+    const expiries = new Map<string, Date>();
+    const credentials = new Set(connections.flatMap((c) => credentialSecretName(c.credential) ?? []));
+    await mapWithConcurrency([...credentials], POINT_READS, async (name) => {
+      const expires = (await this.deps.store.getSecret(name))?.expiresOn;
+      if (expires) expiries.set(name.toLowerCase(), expires);
+    });
+    return mapWithConcurrency(connections, POINT_READS, async (c) => {
+      const name = isAppOnly(c) ? appOnlyRecordName(c.id) : refreshTokenSecretName(c.id);
+      const stored = await this.deps.store.getSecret(name);
+      const state = stored
+        ? isAppOnly(c)
+          ? appOnlyFromTags(stored.tags)
+          : fromTags(stored.tags)
+        : undefined;
+      return this.healthOf(c, state, expiries);
+    });
   }
 
   get warnBeforeMs(): number {

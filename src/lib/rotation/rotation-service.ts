@@ -3,7 +3,12 @@ import type { ConnectionCatalog } from '../config/catalog.js';
 import { type AppOnlyConnection, type Connection, isAppOnly } from '../config/connections.js';
 import { BrokerError, lastErrorOf } from '../errors.js';
 import type { ConnectionEvents } from '../events/connection-events.js';
-import { readSnapshot, type StatusService, stateIn } from '../health/status-service.js';
+import {
+  type ConnectionHealth,
+  readSnapshot,
+  type StatusService,
+  stateIn,
+} from '../health/status-service.js';
 import type { Logger } from '../logger.js';
 import type { SecretStore } from '../store/secret-store.js';
 import type { AppOnlyState } from '../tokens/app-only-state.js';
@@ -90,7 +95,12 @@ export class RotationService {
       return result.result;
     });
     this.forgetOldWarnings();
-    for (const c of connections) this.warnDeadlines(c, stateIn(snapshot, c), snapshot.expiries);
+    const health = connections.map((c) =>
+      this.deps.status.healthOf(c, stateIn(snapshot, c), snapshot.expiries),
+    );
+    for (const [i, c] of connections.entries()) this.warnDeadlines(c, health[i]!, stateIn(snapshot, c));
+    // A whole pass has read every connection: a cold instance's status page starts from this.
+    if (!options.onlyId) await this.deps.status.recordDigest(health);
 
     const counts: Record<RotationOutcome, number> = {
       rotated: 0,
@@ -217,10 +227,9 @@ export class RotationService {
 
   private warnDeadlines(
     connection: Connection,
+    health: ConnectionHealth,
     tags: GrantTags | AppOnlyState | undefined,
-    expiries: Map<string, Date>,
   ): void {
-    const health = this.deps.status.healthOf(connection, tags, expiries);
     const now = this.deps.clock.now();
     for (const d of health.deadlines) {
       const left = Date.parse(d.at) - now;
