@@ -1,4 +1,5 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +9,7 @@ import {
   type DefinitionStoreUnderTest,
   definitionStoreContract,
 } from '../support/definition-store-contract.js';
+import { ROOT } from '../support/process.js';
 
 /** The definition store contract on the embedded file store (Table Storage: table-definition-store.test.ts). */
 const now = () => contractClock.now;
@@ -42,6 +44,49 @@ describe('FileDefinitionStore files', () => {
       expect(await mode(path.join(root, 'data', 'definitions', 'connections'))).toBe(0o700);
       expect(await mode(path.join(root, 'data', 'definitions', 'connections', 'desk1.json'))).toBe(0o600);
       expect(await mode(path.join(root, 'data', 'definitions', 'changes.log'))).toBe(0o600);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FileDefinitionStore across processes', () => {
+  it('lets exactly one of several processes replace each ETag', { timeout: 60_000 }, async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'definitions-processes-'));
+    try {
+      const dir = path.join(root, 'data');
+      const store = await FileDefinitionStore.open(dir, { now });
+      await store.put('connection', 'shared', { template: 'mail' }, { name: 'test' });
+      const writers = Array.from({ length: 4 }, (_, i) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', path.join(ROOT, 'test/support/definition-writer.ts'), dir, '60', `w${i}`],
+          { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+        );
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        const done = new Promise<{ replaced: string[]; refused: number }>((resolve, reject) =>
+          child.once('exit', (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`writer ${i}: ${code}`)),
+          ),
+        );
+        return { child, done };
+      });
+      // Every writer has opened the store and waits; then all start at once.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (const w of writers) w.child.stdin.end('go\n');
+      const results = await Promise.all(writers.map((w) => w.done));
+      const replaced = results.flatMap((r) => r.replaced);
+      // An ETag replaced twice is a lost update: two processes both passed If-Match on it.
+      expect(new Set(replaced).size).toBe(replaced.length);
+      expect(replaced.length + results.reduce((n, r) => n + r.refused, 0)).toBe(240);
+      expect(replaced.length).toBeGreaterThan(0);
+      // No lock file is left behind.
+      expect(
+        (await readdir(path.join(dir, 'definitions', 'connections'))).filter((f) => f.endsWith('.lock')),
+      ).toEqual([]);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as z from 'zod';
 import type { Clock } from '../clock.js';
 import { CONNECTION_ID } from '../config/connections.js';
+import { BrokerError } from '../errors.js';
 import {
   atomicWrite,
   ensurePrivateDir,
@@ -34,8 +35,11 @@ import { checkCondition, checkName, preconditionFailed } from './definition-stor
  * folder poll (a `stat`, and a read only when it grew). The log is started afresh (a new file,
  * so a new inode) once it passes 1 MiB; a reader whose cursor names the old file is told to reset.
  *
- * Conditional writes are serialized per name within the process; across processes a create
- * (`If-None-Match: *`) is a hard link, which fails when another process created the file first.
+ * Conditional writes are serialized per name: within the process by a queue, across processes (the
+ * CLI beside the host, two hosts on one folder) by a lock file `{name}.json.lock` created
+ * exclusively for the read-check-write, so of concurrent writes with one ETag exactly one wins. A
+ * create is also a hard link, which fails when the name exists. A lock file left by a process that
+ * died is taken over once it is 30 s old (a write holds it for milliseconds).
  */
 
 const FORMAT = 1;
@@ -60,6 +64,11 @@ const recordFile = z.object({
  * opened on one folder (tests, the CLI beside the host) still take turns.
  */
 const queues = new Map<string, Promise<unknown>>();
+
+/** A lock file older than this was left by a process that died mid-write. */
+const LOCK_STALE_MS = 30_000;
+/** How long a write waits for another process's lock before answering 503. */
+const LOCK_WAIT_MS = 5_000;
 
 const changeLine = z.object({ k: z.enum(['connection', 'template']), n: z.string() });
 
@@ -250,13 +259,46 @@ export class FileDefinitionStore implements DefinitionStore {
 
   private serialize<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = queues.get(key) ?? Promise.resolve();
-    const run = previous.then(work, work);
+    const locked = () => withLockFile(`${key}.lock`, work);
+    const run = previous.then(locked, locked);
     const tail = run.catch(() => {});
     queues.set(key, tail);
     void tail.then(() => {
       if (queues.get(key) === tail) queues.delete(key);
     });
     return run;
+  }
+}
+
+/** Runs `work` holding `lock`, a file only one process can create (`wx`) at a time. */
+async function withLockFile<T>(lock: string, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await (await open(lock, 'wx', 0o600)).close();
+      break;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    const age = await stat(lock).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > LOCK_STALE_MS) {
+      await unlink(lock).catch(() => {});
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new BrokerError('upstream_unavailable', 'Another process is writing this definition; retry.', {
+        retryAfter: 1,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+  }
+  try {
+    return await work();
+  } finally {
+    await unlink(lock).catch(() => {});
   }
 }
 
