@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +44,39 @@ describe('FileDefinitionStore files', () => {
       expect(await mode(path.join(root, 'data', 'definitions', 'connections'))).toBe(0o700);
       expect(await mode(path.join(root, 'data', 'definitions', 'connections', 'desk1.json'))).toBe(0o600);
       expect(await mode(path.join(root, 'data', 'definitions', 'changes.log'))).toBe(0o600);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FileDefinitionStore listing', () => {
+  it("keeps the sorted names while the folder is unchanged, and sees another store's create", async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'definitions-names-'));
+    try {
+      const dir = path.join(root, 'data');
+      const [a, b] = [
+        await FileDefinitionStore.open(dir, { now }),
+        await FileDefinitionStore.open(dir, { now }),
+      ];
+      const by = { name: 'test' };
+      for (const id of ['c3', 'c1', 'c2']) await a.put('connection', id, { template: 't' }, by);
+      const folder = path.join(dir, 'definitions', 'connections');
+      const past = new Date(Date.now() - 60_000);
+      await utimes(folder, past, past);
+      const names = async (after?: string) =>
+        (await a.list('connection', { top: 10, after })).records.map((r) => r.name);
+      expect(await names()).toEqual(['c1', 'c2', 'c3']);
+      expect(await names('c1')).toEqual(['c2', 'c3']);
+      // Another store (process) creates one: the folder's mtime moves, the names are read again.
+      await b.put('connection', 'c0', { template: 't' }, by);
+      expect(await names()).toEqual(['c0', 'c1', 'c2', 'c3']);
+      // Kept while the mtime is the one listed: a file slipped in under the same mtime is not seen.
+      await utimes(folder, past, past);
+      expect(await names()).toEqual(['c0', 'c1', 'c2', 'c3']);
+      await b.put('connection', 'c4', { template: 't' }, by);
+      await utimes(folder, past, past);
+      expect(await names()).toEqual(['c0', 'c1', 'c2', 'c3']);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -75,6 +75,7 @@ const changeLine = z.object({ k: z.enum(['connection', 'template']), n: z.string
 export class FileDefinitionStore implements DefinitionStore {
   readonly kind = 'file';
   private readonly logFile: string;
+  private readonly names = new Map<string, { mtime: number; names: string[] }>();
 
   private constructor(
     private readonly root: string,
@@ -148,12 +149,10 @@ export class FileDefinitionStore implements DefinitionStore {
 
   async list(kind: DefinitionKind, options: ListOptions): Promise<ListPage> {
     const dir = path.join(this.root, folderOf(kind));
-    const names = (await readdir(dir))
-      .map((f) => FILE_NAME.exec(f)?.[1])
-      .filter((n): n is string => n !== undefined && (options.after === undefined || n > options.after))
-      .sort();
+    const names = await this.sortedNames(dir);
     const records: DefinitionRecord[] = [];
-    for (const name of names) {
+    for (let i = firstAfter(names, options.after); i < names.length; i++) {
+      const name = names[i]!;
       // A definition deleted between readdir and read simply is not listed.
       const record = await this.read(path.join(dir, `${name}.json`));
       if (!record) continue;
@@ -189,6 +188,27 @@ export class FileDefinitionStore implements DefinitionStore {
         return parsed.success ? [{ kind: parsed.data.k, name: parsed.data.n }] : [];
       });
     return { changes, cursor: format({ inode, size: offset + Buffer.byteLength(complete) }) };
+  }
+
+  /**
+   * The folder's definition names, sorted. Kept while the folder's mtime stays the same (every
+   * create, replace and delete here or in another process changes it), so paging through 100,000
+   * is not a `readdir` and a sort per page. The stat comes first: a file added during the `readdir`
+   * changes the mtime after it, and the next call reads again. A listing made within 2 s of the
+   * mtime is not kept: on a file system with coarse timestamps a later change could share it.
+   */
+  private async sortedNames(dir: string): Promise<string[]> {
+    const mtime = (await stat(dir)).mtimeMs;
+    const kept = this.names.get(dir);
+    if (kept?.mtime === mtime) return kept.names;
+    const readAt = Date.now();
+    const names = (await readdir(dir))
+      .map((f) => FILE_NAME.exec(f)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .sort();
+    if (readAt - mtime > 2000) this.names.set(dir, { mtime, names });
+    else this.names.delete(dir);
+    return names;
   }
 
   private fileOf(kind: DefinitionKind, name: string): string {
@@ -300,6 +320,19 @@ async function withLockFile<T>(lock: string, work: () => Promise<T>): Promise<T>
   } finally {
     await unlink(lock).catch(() => {});
   }
+}
+
+/** Index of the first name after `after` in sorted `names` (binary search). */
+function firstAfter(names: readonly string[], after: string | undefined): number {
+  if (after === undefined) return 0;
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (names[mid]! <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function folderOf(kind: DefinitionKind): string {
