@@ -148,6 +148,19 @@ async function main(): Promise<void> {
       agent.destroy();
       const putS = (performance.now() - t2) / 1000;
 
+      // A second instance on the same stores, started now: page 1 from the digest the first wrote.
+      const second = await startHost(hostDir, connectionsFile);
+      let secondStatus: Awaited<ReturnType<typeof timed>>;
+      let secondAgain: Awaited<ReturnType<typeof timed>>;
+      let secondJson: Awaited<ReturnType<typeof timed>>;
+      try {
+        secondStatus = await timed(() => call(second, '/api/status', 'GET', { accept: 'text/html' }));
+        secondAgain = await timed(() => call(second, '/api/status', 'GET', { accept: 'text/html' }));
+        secondJson = await timed(() => call(second, '/api/status?top=200'));
+      } finally {
+        await second.stop();
+      }
+
       const ms = (x: number) => `${x.toFixed(0)} ms`;
       console.log(
         `node ${process.version}; ${cpus().length} cores; file stores; ${COUNT} managed connections on one template`,
@@ -162,6 +175,9 @@ async function main(): Promise<void> {
         `/api/status page 1 (HTML), median of 5: ${ms(status)}; after every token cached: ${ms(statusAfter)}`,
       );
       console.log(`/api/status?top=200 (JSON), median of 5: ${ms(statusJson)}`);
+      console.log(
+        `second instance started after: /api/status page 1 (HTML), first request ${ms(secondStatus.ms)} (${/Counts as of/.test(secondStatus.body) ? 'counts from the digest' : 'counted itself'}), then ${ms(secondAgain.ms)} (${/Counts as of/.test(secondAgain.body) ? 'from the digest' : 'counted itself'}); /api/status?top=200 first request ${ms(secondJson.ms)}`,
+      );
       console.log(`/api/status last page: ${ms(lastPage)}; search q=desk-4242: ${ms(search)}`);
       console.log(`/api/connections page 1 (top 100), median of 5: ${ms(connections)}`);
       console.log(`${COUNT} /api/token (refresh + cache): ${tokensS.toFixed(1)} s`);
@@ -257,12 +273,12 @@ function call(
 
 async function timed(
   work: () => Promise<{ status: number; body: string }>,
-): Promise<{ ms: number; status: number; bytes: number }> {
+): Promise<{ ms: number; status: number; bytes: number; body: string }> {
   const t = performance.now();
   const r = await work();
   const ms = performance.now() - t;
   if (r.status !== 200) throw new Error(`answered ${r.status}: ${r.body.slice(0, 300)}`);
-  return { ms, status: r.status, bytes: r.body.length };
+  return { ms, status: r.status, bytes: r.body.length, body: r.body };
 }
 
 async function median(work: () => Promise<{ status: number; body: string }>): Promise<number> {

@@ -8,6 +8,9 @@ import { services, settle, T0 } from '../fakes/services.js';
 const ids = Array.from({ length: 250 }, (_, i) => `c-${String(i).padStart(3, '0')}`);
 const connections = ids.map((id) => testConnection(id, { credential: undefined }));
 
+/** The whole list is read this long after a page served from the digest (LIST_AFTER_MS, 200 ms). */
+const afterListDelay = () => new Promise((resolve) => setTimeout(resolve, 250));
+
 /** A store whose whole-store listing waits for `release` (or fails): what a page does not wait for. */
 function gatedStore(inner: SecretStore) {
   let release!: () => void;
@@ -79,9 +82,10 @@ describe('status digest: page 1 of a cold instance (docs/status-and-rotation.md)
       ['c-150', 'needs_consent'],
     ]);
     expect(page.items.find((h) => h.id === 'c-100')).toMatchObject({ status: 'connected', remedy: null });
-    // It answered while the whole listing (started for the next request) was still waiting.
+    // It answered without listing; the listing for the next request starts once it is out.
+    expect(gated.lists()).toBe(0);
+    await afterListDelay();
     expect(gated.lists()).toBe(1);
-
     gated.release();
     await settle();
     const next = await b.status.page({ page: 1 });
@@ -118,6 +122,7 @@ describe('status digest: page 1 of a cold instance (docs/status-and-rotation.md)
     );
     const shrunk = services(connections.slice(0, 3), { store: small.store });
     expect((await shrunk.status.page({ page: 1 })).countedAt).toBeDefined();
+    await afterListDelay();
     await settle();
     expect(JSON.parse((await small.store.getSecret(STATUS_DIGEST_SECRET))!.value)).toMatchObject({
       total: 3,

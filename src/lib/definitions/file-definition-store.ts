@@ -194,19 +194,20 @@ export class FileDefinitionStore implements DefinitionStore {
    * The folder's definition names, sorted. Kept while the folder's mtime stays the same (every
    * create, replace and delete here or in another process changes it), so paging through 100,000
    * is not a `readdir` and a sort per page. The stat comes first: a file added during the `readdir`
-   * changes the mtime after it, and the next call reads again. A listing made within 2 s of the
-   * mtime is not kept: on a file system with coarse timestamps a later change could share it.
+   * changes the mtime after it, and the next call reads again. On a file system with whole-second
+   * timestamps a later change could share the mtime, so there a listing made within 2 s of it is
+   * not kept.
    */
   private async sortedNames(dir: string): Promise<string[]> {
     const mtime = (await stat(dir)).mtimeMs;
     const kept = this.names.get(dir);
     if (kept?.mtime === mtime) return kept.names;
     const readAt = Date.now();
-    const names = (await readdir(dir))
-      .map((f) => FILE_NAME.exec(f)?.[1])
-      .filter((n): n is string => n !== undefined)
-      .sort();
-    if (readAt - mtime > 2000) this.names.set(dir, { mtime, names });
+    const names: string[] = [];
+    // `test` and a slice, not `exec`: no match array per file, which at 100,000 files was most of the time.
+    for (const f of await readdir(dir)) if (FILE_NAME.test(f)) names.push(f.slice(0, -'.json'.length));
+    names.sort();
+    if (mtime % 1000 !== 0 || readAt - mtime > 2000) this.names.set(dir, { mtime, names });
     else this.names.delete(dir);
     return names;
   }

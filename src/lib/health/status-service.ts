@@ -34,6 +34,8 @@ export interface StoreSnapshot {
 
 /** Store reads in flight at once for one page's point reads. */
 const POINT_READS = 16;
+/** After a page served from the digest, when the whole list is read for the next request. */
+const LIST_AFTER_MS = 200;
 
 export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
   const grants = new Map<string, GrantTags>();
@@ -103,7 +105,8 @@ export class StatusService {
     if (query.page === 1 && !query.q?.trim() && !this.small && !this.pageCache.holds()) {
       const quick = await this.firstPageFromDigest(query.size ?? STATUS_PAGE_SIZE);
       if (quick) {
-        this.pageCache.get().catch(() => {});
+        // Once this answer is out: the listing's synchronous stretches would otherwise delay it.
+        setTimeout(() => this.pageCache.get().catch(() => {}), LIST_AFTER_MS).unref();
         return quick;
       }
     }
