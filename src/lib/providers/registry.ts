@@ -56,7 +56,9 @@ const KEPT: ReadonlySet<Connection['provider']> = new Set(['oauth2', 'sharepoint
  * kept, as before.
  */
 export function createDialectLookup(deps: DialectRegistryDeps): (connection: Connection) => ProviderDialect {
-  const kept = new Map<string, { connection: Connection; dialect: ProviderDialect }>();
+  // Keyed by the connection object the catalog hands out (one per definition): a deleted or
+  // changed connection's dialect goes with its object, never kept for an id that is gone.
+  const kept = new WeakMap<Connection, ProviderDialect>();
   const readSecret = clientSecretReader(deps);
   const build = (connection: Connection): ProviderDialect => {
     const factory = FACTORIES[connection.provider];
@@ -79,19 +81,13 @@ export function createDialectLookup(deps: DialectRegistryDeps): (connection: Con
   };
   return (connection) => {
     if (!KEPT.has(connection.provider)) return build(connection);
-    const known = kept.get(connection.id);
-    // A connection changed at runtime (admin API, or its template) gets a dialect of its new
-    // definition; the catalog hands out one object per definition, so the same object is unchanged.
-    if (known && (known.connection === connection || sameDefinition(known.connection, connection)))
-      return known.dialect;
-    const dialect = build(connection);
-    kept.set(connection.id, { connection, dialect });
+    let dialect = kept.get(connection);
+    if (!dialect) {
+      dialect = build(connection);
+      kept.set(connection, dialect);
+    }
     return dialect;
   };
-}
-
-function sameDefinition(a: Connection, b: Connection): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Cached by secret name: several mailboxes sharing one app registration read its secret once. */
