@@ -45,7 +45,7 @@ describe('TableDefinitionStore change feed upkeep', () => {
       const changeRows = async () => {
         let n = 0;
         for await (const _ of tableClient.listEntities({
-          queryOptions: { filter: "PartitionKey eq 'change'" },
+          queryOptions: { filter: "PartitionKey ge 'change-' and PartitionKey lt 'change.'" },
         }))
           n++;
         return n;
@@ -53,6 +53,9 @@ describe('TableDefinitionStore change feed upkeep', () => {
       await store.put('template', 't1', {}, { name: 'function-key' });
       await store.put('template', 't2', {}, { name: 'function-key' });
       expect(await changeRows()).toBe(2);
+      // A partition per definition (no hot partition), its key the kind and the name.
+      const raw = await tableClient.getEntity<{ template?: string }>('template-t1', 'definition');
+      expect(raw.partitionKey).toBe('template-t1');
       now += 2 * 60 * 60 * 1000;
       await store.put('template', 't3', {}, { name: 'function-key' });
       for (let i = 0; i < 50 && (await changeRows()) > 1; i++) await new Promise((r) => setTimeout(r, 50));

@@ -17,18 +17,27 @@ import { checkCondition, checkName, preconditionFailed } from './definition-stor
 /**
  * Definitions in Azure Table Storage of the Functions host storage (docs/connections.md). One table,
  * `brokerdefinitions`, created when missing:
- * - PartitionKey `connection` / `template`, RowKey the id: the definition as JSON (split over
- *   `definition0…` when longer than a property holds), its `template`, and who made and changed it.
+ * - PartitionKey `connection-{id}` / `template-{name}`, RowKey `definition`: the definition as JSON
+ *   (split over `definition0…` when longer than a property holds), its `template`, and who made and
+ *   changed it. A partition per definition, not one for all: 100,000 connections in one partition
+ *   would be one hot partition for every write (Azure serves a partition from one server, about
+ *   2,000 entities a second), and Azurite walks a partition on each point read and insert. Listing
+ *   is a range of partition keys (`connection-` … `connection.`), which Table Storage returns in key
+ *   order, so pages stay ordered by id.
  *   Optimistic concurrency is the entity's own ETag (`If-Match` on update and delete, insert for
  *   `If-None-Match: *`), so of concurrent writes with one ETag exactly one wins. The API's etag is
  *   the entity's, base64url-encoded (Table ETags are weak and hold quotes).
- * - PartitionKey `change`, RowKey `{ms}-{seq}-{random}`: one row per write or delete, the change
- *   feed. Instances read the rows after their last poll, less an overlap that covers clock skew
- *   between instances; rows seen in the overlap are not reported twice.
+ * - PartitionKey `change-{second}`, RowKey `{ms}-{seq}-{random}`: one row per write or delete, the
+ *   change feed, a partition per second for the same reason. Instances read the rows after their
+ *   last poll, less an overlap that covers clock skew between instances; rows seen in the overlap
+ *   are not reported twice.
  */
 
 export const DEFINITIONS_TABLE = 'brokerdefinitions';
-const CHANGE_PARTITION = 'change';
+const CHANGE_PREFIX = 'change-';
+/** Sorts after every `change-…` partition key ('.' follows '-'). */
+const CHANGE_END = 'change.';
+const ROW = 'definition';
 /** Rows written by a writer whose clock is this far behind the reader's are still seen. */
 const OVERLAP_MS = 10_000;
 /** A Table string property holds 64 KiB, i.e. 32 K UTF-16 units; chunks stay well below. */
@@ -80,8 +89,8 @@ export class TableDefinitionStore implements DefinitionStore {
       if (condition.ifNoneMatch !== '*') checkCondition(existingEtag, condition);
       const now = new Date(this.clock.now()).toISOString();
       const entity = {
-        partitionKey: kind,
-        rowKey: name,
+        partitionKey: partitionOf(kind, name),
+        rowKey: ROW,
         ...definitionProperties(definition),
         createdAt: existing ? String(existing.createdAt) : now,
         ...actorProperties('createdBy', existing ? actorOf(existing, 'createdBy') : by),
@@ -115,7 +124,9 @@ export class TableDefinitionStore implements DefinitionStore {
     }
     checkCondition(encodeEtag(existing.etag), condition);
     try {
-      await this.call(() => this.client.deleteEntity(kind, name, { etag: existing.etag, ...timeout() }));
+      await this.call(() =>
+        this.client.deleteEntity(partitionOf(kind, name), ROW, { etag: existing.etag, ...timeout() }),
+      );
     } catch (err) {
       if (isConflict(err)) throw preconditionFailed();
       if (statusOf(err) === 404) return false;
@@ -127,8 +138,7 @@ export class TableDefinitionStore implements DefinitionStore {
 
   async list(kind: DefinitionKind, options: ListOptions): Promise<ListPage> {
     await this.ensureTable();
-    let filter = odata`PartitionKey eq ${kind}`;
-    if (options.after !== undefined) filter += ` and ${odata`RowKey gt ${options.after}`}`;
+    let filter = `${odata`PartitionKey gt ${partitionOf(kind, options.after ?? '')}`} and ${odata`PartitionKey lt ${`${kind}.`}`}`;
     if (options.template !== undefined) filter += ` and ${odata`template eq ${options.template}`}`;
     const records: DefinitionRecord[] = [];
     return this.call(async () => {
@@ -151,8 +161,9 @@ export class TableDefinitionStore implements DefinitionStore {
     const since = Number(cursor);
     if (!Number.isSafeInteger(since)) return { changes: [], cursor: String(now), reset: true };
     await this.ensureTable();
-    const from = rowTime(Math.max(0, since - OVERLAP_MS));
-    const filter = `${odata`PartitionKey eq ${CHANGE_PARTITION}`} and ${odata`RowKey gt ${from}`}`;
+    const fromMs = Math.max(0, since - OVERLAP_MS);
+    const from = rowTime(fromMs);
+    const filter = `${odata`PartitionKey ge ${changePartition(fromMs)}`} and ${odata`PartitionKey lt ${CHANGE_END}`} and ${odata`RowKey gt ${from}`}`;
     const changes: ChangeBatch['changes'] = [];
     await this.call(async () => {
       const rows = this.client.listEntities<{ kind: string; name: string }>({
@@ -175,7 +186,7 @@ export class TableDefinitionStore implements DefinitionStore {
     await this.ensureTable();
     try {
       return (await this.call(() =>
-        this.client.getEntity<Record<string, unknown>>(kind, name, timeout()),
+        this.client.getEntity<Record<string, unknown>>(partitionOf(kind, name), ROW, timeout()),
       )) as Entity;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -184,20 +195,22 @@ export class TableDefinitionStore implements DefinitionStore {
   }
 
   private async logChange(kind: DefinitionKind, name: string): Promise<void> {
-    const rowKey = `${rowTime(this.clock.now())}-${String(sequence++ % 1e9).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
+    const now = this.clock.now();
+    const rowKey = `${rowTime(now)}-${String(sequence++ % 1e9).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
     await this.call(() =>
-      this.client.createEntity({ partitionKey: CHANGE_PARTITION, rowKey, kind, name }, timeout()),
+      this.client.createEntity({ partitionKey: changePartition(now), rowKey, kind, name }, timeout()),
     );
     if (++this.writes % this.pruneEvery === 0) void this.pruneChanges().catch(() => {});
   }
 
   /** Deletes expired change rows, a batch at a time, off the writer's path; a failure waits for the next turn. */
   private async pruneChanges(): Promise<void> {
-    const before = rowTime(this.clock.now() - CHANGE_RETENTION_MS);
-    const filter = `${odata`PartitionKey eq ${CHANGE_PARTITION}`} and ${odata`RowKey lt ${before}`}`;
+    const before = changePartition(this.clock.now() - CHANGE_RETENTION_MS);
+    const filter = `${odata`PartitionKey ge ${CHANGE_PREFIX}`} and ${odata`PartitionKey lt ${before}`}`;
     let deleted = 0;
-    for await (const row of this.client.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) {
-      await this.client.deleteEntity(CHANGE_PARTITION, row.rowKey!, timeout());
+    const rows = this.client.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } });
+    for await (const row of rows) {
+      await this.client.deleteEntity(row.partitionKey!, row.rowKey!, timeout());
       if (++deleted >= PRUNE_BATCH) break;
     }
   }
@@ -249,6 +262,16 @@ function timeout(): { abortSignal: AbortSignal } {
 
 function rowTime(ms: number): string {
   return String(ms).padStart(15, '0');
+}
+
+/** A definition's partition: its kind and name (names are `[a-z0-9-]`, so key order is name order). */
+function partitionOf(kind: DefinitionKind, name: string): string {
+  return `${kind}-${name}`;
+}
+
+/** The change feed's partition for the second of `ms`. */
+function changePartition(ms: number): string {
+  return `${CHANGE_PREFIX}${String(Math.floor(ms / 1000)).padStart(12, '0')}`;
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -306,7 +329,7 @@ function toRecord(kind: DefinitionKind, entity: Entity): DefinitionRecord {
   for (let i = 0; i < chunks; i++) json += String(entity[`definition${i}`] ?? '');
   return {
     kind,
-    name: String(entity.rowKey),
+    name: String(entity.partitionKey).slice(kind.length + 1),
     definition: JSON.parse(json) as Record<string, unknown>,
     etag: encodeEtag(entity.etag),
     createdAt: String(entity.createdAt),
