@@ -84,7 +84,10 @@ export class TableDefinitionStore implements DefinitionStore {
     checkName(name);
     await this.ensureTable();
     for (let attempt = 1; ; attempt++) {
-      const existing = condition.ifNoneMatch === '*' ? undefined : await this.read(kind, name);
+      // Without If-Match, an insert is tried first: a new definition is then one request, not a
+      // read and an insert; one that exists answers 409 and the next attempt reads and replaces it.
+      const insertFirst = condition.ifNoneMatch === '*' || (attempt === 1 && condition.ifMatch === undefined);
+      const existing = insertFirst ? undefined : await this.read(kind, name);
       const existingEtag = existing ? encodeEtag(existing.etag) : undefined;
       if (condition.ifNoneMatch !== '*') checkCondition(existingEtag, condition);
       const now = new Date(this.clock.now()).toISOString();
