@@ -1,11 +1,13 @@
 /**
  * `npm run bench:connections`: many managed connections on one template (issue 24). The embedded
  * host (the compiled dist/src/local/main.js, as `npm start` runs it) in a child process of its own,
- * the Entra simulator and the clients here. BENCH_STORE `azurite` (the default, as the issue
- * measures): Azurite's blob and table services in processes of their own and `AzureWebJobsStorage`
- * pointing at them, so the host keeps definitions in Table Storage and takes the refresh lock as a
- * blob lease, as a Functions deployment does; refresh tokens stay on the embedded file store (no Key
- * Vault here). `file`: the embedded file stores and the in-process lock. It reports:
+ * the Entra simulator and the clients here. BENCH_STORE `file` (the default): the embedded file
+ * stores and the in-process lock. `azurite`: Azurite's blob and table services in processes of
+ * their own and `AzureWebJobsStorage` pointing at them, so the host keeps definitions in Table
+ * Storage and takes the refresh lock as a blob lease, as a Functions deployment does; refresh tokens
+ * stay on the embedded file store (no Key Vault here). Azurite's in-memory table walks a partition
+ * for each point read and insert, so its requests slow down as the table grows: up to ~30,000
+ * connections is practical there (docs/performance.md). It reports:
  *
  * - start-up to ready (the "listening" line) with BENCH_CONNECTIONS managed connections stored, and
  *   that it listed none of them to get there (the catalog reads them on first use);
@@ -17,7 +19,7 @@
  *   and deleted first), then again with it (after the status page is asked for once more);
  * - BENCH_PUTS PUTs of new connections through the API, BENCH_CLIENTS at a time: PUTs per second.
  *
- *   BENCH_STORE (azurite | file)  BENCH_CONNECTIONS (100000)  BENCH_PUTS (1000)  BENCH_CLIENTS (8)
+ *   BENCH_STORE (file | azurite)  BENCH_CONNECTIONS (100000)  BENCH_PUTS (1000)  BENCH_CLIENTS (8)
  *   BENCH_SEED_CONCURRENCY (16 on files, 32 on Azurite)  BENCH_SKIP_BUILD (unset)
  *   BENCH_HEAP_SNAPSHOT (a file: the host's heap once every token is cached)
  */
@@ -41,7 +43,7 @@ import { type Azurite, startAzurite } from '../test/support/azurite.js';
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 100_000);
 const PUTS = Number(process.env.BENCH_PUTS ?? 1000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
-const STORE = process.env.BENCH_STORE ?? 'azurite';
+const STORE = process.env.BENCH_STORE ?? 'file';
 if (STORE !== 'azurite' && STORE !== 'file') throw new Error('BENCH_STORE is azurite or file');
 const SEED_CONCURRENCY = Number(process.env.BENCH_SEED_CONCURRENCY ?? (STORE === 'azurite' ? 32 : 16));
 const TOKEN_CONCURRENCY = 16;
