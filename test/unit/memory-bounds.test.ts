@@ -3,11 +3,12 @@
  * nothing configured leaves nothing behind, and what grows with time is pruned. Counts, not timings.
  */
 import { createHash, createSign, randomUUID, X509Certificate } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FUNCTION_KEY_CALLER } from '../../src/lib/auth/caller-gate.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { CallerActivity } from '../../src/lib/health/caller-activity.js';
 import { InProcessLock } from '../../src/lib/lock/lock.js';
+import { GrantStore as BrokerGrantStore } from '../../src/lib/tokens/grant-store.js';
 import {
   authenticateAssertion,
   JWT_BEARER,
@@ -17,6 +18,7 @@ import type { SimulatorContext, SimulatorRequest } from '../../src/local/sandbox
 import { DeviceAuthorizations, MAX_DEVICE_CODES } from '../../src/local/sandbox/entra/device.js';
 import { GrantStore, MAX_CODES, TOKENS_PER_GRANT } from '../../src/local/sandbox/entra/grants.js';
 import { testConnection } from '../fakes/connections.js';
+import { MemorySecretStore } from '../fakes/memory-store.js';
 import { DAY_MS, services } from '../fakes/services.js';
 import { testCertificate } from '../fakes/tls.js';
 import { rejection } from '../support/errors.js';
@@ -68,6 +70,40 @@ describe('the broker under request input that names nothing configured', () => {
       activity.record('mail', FUNCTION_KEY_CALLER);
     }
     expect(activity.of('mail')).toHaveLength(1);
+  });
+
+  it("remembers each caller's last use once, newest first, when several use a connection", () => {
+    const clock = new ManualClock();
+    const activity = new CallerActivity(clock);
+    const caller = (name: string) => ({ ...FUNCTION_KEY_CALLER, name });
+    activity.record('mail', caller('desk'));
+    clock.advance(1000);
+    activity.record('mail', caller('crm'));
+    clock.advance(1000);
+    for (let i = 0; i < 100; i++) activity.record('mail', caller('desk'));
+    expect(activity.of('mail').map((u) => u.name)).toEqual(['desk', 'crm']);
+    expect(activity.of('mail')[0]!.at).toBe(new Date(clock.now()).toISOString());
+    expect(activity.of('files')).toEqual([]);
+  });
+
+  it('holds a read refresh token for the read cache window only, not for every connection ever read', async () => {
+    const clock = new ManualClock();
+    const store = new MemorySecretStore(() => clock.now());
+    const grants = new BrokerGrantStore(store, { readCacheMs: 2000, clock });
+    for (let i = 0; i < 1000; i++) {
+      await store.setSecret(`rt-c${i}`, `refresh-${i}`, { tags: { status: 'connected' } });
+      await grants.read(`c${i}`);
+      clock.advance(10);
+    }
+    // Reads of the last 2 s are kept (a burst of scope sets reads the store once); older ones are gone.
+    expect(sizeOf(grants, 'recent')).toBeLessThanOrEqual(201);
+    clock.advance(2001);
+    await grants.save('c0', 'rotated', { status: 'connected' });
+    expect(sizeOf(grants, 'recent')).toBe(1);
+    // What is kept is the latest: the saved token, served with no read of the store.
+    const get = vi.spyOn(store, 'getSecret');
+    expect((await grants.read('c0'))?.refreshToken).toBe('rotated');
+    expect(get).not.toHaveBeenCalled();
   });
 
   it('remembers deadline warnings of the last day only, however often a deadline moves', async () => {

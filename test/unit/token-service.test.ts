@@ -87,6 +87,30 @@ describe('TokenService', () => {
     expect(provider.refreshes.map((r) => r.scopes)).toEqual([['a', 'b'], undefined]);
   });
 
+  it('keeps the own-scope token cached when a connection is asked for other scope sets', async () => {
+    // The own-scope token is held on its own until a second set is asked for, then joins the sets.
+    const { tokens, provider } = await setup();
+    const own = await tokens.getAccessToken('mail');
+    const a = await tokens.getAccessToken('mail', ['a']);
+    const b = await tokens.getAccessToken('mail', ['b']);
+    expect(await tokens.getAccessToken('mail')).toMatchObject({
+      accessToken: own.accessToken,
+      served: 'cache',
+    });
+    expect((await tokens.getAccessToken('mail', ['a'])).accessToken).toBe(a.accessToken);
+    expect((await tokens.getAccessToken('mail', ['b'])).accessToken).toBe(b.accessToken);
+    expect(provider.refreshes.map((r) => r.scopes)).toEqual([undefined, ['a'], ['b']]);
+  });
+
+  it('serves a set asked for before the own-scope token, and the own one after', async () => {
+    const { tokens, provider } = await setup();
+    const a = await tokens.getAccessToken('mail', ['a']);
+    const own = await tokens.getAccessToken('mail');
+    expect((await tokens.getAccessToken('mail', ['a'])).accessToken).toBe(a.accessToken);
+    expect((await tokens.getAccessToken('mail')).accessToken).toBe(own.accessToken);
+    expect(provider.refreshes.map((r) => r.scopes)).toEqual([['a'], undefined]);
+  });
+
   it('drops every cached token of a connection whose grant turns out dead, and only of that one', async () => {
     const { tokens, provider, clock } = await setup();
     const imapScope = ['https://outlook.office.com/IMAP.AccessAsUser.All'];

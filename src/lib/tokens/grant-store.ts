@@ -160,6 +160,7 @@ export class GrantStore {
     const hit = this.recent.get(connectionId);
     if (hit && hit.until > this.clock.now()) return copy(hit.grant);
     this.recent.delete(connectionId);
+    this.sweep();
     const secret = await this.store.getSecret(refreshTokenSecretName(connectionId));
     if (!secret) return undefined;
     const grant = { refreshToken: secret.value, version: secret.version, tags: fromTags(secret.tags) };
@@ -223,8 +224,28 @@ export class GrantStore {
   private remember(connectionId: string, grant: StoredGrant): void {
     if (this.readCacheMs <= 0) return;
     // Cached as a read would see it: tags as stored (cut to Key Vault's limits).
-    const stored = { ...grant, tags: fromTags(toTags(grant.tags)) };
+    const stored = {
+      refreshToken: grant.refreshToken,
+      version: grant.version,
+      tags: fromTags(toTags(grant.tags)),
+    };
+    // Re-inserted at the end, so the map stays in expiry order for `sweep`.
+    this.recent.delete(connectionId);
     this.recent.set(connectionId, { grant: stored, until: this.clock.now() + this.readCacheMs });
+    this.sweep();
+  }
+
+  /**
+   * Drops expired reads from the front (oldest first): a refresh token is held in memory for the
+   * read cache's few seconds, not for as long as the process runs — at 100,000 connections that
+   * was ~0.5 KB each, all refresh tokens in the heap. Stops at the first live entry (amortized O(1)).
+   */
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [id, entry] of this.recent) {
+      if (entry.until > now) return;
+      this.recent.delete(id);
+    }
   }
 }
 

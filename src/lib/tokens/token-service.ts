@@ -38,11 +38,13 @@ export interface VendedToken {
  */
 export class TokenService {
   /**
-   * Connection id → its cached tokens by cache key, least recently used first. Grouped by
-   * connection so that bounding one connection's scope sets, or dropping them, never walks the
-   * tokens of every other connection (a rotation pass primes thousands in a row).
+   * Connection id → its cached tokens. Grouped by connection so that bounding one connection's
+   * scope sets, or dropping them, never walks the tokens of every other connection (a rotation pass
+   * primes thousands in a row). Most connections only ever hold a token for their own scopes: that
+   * one is held as it is; a second scope set turns it into a map by scope key, least recently used
+   * first (a map per connection is ~0.3 KB, a tenth of the budget per connection at 100,000).
    */
-  private readonly cache = new Map<string, Map<string, VendedToken>>();
+  private readonly cache = new Map<string, VendedToken | Map<string, VendedToken>>();
   private readonly inflight = new Map<string, Promise<VendedToken>>();
 
   constructor(
@@ -61,8 +63,8 @@ export class TokenService {
   async getAccessToken(connectionId: string, scopes?: string[]): Promise<VendedToken> {
     const connection = await this.deps.catalog.get(connectionId);
     if (scopes) checkRequestedScopes(connection, scopes);
-    const key = cacheKey(connectionId, scopes);
-    const cached = this.cache.get(connectionId)?.get(key);
+    const key = scopeKey(scopes);
+    const cached = this.cached(connectionId, key);
     if (cached) this.touch(connectionId, key, cached);
     const life = cached ? cached.expiresAt - this.deps.clock.now() : 0;
     if (cached && life > this.deps.refreshAheadMs) return cached;
@@ -80,7 +82,7 @@ export class TokenService {
 
   /** Puts a token obtained elsewhere (consent, rotation) in the cache for the connection's own scopes. */
   prime(connectionId: string, tokens: TokenSet, account?: string): void {
-    this.remember(connectionId, cacheKey(connectionId), this.toVended(tokens, account));
+    this.remember(connectionId, OWN_SCOPES, this.toVended(tokens, account));
   }
 
   /** Drops every cached token of a connection (its grant is dead or was replaced). */
@@ -140,7 +142,8 @@ export class TokenService {
   }
 
   private refreshOnce(key: string, connection: Connection, scopes?: string[]): Promise<VendedToken> {
-    let flight = this.inflight.get(key);
+    const flightKey = `${connection.id}\n${key}`;
+    let flight = this.inflight.get(flightKey);
     if (!flight) {
       flight = this.redeem(connection, scopes)
         .then(({ tokens, tags }): VendedToken => {
@@ -148,27 +151,46 @@ export class TokenService {
           this.remember(connection.id, key, vended);
           return { ...vended, served: 'refresh' };
         })
-        .finally(() => this.inflight.delete(key));
-      this.inflight.set(key, flight);
+        .finally(() => this.inflight.delete(flightKey));
+      this.inflight.set(flightKey, flight);
     }
     return flight;
   }
 
-  /** Marks a key most recently used (a Map iterates in insertion order). */
-  private touch(connectionId: string, key: string, vended: VendedToken): Map<string, VendedToken> {
-    let sets = this.cache.get(connectionId);
-    if (!sets) {
-      sets = new Map();
+  /** The cached token of a connection for a scope key, if any. */
+  private cached(connectionId: string, key: string): VendedToken | undefined {
+    const held = this.cache.get(connectionId);
+    if (held instanceof Map) return held.get(key);
+    return key === OWN_SCOPES ? held : undefined;
+  }
+
+  /** Holds a token and marks its key most recently used (a Map iterates in insertion order). */
+  private touch(
+    connectionId: string,
+    key: string,
+    vended: VendedToken,
+  ): Map<string, VendedToken> | undefined {
+    const held = this.cache.get(connectionId);
+    if (!(held instanceof Map)) {
+      if (key === OWN_SCOPES) {
+        this.cache.set(connectionId, vended);
+        return undefined;
+      }
+      const sets = new Map<string, VendedToken>();
+      if (held) sets.set(OWN_SCOPES, held);
+      sets.set(key, vended);
       this.cache.set(connectionId, sets);
+      return sets;
     }
-    sets.delete(key);
-    sets.set(key, vended);
-    return sets;
+    held.delete(key);
+    held.set(key, vended);
+    return held;
   }
 
   /** Caches a token, dropping the connection's least recently used scope set beyond the bound. */
   private remember(connectionId: string, key: string, vended: VendedToken): void {
     const sets = this.touch(connectionId, key, vended);
+    if (!sets) return;
     for (const stale of sets.keys()) {
       if (sets.size <= MAX_SCOPE_SETS_PER_CONNECTION) break;
       sets.delete(stale);
@@ -187,14 +209,17 @@ export class TokenService {
   }
 }
 
+/** The scope key of a connection's own scopes. */
+const OWN_SCOPES = '';
+
 /**
  * Scope lists are sets compared case-insensitively, as Entra compares scopes: `a B`, `b a` and `A b`
  * share one cache entry (and one refresh), so cycling spellings cannot multiply refreshes.
  */
-function cacheKey(connectionId: string, scopes?: string[]): string {
-  const normalized =
-    scopes && scopes.length > 0 ? [...new Set(scopes.map((s) => s.toLowerCase()))].sort().join(' ') : '';
-  return `${connectionId}\n${normalized}`;
+function scopeKey(scopes?: string[]): string {
+  return scopes && scopes.length > 0
+    ? [...new Set(scopes.map((s) => s.toLowerCase()))].sort().join(' ')
+    : OWN_SCOPES;
 }
 
 /** RFC 7628-style SASL XOAUTH2 initial response used by IMAP, POP and SMTP, base64-encoded. */
