@@ -187,7 +187,7 @@ async function main(): Promise<void> {
       const putS = (performance.now() - t2) / 1000;
 
       // A second instance on the same stores, started now: page 1 from the digest the first wrote.
-      const second = await startHost(hostDir, connectionsFile);
+      const second = await startHost(hostDir, connectionsFile, azurite);
       let secondStatus: Awaited<ReturnType<typeof timed>>;
       let secondAgain: Awaited<ReturnType<typeof timed>>;
       let secondJson: Awaited<ReturnType<typeof timed>>;
