@@ -112,17 +112,13 @@ async function page(
   done?: Done,
 ): Promise<HttpResponseInit> {
   // One page of 200 at most (with a search past 200): only its connections' settings are looked up.
-  const [paged, managedTemplates, invitations] = await Promise.all([
+  const [paged, templates, invitations] = await Promise.all([
     broker.status.page({ q: q.q, page: q.page ?? 1 }),
-    broker.definitions.listTemplates({ top: 1000 }),
+    broker.connections.templateNames(),
     broker.invitations.pending(),
   ]);
   const catalog = paged.items.flatMap((h) => broker.connections.peek(h.id) ?? []);
   const forms = formsOf(request, key);
-  const templates = [
-    ...broker.connections.declaredTemplateNames(),
-    ...managedTemplates.items.map((t) => t.name),
-  ];
   const answer = statusPage(paged.items, {
     key,
     now: broker.clock.now(),
@@ -134,7 +130,7 @@ async function page(
       notice: done?.notice,
       scriptNonce: done?.link ? randomBytes(16).toString('base64') : undefined,
       managed: new Set(catalog.filter((c) => !broker.connections.isDeclared(c.id)).map((c) => c.id)),
-      templates: [...new Set(templates)].sort(),
+      templates,
     },
   });
   return {

@@ -152,6 +152,24 @@ export class ConnectionCatalog {
     return { connections: all.slice(0, top), more: more || all.length > top };
   }
 
+  /**
+   * Every template's name, declared and managed, sorted: the managed ones from memory once loaded
+   * (kept current by this instance's writes and the change feed), so a page that offers them does
+   * not query the store each time. With the store down, the declared ones.
+   */
+  async templateNames(): Promise<string[]> {
+    const names = new Set(this.declaredTemplates.keys());
+    if (this.definitions) {
+      await this.syncIfDue();
+      try {
+        for (const name of (await this.loadTemplates()).keys()) names.add(name);
+      } catch (err) {
+        this.logger?.warn('catalog.list_failed', { error: err instanceof Error ? err.name : typeof err });
+      }
+    }
+    return [...names].sort();
+  }
+
   /** Ids of the declared connections (no I/O), in the file's order. */
   declaredIds(): string[] {
     return [...this.declared.keys()];
