@@ -168,6 +168,27 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(reader.reads.get).toBe(2);
   });
 
+  it('pages by id with the declared ones: one store page before the catalog is listed, from memory after', async () => {
+    for (const id of ['desk3', 'desk1', 'desk2'])
+      await writer.put('connection', id, { template: 'mail' }, key);
+    const ids = async (top: number, after?: string) => {
+      const page = await catalog.pageById(top, after);
+      return [page.connections.map((c) => c.id), page.more];
+    };
+    expect(await ids(2)).toEqual([['declared-one', 'desk1'], true]);
+    expect(catalog.managedSize).toBe(2); // one page of the store: desk1, desk2
+    await catalog.all();
+    const listed = reader.reads.list;
+    expect(await ids(2, 'desk1')).toEqual([['desk2', 'desk3'], false]);
+    expect(reader.reads.list).toBe(listed);
+    // Another instance's create and delete, taken in at the next sync, move the pages.
+    await writer.put('connection', 'desk0', { template: 'mail' }, key);
+    await writer.delete('connection', 'desk2');
+    clock.advance(10_000);
+    expect(await ids(10)).toEqual([['declared-one', 'desk0', 'desk1', 'desk3'], false]);
+    expect(reader.reads.list).toBe(listed);
+  });
+
   it("shares the template's arrays among its connections", async () => {
     await writer.put('connection', 'desk1', { template: 'mail' }, key);
     await writer.put('connection', 'desk2', { template: 'mail', scopes: ['openid'] }, key);

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { DefinitionChange, DefinitionRecord, DefinitionStore } from '../definitions/definition-store.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { firstAfter } from '../sorted.js';
 import type { Connection, TemplateConfig } from './connections.js';
 import { resolveConnection } from './load.js';
 import type { Settings } from './settings.js';
@@ -67,6 +68,8 @@ export class ConnectionCatalog {
   private nextSyncAt = 0;
   private syncing?: Promise<void>;
   private readonly listeners: ((change: CatalogChange) => void)[] = [];
+  /** The managed ids in order, while `complete` and unchanged (pages by id from memory). */
+  private sortedIds?: string[];
 
   constructor(declared: Iterable<Connection>, options: CatalogOptions = {}) {
     this.declared = new Map([...declared].map((c) => [c.id, c]));
@@ -134,8 +137,15 @@ export class ConnectionCatalog {
     let more = false;
     const declared = [...this.declared.values()].filter((c) => after === undefined || c.id > after);
     const managed: Connection[] = [];
-    if (this.definitions) {
-      await this.syncIfDue();
+    if (this.definitions) await this.syncIfDue();
+    if (this.definitions && this.complete) {
+      // Every managed connection is in memory (and kept current): the page needs no store query.
+      this.sortedIds ??= [...this.managed.keys()].filter((id) => !this.declared.has(id)).sort();
+      const ids = this.sortedIds;
+      let i = firstAfter(ids, after);
+      for (; i < ids.length && managed.length < top; i++) managed.push(this.managed.get(ids[i]!)!);
+      more = i < ids.length;
+    } else if (this.definitions) {
       const page = await this.definitions.list('connection', { after, top });
       more = page.more;
       for (const record of page.records) {
@@ -287,6 +297,7 @@ export class ConnectionCatalog {
     if (first) return;
     if (batch.reset) {
       this.managed.clear();
+      this.sortedIds = undefined;
       this.missing.clear();
       this.managedTemplates = undefined;
       this.complete = false;
@@ -354,6 +365,8 @@ export class ConnectionCatalog {
   }
 
   private remember(id: string, connection: Connection | undefined): void {
+    // An id added or removed (not a definition replaced) changes the order.
+    if (this.sortedIds && this.managed.has(id) !== (connection !== undefined)) this.sortedIds = undefined;
     if (connection) {
       this.managed.set(id, connection);
       this.missing.delete(id);

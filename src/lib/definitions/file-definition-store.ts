@@ -6,6 +6,7 @@ import * as z from 'zod';
 import type { Clock } from '../clock.js';
 import { CONNECTION_ID } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
+import { firstAfter } from '../sorted.js';
 import {
   atomicWrite,
   ensurePrivateDir,
@@ -321,19 +322,6 @@ async function withLockFile<T>(lock: string, work: () => Promise<T>): Promise<T>
   } finally {
     await unlink(lock).catch(() => {});
   }
-}
-
-/** Index of the first name after `after` in sorted `names` (binary search). */
-function firstAfter(names: readonly string[], after: string | undefined): number {
-  if (after === undefined) return 0;
-  let lo = 0;
-  let hi = names.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (names[mid]! <= after) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function folderOf(kind: DefinitionKind): string {
