@@ -119,12 +119,7 @@ export class StatusService {
    */
   async pageAfter(top: number, after?: string): Promise<{ items: ConnectionHealth[]; next?: string }> {
     const kept = this.pageCache.holds();
-    if (kept) {
-      const items = kept.filter((c) => after === undefined || c.id > after).slice(0, top);
-      return items.length === top && kept[kept.length - 1]!.id > items[top - 1]!.id
-        ? { items, next: items[top - 1]!.id }
-        : { items };
-    }
+    if (kept) return healthAfter(kept, top, after);
     let page: Awaited<ReturnType<ConnectionCatalog['pageById']>>;
     try {
       page = await this.deps.catalog.pageById(top, after);
