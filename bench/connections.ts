@@ -25,14 +25,14 @@
  *   BENCH_TOKENS (1; 0 skips the token round and the heap figures: Azurite's blob service walks
  *   every lease blob per lease, so 100,000 first refreshes there take over an hour)
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { HostStorage } from '../src/lib/config/settings.js';
 import type { DefinitionStore } from '../src/lib/definitions/definition-store.js';
@@ -41,6 +41,7 @@ import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
 import { startEntraSimulator } from '../test/fakes/entra.js';
 import { type Azurite, startAzurite } from '../test/support/azurite.js';
+import { type ProbedHost, startProbedHost } from './probed-host.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 100_000);
 const PUTS = Number(process.env.BENCH_PUTS ?? 1000);
@@ -54,16 +55,7 @@ const CLIENT_ID = 'b3a1c0de-0000-4000-8000-0000000c0e24';
 const SECRET = randomBytes(24).toString('base64url');
 const FUNCTION_KEY = randomBytes(24).toString('base64url');
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = join(ROOT, 'dist/src/local/main.js');
 
-/** Loaded into the host with `--import`: memory after two full collections, on request over IPC. */
-const PROBE = `import { writeHeapSnapshot } from 'node:v8';
-process.on('message', (m) => {
-  if (m?.type !== 'memory') return;
-  globalThis.gc(); globalThis.gc();
-  if (m.snapshot) writeHeapSnapshot(m.snapshot);
-  process.send({ memory: process.memoryUsage() });
-});`;
 /** A file: a heap snapshot of the host once every token is cached (for Chrome DevTools). */
 const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
 
@@ -248,53 +240,11 @@ async function main(): Promise<void> {
   }
 }
 
-interface Host {
-  url: string;
-  memory(snapshot?: string): Promise<NodeJS.MemoryUsage>;
-  /** The host's "Connections:" start-up line. */
-  listed(): string;
-  stop(): Promise<void>;
-}
+type Host = ProbedHost;
 
-async function startHost(dir: string, connectionsFile: string, azurite?: Azurite): Promise<Host> {
-  const child: ChildProcess = fork(MAIN, [], {
-    cwd: tmpdir(),
-    env: {
-      PATH: process.env.PATH,
-      PORT: '0',
-      BROKER_DATA_DIR: dir,
-      BROKER_FUNCTION_KEY: FUNCTION_KEY,
-      BROKER_CONNECTIONS_FILE: connectionsFile,
-      ROTATION_SCHEDULE: '0 0 0 1 1 *',
-      ...(azurite ? { AzureWebJobsStorage: azurite.connectionString } : {}),
-    },
-    execArgv: ['--expose-gc', '--import', `data:text/javascript,${encodeURIComponent(PROBE)}`],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let listed = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const m = /^Token broker listening on (\S+)/.exec(line);
-      if (m) resolve(m[1]!);
-      if (line.startsWith('Connections:')) listed = line;
-    });
-    exited.then((code) => reject(new Error(`the host exited with ${code} before listening`)));
-  });
-  return {
-    url,
-    listed: () => listed,
-    memory: (snapshot) =>
-      new Promise((resolve) => {
-        child.once('message', (m) => resolve((m as { memory: NodeJS.MemoryUsage }).memory));
-        child.send({ type: 'memory', snapshot });
-      }),
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+function startHost(dataDir: string, connectionsFile: string, azurite?: Azurite): Promise<Host> {
+  const env = azurite ? { AzureWebJobsStorage: azurite.connectionString } : {};
+  return startProbedHost({ dataDir, functionKey: FUNCTION_KEY, connectionsFile, env });
 }
 
 function call(

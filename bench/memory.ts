@@ -13,19 +13,20 @@
  *   BENCH_CONNECTIONS (10000)  BENCH_HOSTILE (100000)  BENCH_CONCURRENCY (16)  BENCH_SKIP_BUILD (unset)
  *   BENCH_HEAP_SNAPSHOTS (a folder: a heap snapshot of the host at every reading)
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { consentCookieName } from '../src/lib/consent/consent-service.js';
 import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
 import { type EntraFake, startEntraSimulator } from '../test/fakes/entra.js';
+import { startProbedHost } from './probed-host.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const HOSTILE = Number(process.env.BENCH_HOSTILE ?? 100_000);
@@ -38,19 +39,6 @@ const CLIENT_ID = 'b3a1c0de-0000-4000-8000-000000004e40';
 const SECRET = randomBytes(24).toString('base64url');
 const FUNCTION_KEY = randomBytes(24).toString('base64url');
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = join(ROOT, 'dist/src/local/main.js');
-
-/**
- * Loaded into the host with `--import`: answers a request for memory with the figures after two full
- * collections (the second sweeps what finalizers of the first released).
- */
-const PROBE = `import { writeHeapSnapshot } from 'node:v8';
-process.on('message', (m) => {
-  if (m?.type !== 'memory') return;
-  globalThis.gc(); globalThis.gc();
-  if (m.snapshot) writeHeapSnapshot(m.snapshot);
-  process.send({ memory: process.memoryUsage() });
-});`;
 
 interface Reading {
   step: string;
@@ -268,53 +256,21 @@ interface Host {
   stop(): Promise<void>;
 }
 
-/** `npm start` in a child: the compiled entry, its settings from the environment, the probe preloaded. */
+/** The probed host; each reading is written as a heap snapshot too with BENCH_HEAP_SNAPSHOTS. */
 async function startHost(options: {
   dataDir: string;
   connectionsFile: string | undefined;
   env?: NodeJS.ProcessEnv;
 }): Promise<Host> {
-  const env: NodeJS.ProcessEnv = {
-    ...options.env,
-    PATH: process.env.PATH,
-    PORT: '0',
-    BROKER_DATA_DIR: options.dataDir,
-    BROKER_FUNCTION_KEY: FUNCTION_KEY,
-    // No rotation pass in the middle of a reading.
-    ROTATION_SCHEDULE: '0 0 0 1 1 *',
-  };
-  if (options.connectionsFile) env.BROKER_CONNECTIONS_FILE = options.connectionsFile;
-  const child: ChildProcess = fork(MAIN, [], {
-    cwd: options.dataDir.startsWith(tmpdir()) ? tmpdir() : ROOT,
-    env,
-    execArgv: ['--expose-gc', '--import', `data:text/javascript,${encodeURIComponent(PROBE)}`],
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const url = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    // Every line is read (the log lines too), or the child would block on a full pipe.
-    lines.on('line', (line) => {
-      const m = /^Token broker listening on (\S+)/.exec(line);
-      if (m) resolve(m[1]!);
-    });
-    exited.then((code) => reject(new Error(`the host exited with ${code} before listening`)));
-  });
+  const host = await startProbedHost({ ...options, functionKey: FUNCTION_KEY });
   return {
-    url,
-    memory: () =>
-      new Promise((resolve) => {
-        child.once('message', (m) => {
-          const { rss, heapUsed, external } = (m as { memory: NodeJS.MemoryUsage }).memory;
-          resolve({ rss, heapUsed, external });
-        });
-        const snapshot = SNAPSHOTS ? join(SNAPSHOTS, `${Date.now()}-${++readingNo}.heapsnapshot`) : undefined;
-        child.send({ type: 'memory', snapshot });
-      }),
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
+    url: host.url,
+    async memory() {
+      const snapshot = SNAPSHOTS ? join(SNAPSHOTS, `${Date.now()}-${++readingNo}.heapsnapshot`) : undefined;
+      const { rss, heapUsed, external } = await host.memory(snapshot);
+      return { rss, heapUsed, external };
     },
+    stop: () => host.stop(),
   };
 }
 
