@@ -26,14 +26,12 @@
  *   every lease blob per lease, so 100,000 first refreshes there take over an hour)
  */
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { HostStorage } from '../src/lib/config/settings.js';
 import type { DefinitionStore } from '../src/lib/definitions/definition-store.js';
 import { openDefinitions } from '../src/lib/definitions/open-definitions.js';
@@ -41,7 +39,7 @@ import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
 import { startEntraSimulator } from '../test/fakes/entra.js';
 import { type Azurite, startAzurite } from '../test/support/azurite.js';
-import { type ProbedHost, startProbedHost } from './probed-host.js';
+import { buildHost, type ProbedHost, startProbedHost } from './probed-host.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 100_000);
 const PUTS = Number(process.env.BENCH_PUTS ?? 1000);
@@ -54,7 +52,6 @@ const TOKEN_CONCURRENCY = 16;
 const CLIENT_ID = 'b3a1c0de-0000-4000-8000-0000000c0e24';
 const SECRET = randomBytes(24).toString('base64url');
 const FUNCTION_KEY = randomBytes(24).toString('base64url');
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** A file: a heap snapshot of the host once every token is cached (for Chrome DevTools). */
 const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
@@ -62,16 +59,7 @@ const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
 const ids = Array.from({ length: COUNT }, (_, i) => `desk-${i}`);
 
 async function main(): Promise<void> {
-  if (!process.env.BENCH_SKIP_BUILD) {
-    execFileSync(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        stdio: 'inherit',
-      },
-    );
-  }
+  buildHost();
   const idp = await startEntraSimulator({
     clients: [{ clientId: CLIENT_ID, secret: SECRET, redirectUris: ['http://127.0.0.1:9/api/callback'] }],
   });

@@ -14,19 +14,17 @@
  *   BENCH_HEAP_SNAPSHOTS (a folder: a heap snapshot of the host at every reading)
  */
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { consentCookieName } from '../src/lib/consent/consent-service.js';
 import { mapWithConcurrency } from '../src/lib/rotation/pool.js';
 import { FileSecretStore } from '../src/lib/store/file-store.js';
 import { type EntraFake, startEntraSimulator } from '../test/fakes/entra.js';
-import { startProbedHost } from './probed-host.js';
+import { buildHost, startProbedHost } from './probed-host.js';
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const HOSTILE = Number(process.env.BENCH_HOSTILE ?? 100_000);
@@ -38,7 +36,6 @@ let readingNo = 0;
 const CLIENT_ID = 'b3a1c0de-0000-4000-8000-000000004e40';
 const SECRET = randomBytes(24).toString('base64url');
 const FUNCTION_KEY = randomBytes(24).toString('base64url');
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Reading {
   step: string;
@@ -48,16 +45,7 @@ interface Reading {
 }
 
 async function main(): Promise<void> {
-  if (!process.env.BENCH_SKIP_BUILD) {
-    execFileSync(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        stdio: 'inherit',
-      },
-    );
-  }
+  buildHost();
   const idp = await startEntraSimulator({
     clients: [{ clientId: CLIENT_ID, secret: SECRET, redirectUris: ['http://127.0.0.1:9/api/callback'] }],
   });

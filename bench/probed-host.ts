@@ -2,7 +2,7 @@
  * `npm start` in a child process for the memory benches: the compiled entry, its settings from the
  * environment, no rotation pass, and a probe preloaded that answers memory figures over IPC.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -22,6 +22,13 @@ process.on('message', (m) => {
   if (m.snapshot) writeHeapSnapshot(m.snapshot);
   process.send({ memory: process.memoryUsage() });
 });`;
+
+/** Compiles the host (`dist/`) the benches start, unless BENCH_SKIP_BUILD is set. */
+export function buildHost(): void {
+  if (process.env.BENCH_SKIP_BUILD) return;
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
 
 export interface ProbedHost {
   url: string;
