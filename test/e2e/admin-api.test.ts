@@ -1,6 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
-import { CLIENT_ID, CLIENT_SECRET_NAME, findLeaks, type Stack, startStack } from './harness.js';
+import {
+  CLIENT_ID,
+  CLIENT_SECRET_NAME,
+  findLeaks,
+  type Stack,
+  simulatorTemplate,
+  startStack,
+} from './harness.js';
 
 /**
  * The admin API (docs/connections.md) through the embedded host over real HTTP: templates,
@@ -27,15 +34,10 @@ describe('admin API: connections and templates at runtime', () => {
     stack.api(path, { method: 'PUT', ...json(body, headers) });
   const del = (path: string, headers: Record<string, string> = {}) =>
     stack.api(path, { method: 'DELETE', headers });
-  const template = () => ({
-    provider: 'entra',
-    authority: stack.simUrl,
-    tenant: 'organizations',
-    clientId: CLIENT_ID,
-    credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-    scopes: ['https://graph.microsoft.com/User.Read'],
-    allowedScopes: ['https://outlook.office.com/IMAP.AccessAsUser.All'],
-  });
+  const template = () =>
+    simulatorTemplate(stack, ['https://graph.microsoft.com/User.Read'], {
+      allowedScopes: ['https://outlook.office.com/IMAP.AccessAsUser.All'],
+    });
 
   beforeAll(async () => {
     stack = await startStack({

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { launchChromium, skipBrowser, skippedTitle } from '../support/browser.js';
-import { CLIENT_ID, CLIENT_SECRET_NAME, findLeaks, startStack } from './harness.js';
+import { findLeaks, simulatorTemplate, startStack } from './harness.js';
 
 const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 const title = skipBrowser
@@ -33,14 +33,12 @@ describe('invitations in a real browser (headless Chromium)', () => {
     const put = await stack.api('/api/templates/support-mail', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        provider: 'entra',
-        authority: stack.simUrl,
-        tenant: 'organizations',
-        clientId: CLIENT_ID,
-        credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-        scopes: ['https://graph.microsoft.com/User.Read', 'https://outlook.office.com/IMAP.AccessAsUser.All'],
-      }),
+      body: JSON.stringify(
+        simulatorTemplate(stack, [
+          'https://graph.microsoft.com/User.Read',
+          'https://outlook.office.com/IMAP.AccessAsUser.All',
+        ]),
+      ),
     });
     expect(put.status).toBe(201);
     let browser: Browser | undefined;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_MAIN, childEnv, runNode } from '../support/process.js';
-import { CLIENT_ID, CLIENT_SECRET_NAME, FUNCTION_KEY, findLeaks, type Stack, startStack } from './harness.js';
+import { CLIENT_ID, FUNCTION_KEY, findLeaks, type Stack, simulatorTemplate, startStack } from './harness.js';
 
 /**
  * `broker connections …` / `broker templates …` as a user runs them: a child process, against the
@@ -19,14 +19,7 @@ describe('broker connections / templates', { timeout: 90_000 }, () => {
     return r;
   };
   const remote = (args: string[], input = '') => run([...args, '--url', stack.url], input);
-  const template = () => ({
-    provider: 'entra',
-    authority: stack.simUrl,
-    tenant: 'organizations',
-    clientId: CLIENT_ID,
-    credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-    scopes: ['https://graph.microsoft.com/User.Read'],
-  });
+  const template = () => simulatorTemplate(stack, ['https://graph.microsoft.com/User.Read']);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'broker-cli-defs-'));

@@ -44,6 +44,26 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * A definition of an Entra connection (or template) on the stack's simulator with the test client:
+ * what the admin API, the CLI and the status forms are given in the tests, with `scopes` and `more`.
+ */
+export function simulatorTemplate(
+  stack: Pick<Stack, 'simUrl'>,
+  scopes: string[],
+  more: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    provider: 'entra',
+    authority: stack.simUrl,
+    tenant: 'organizations',
+    clientId: CLIENT_ID,
+    credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
+    scopes,
+    ...more,
+  };
+}
+
 export interface StackOptions {
   /** Connections as in connections.json; `authority` defaults to the simulator (for `entra` ones). */
   connections?: Record<string, Record<string, unknown>>;

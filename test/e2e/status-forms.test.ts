@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseForm } from '../fakes/consent-client.js';
 import { openLink, postForm } from '../support/invitation-client.js';
-import { CLIENT_ID, CLIENT_SECRET_NAME, FUNCTION_KEY, findLeaks, type Stack, startStack } from './harness.js';
+import { FUNCTION_KEY, findLeaks, type Stack, simulatorTemplate, startStack } from './harness.js';
 
 /**
  * The status page's admin forms over real HTTP: every POST needs the anti-forgery token (and no
@@ -28,14 +28,7 @@ describe('status page forms', () => {
     await stack.api('/api/templates/mail', {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        provider: 'entra',
-        authority: stack.simUrl,
-        tenant: 'organizations',
-        clientId: CLIENT_ID,
-        credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-        scopes: ['https://graph.microsoft.com/Mail.Read'],
-      }),
+      body: JSON.stringify(simulatorTemplate(stack, ['https://graph.microsoft.com/Mail.Read'])),
     });
     statusUrl = `${stack.url}/api/status?code=${FUNCTION_KEY}`;
     const page = await openLink(statusUrl);

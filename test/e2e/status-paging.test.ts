@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mapWithConcurrency } from '../../src/lib/rotation/pool.js';
-import { CLIENT_ID, CLIENT_SECRET_NAME, FUNCTION_KEY, type Stack, startStack } from './harness.js';
+import { FUNCTION_KEY, type Stack, simulatorTemplate, startStack } from './harness.js';
 
 /**
  * The status page past 200 connections (docs/status-and-rotation.md): declared and managed alike,
@@ -19,14 +19,7 @@ describe('status page: many connections', { timeout: 60_000 }, () => {
     const by = { name: 'test' };
     await broker.definitions.putTemplate(
       'mail',
-      {
-        provider: 'entra',
-        authority: stack.simUrl,
-        tenant: 'organizations',
-        clientId: CLIENT_ID,
-        credential: { type: 'secret', secretName: CLIENT_SECRET_NAME },
-        scopes: ['https://graph.microsoft.com/User.Read'],
-      },
+      simulatorTemplate(stack, ['https://graph.microsoft.com/User.Read']),
       by,
       {},
     );
