@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADA, clientPrincipal } from '../support/easy-auth.js';
 import { CLIENT_ID, CLIENT_SECRET_NAME, findLeaks, type Stack, startStack } from './harness.js';
 
 /**
@@ -16,24 +17,7 @@ const ENGINE = {
   clientId: 'a1b2c3d4-0000-4000-8000-00000000000b',
   oid: 'bbbbbbbb-2222-4222-8222-222222222222',
 };
-const ADA = '44444444-4444-4444-8444-444444444444';
 const SECRET = 'admin-gate-app-secret';
-
-function principal(roles: string[]): string {
-  return Buffer.from(
-    JSON.stringify({
-      auth_typ: 'aad',
-      name_typ: 'name',
-      role_typ: 'roles',
-      claims: [
-        { typ: 'name', val: 'ada@contoso.com' },
-        { typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: ADA },
-        { typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: TENANT },
-        ...roles.map((val) => ({ typ: 'roles', val })),
-      ],
-    }),
-  ).toString('base64');
-}
 
 describe('admin gate (ADMIN_AUTH=easyauth, CALLER_AUTH=entra)', () => {
   let stack: Stack;
@@ -135,13 +119,13 @@ describe('admin gate (ADMIN_AUTH=easyauth, CALLER_AUTH=entra)', () => {
   it('a person with the role passes, one without gets 403, nobody gets 401 (a browser: sign in)', async () => {
     const ok = await stack.api('/api/connections/desk1', {
       key: null,
-      headers: { 'x-ms-client-principal': principal(['Broker.Admin']) },
+      headers: { 'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']) },
     });
     expect(ok.status).toBe(200);
     const del = await stack.api('/api/connections/desk1', {
       key: null,
       method: 'DELETE',
-      headers: { 'x-ms-client-principal': principal(['Broker.Admin']) },
+      headers: { 'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']) },
     });
     expect(del.status).toBe(204);
     expect(JSON.parse(stack.logs.find((l) => l.includes('"connection.deleted"'))!)).toMatchObject({
@@ -149,7 +133,7 @@ describe('admin gate (ADMIN_AUTH=easyauth, CALLER_AUTH=entra)', () => {
     });
     const noRole = await stack.api('/api/templates', {
       key: null,
-      headers: { 'x-ms-client-principal': principal(['Reader']) },
+      headers: { 'x-ms-client-principal': clientPrincipal(TENANT, ['Reader']) },
     });
     expect(noRole.status).toBe(403);
     expect((await stack.api('/api/templates', { key: null })).status).toBe(401);

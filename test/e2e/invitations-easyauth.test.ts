@@ -1,27 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseForm } from '../fakes/consent-client.js';
+import { ADA, clientPrincipal } from '../support/easy-auth.js';
 import { acceptInvitation, postForm } from '../support/invitation-client.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
 const TENANT = '3c1e8f0a-6b2d-4c7e-9a51-2f4d8b6e0c13';
-const ADA = '44444444-4444-4444-8444-444444444444';
-
-/** `X-MS-CLIENT-PRINCIPAL` as App Service's authentication module sets it. */
-function principal(roles: string[], name = 'ada@contoso.com'): string {
-  return Buffer.from(
-    JSON.stringify({
-      auth_typ: 'aad',
-      name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
-      role_typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
-      claims: [
-        { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', val: name },
-        { typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: ADA },
-        { typ: 'http://schemas.microsoft.com/identity/claims/tenantid', val: TENANT },
-        ...roles.map((val) => ({ typ: 'roles', val })),
-      ],
-    }),
-  ).toString('base64');
-}
 
 /**
  * The setting of the security review's finding: ADMIN_AUTH=easyauth, an admin signed in at App
@@ -30,7 +13,7 @@ function principal(roles: string[], name = 'ada@contoso.com'): string {
 describe('invitations and /api/start under ADMIN_AUTH=easyauth', () => {
   let stack: Stack;
   const tokens: string[] = [];
-  const admin = { 'x-ms-client-principal': principal(['Broker.Admin']) };
+  const admin = { 'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']) };
   beforeAll(async () => {
     stack = await startStack({
       connections: { support: {}, desk: { expectedAccount: 'desk@contoso.com' } },
@@ -71,7 +54,7 @@ describe('invitations and /api/start under ADMIN_AUTH=easyauth', () => {
     const post = (headers: Record<string, string>) =>
       stack.api('/api/connections/desk/invitations', { method: 'POST', key: null, headers, body: '{}' });
     expect((await post({})).status).toBe(401);
-    const noRole = await post({ 'x-ms-client-principal': principal([]) });
+    const noRole = await post({ 'x-ms-client-principal': clientPrincipal(TENANT, []) });
     expect(noRole.status).toBe(403);
     expect(((await noRole.json()) as { code: string }).code).toBe('forbidden');
     const res = await post(admin);

@@ -1,32 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
+import { ADA, clientPrincipal } from '../support/easy-auth.js';
 import { type Stack, startStack } from './harness.js';
 
 const TENANT = '3c1e8f0a-6b2d-4c7e-9a51-2f4d8b6e0c13';
-const OID_CLAIM = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
-const TID_CLAIM = 'http://schemas.microsoft.com/identity/claims/tenantid';
 const OTHER_TENANT = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
-const ADA = '44444444-4444-4444-8444-444444444444';
 
 interface Problem {
   code: string;
-}
-
-/** `X-MS-CLIENT-PRINCIPAL` as App Service's authentication module sets it. */
-function principal(roles: string[], name = 'ada@contoso.com', tenant: string | null = TENANT): string {
-  return Buffer.from(
-    JSON.stringify({
-      auth_typ: 'aad',
-      name_typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
-      role_typ: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role',
-      claims: [
-        { typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', val: name },
-        { typ: OID_CLAIM, val: ADA },
-        ...(tenant === null ? [] : [{ typ: TID_CLAIM, val: tenant }]),
-        ...roles.map((val) => ({ typ: 'roles', val })),
-      ],
-    }),
-  ).toString('base64');
 }
 
 const easyAuth = (platform: boolean) => ({
@@ -45,10 +26,12 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
   afterAll(() => stack.close());
 
   it('a person with the admin role reads the status; its links carry no key', async () => {
-    const json = await get('/api/status', { 'x-ms-client-principal': principal(['Broker.Admin']) });
+    const json = await get('/api/status', {
+      'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']),
+    });
     expect(json.status).toBe(200);
     const page = await get('/api/status?code=some-key-in-the-url', {
-      'x-ms-client-principal': principal(['Broker.Admin']),
+      'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']),
       accept: 'text/html',
     });
     expect(page.status).toBe(200);
@@ -69,7 +52,7 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
   });
 
   it('signed in without the role: 403 forbidden', async () => {
-    const res = await get('/api/status', { 'x-ms-client-principal': principal(['Reader']) });
+    const res = await get('/api/status', { 'x-ms-client-principal': clientPrincipal(TENANT, ['Reader']) });
     expect(res.status).toBe(403);
     expect(((await res.json()) as Problem).code).toBe('forbidden');
   });
@@ -77,7 +60,7 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
   it('a principal of another tenant, or naming none, is 403 forbidden even with the role', async () => {
     for (const tenant of [OTHER_TENANT, null]) {
       const res = await get('/api/status', {
-        'x-ms-client-principal': principal(['Broker.Admin'], 'mallory@fabrikam.com', tenant),
+        'x-ms-client-principal': clientPrincipal(tenant, ['Broker.Admin'], 'mallory@fabrikam.com'),
       });
       expect(res.status, String(tenant)).toBe(403);
       const problem = (await res.json()) as Problem & { detail: string };
@@ -86,7 +69,7 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
     }
     // The tenant id compares without regard to case, as Entra's GUIDs may arrive upper-cased.
     const upper = await get('/api/status', {
-      'x-ms-client-principal': principal(['Broker.Admin'], 'ada@contoso.com', TENANT.toUpperCase()),
+      'x-ms-client-principal': clientPrincipal(TENANT.toUpperCase(), ['Broker.Admin']),
     });
     expect(upper.status).toBe(200);
   });
@@ -111,7 +94,7 @@ describe('people sign in (ADMIN_AUTH=easyauth behind App Service authentication)
   it('consent begun by a signed-in person: the callback stays anonymous, the log names the person', async () => {
     const res = await consent(stack.url, '', 'support', {
       account: 'support@contoso.com',
-      startHeaders: { 'x-ms-client-principal': principal(['Broker.Admin']) },
+      startHeaders: { 'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']) },
     });
     expect(res.status).toBe(200);
     const stored = stack.logs.filter((l) => l.includes('"event":"consent.stored"')).map((l) => JSON.parse(l));
@@ -133,7 +116,7 @@ describe("without the platform (WEBSITE_AUTH_ENABLED unset) the header is anyone
   it('a forged principal with the admin role is refused', async () => {
     const res = await stack.api('/api/status', {
       key: null,
-      headers: { 'x-ms-client-principal': principal(['Broker.Admin']) },
+      headers: { 'x-ms-client-principal': clientPrincipal(TENANT, ['Broker.Admin']) },
     });
     expect(res.status).toBe(401);
   });
