@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appToken as clientToken } from '../support/app-token.js';
 import { ADA, clientPrincipal } from '../support/easy-auth.js';
 import { CLIENT_ID, CLIENT_SECRET_NAME, findLeaks, type Stack, startStack } from './harness.js';
 
@@ -21,20 +22,8 @@ const SECRET = 'admin-gate-app-secret';
 
 describe('admin gate (ADMIN_AUTH=easyauth, CALLER_AUTH=entra)', () => {
   let stack: Stack;
-  const appToken = async (clientId: string) => {
-    const res = await fetch(`${stack.simUrl}/${TENANT}/oauth2/v2.0/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: clientId,
-        client_secret: SECRET,
-        scope: `${API_ID}/.default`,
-      }),
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { access_token: string }).access_token;
-  };
+  const appToken = (clientId: string) =>
+    clientToken(stack.simUrl, { tenant: TENANT, clientId, secret: SECRET, resource: API_ID });
   const template = () => ({
     provider: 'entra',
     authority: stack.simUrl,

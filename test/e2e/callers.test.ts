@@ -1,6 +1,7 @@
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent } from '../fakes/consent-client.js';
+import { appToken as clientToken } from '../support/app-token.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 
 /** The broker's own app registration and the tenant callers come from. */
@@ -67,21 +68,9 @@ function registerCallers(stack: Stack, version: 1 | 2 = 2): void {
   }
 }
 
-/** What a calling service does: client credentials at Entra for the broker's API (as its managed identity would). */
-async function appToken(stack: Stack, clientId: string, resource = API_ID): Promise<string> {
-  const res = await fetch(`${stack.simUrl}/${TENANT}/oauth2/v2.0/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: clientId,
-      client_secret: SECRET,
-      scope: `${resource}/.default`,
-    }),
-  });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
-}
+/** A calling service's token for the broker's API (or `resource`). */
+const appToken = (stack: Stack, clientId: string, resource = API_ID): Promise<string> =>
+  clientToken(stack.simUrl, { tenant: TENANT, clientId, secret: SECRET, resource });
 
 const call = (stack: Stack, bearer: string | undefined, query = 'connection=support') =>
   stack.api(`/api/token?${query}`, {
