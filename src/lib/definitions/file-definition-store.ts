@@ -6,6 +6,7 @@ import * as z from 'zod';
 import type { Clock } from '../clock.js';
 import { CONNECTION_ID } from '../config/connections.js';
 import { BrokerError } from '../errors.js';
+import { parseJson } from '../oauth/json.js';
 import { firstAfter } from '../sorted.js';
 import {
   atomicWrite,
@@ -185,7 +186,7 @@ export class FileDefinitionStore implements DefinitionStore {
       .split('\n')
       .filter((line) => line.length > 0)
       .flatMap((line) => {
-        const parsed = changeLine.safeParse(safeJson(line));
+        const parsed = changeLine.safeParse(parseJson(line));
         return parsed.success ? [{ kind: parsed.data.k, name: parsed.data.n }] : [];
       });
     return { changes, cursor: format({ inode, size: offset + Buffer.byteLength(complete) }) };
@@ -226,7 +227,7 @@ export class FileDefinitionStore implements DefinitionStore {
       if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    const parsed = recordFile.safeParse(safeJson(text));
+    const parsed = recordFile.safeParse(parseJson(text));
     if (!parsed.success) throw new Error(`definition file ${file} is damaged`);
     const { format: _format, ...record } = parsed.data;
     return record;
@@ -326,14 +327,6 @@ async function withLockFile<T>(lock: string, work: () => Promise<T>): Promise<T>
 
 function folderOf(kind: DefinitionKind): string {
   return kind === 'connection' ? 'connections' : 'templates';
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function format(position: { inode: number; size: number }): string {

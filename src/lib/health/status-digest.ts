@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { CONNECTION_ID } from '../config/connections.js';
+import { parseJson } from '../oauth/json.js';
 import type { SecretStore } from '../store/secret-store.js';
 import { STATUS_PAGE_SIZE } from './status-page-size.js';
 
@@ -60,7 +61,7 @@ export class StatusDigests {
   /** The stored digest; `undefined` when there is none or it is not one this version reads. */
   async read(): Promise<StatusDigest | undefined> {
     const stored = await this.store.getSecret(STATUS_DIGEST_SECRET);
-    const parsed = stored ? digestSchema.safeParse(safeJson(stored.value)) : undefined;
+    const parsed = stored ? digestSchema.safeParse(parseJson(stored.value)) : undefined;
     const digest = parsed?.success ? parsed.data : undefined;
     this.known = digest ? { content: contentOf(digest), at: Date.parse(digest.at) } : null;
     return digest;
@@ -89,12 +90,4 @@ export class StatusDigests {
 
 function contentOf(d: StatusDigest): string {
   return JSON.stringify([d.total, d.attention, d.first]);
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
