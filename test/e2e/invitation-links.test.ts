@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { consent, parseForm } from '../fakes/consent-client.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../fakes/webhook-receiver.js';
-import { type AzuriteTables, startAzuriteTables } from '../support/azurite-table.js';
+import { type AzuriteTables, startAzuriteTables } from '../support/azurite.js';
 import { acceptInvitation, openLink, postForm } from '../support/invitation-client.js';
 import { findLeaks, type Stack, startStack } from './harness.js';
 

@@ -1,6 +1,6 @@
 /**
  * Azurite's blob service (and, asked for, its table service) in child processes on 127.0.0.1, in
- * memory, for the refresh lock's and the definition store's tests.
+ * memory, for the refresh lock's, the definition store's and the invitation store's tests.
  * `stop()` then `start()` again serves the same port with empty storage, as a storage outage that
  * lost nothing the broker relies on (the lock container and blobs are created again when missing).
  */
@@ -56,6 +56,20 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
       await table?.close();
     },
   };
+}
+
+/** Azurite's table service alone (the invitation store's tests): its connection string and close. */
+export async function startAzuriteTables(): Promise<AzuriteTables> {
+  const table = await startService(AZURITE_TABLE, 'table');
+  return {
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};TableEndpoint=http://127.0.0.1:${table.port}/${ACCOUNT};`,
+    close: () => table.close(),
+  };
+}
+
+export interface AzuriteTables {
+  connectionString: string;
+  close(): Promise<void>;
 }
 
 async function startService(main: string, service: 'blob' | 'table') {

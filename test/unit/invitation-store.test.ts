@@ -16,7 +16,7 @@ import {
 import type { Invitation, InvitationStore } from '../../src/lib/invitations/invitation-store.js';
 import { openInvitationStore } from '../../src/lib/invitations/open-invitations.js';
 import { TableInvitationStore } from '../../src/lib/invitations/table-invitation-store.js';
-import { type AzuriteTables, startAzuriteTables } from '../support/azurite-table.js';
+import { type AzuriteTables, startAzuriteTables } from '../support/azurite.js';
 import { memoryLogger } from '../support/logs.js';
 
 const posix = process.platform !== 'win32';
