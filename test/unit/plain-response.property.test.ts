@@ -159,7 +159,9 @@ describe('plainResponse', () => {
       }),
       fuzzParams(500),
     );
-    // Not only declines: a good share of the cases were answered and compared.
-    expect(answered).toBeGreaterThan(100);
+    // Not only declines: a good share of the cases were answered and compared. About 26% are
+    // (113-145 of 500 over 16 seeds); 10% leaves eight standard deviations, where 100 left three
+    // and failed a CI run at 99.
+    expect(answered).toBeGreaterThan(50);
   });
 });
