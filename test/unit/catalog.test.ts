@@ -189,6 +189,36 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(reader.reads.list).toBe(listed);
   });
 
+  it('pages stored records (an invalid one too) from memory once listed, current with writes here and elsewhere', async () => {
+    await writer.put('template', 'other', mailTemplate as Record<string, unknown>, key);
+    await writer.put('connection', 'desk2', { template: 'mail' }, key);
+    await writer.put('connection', 'desk1', { template: 'other' }, key);
+    // Stored, but no longer valid: listed by the admin API all the same, never served.
+    await writer.put('connection', 'desk3', { template: 'mail', scopes: 'not-a-list' }, key);
+    const names = (page: Awaited<ReturnType<ConnectionCatalog['recordsPage']>>) =>
+      page && [page.records.map((r) => r.name), page.more];
+
+    expect(await catalog.recordsPage({ top: 10 })).toBeUndefined();
+    await catalog.all();
+    const listed = reader.reads.list;
+    const stored = await writer.get('connection', 'desk1');
+    const first = await catalog.recordsPage({ top: 1 });
+    expect(first).toEqual({ records: [stored], more: true });
+    expect(names(await catalog.recordsPage({ top: 5, after: 'desk1' }))).toEqual([['desk2', 'desk3'], false]);
+    expect(names(await catalog.recordsPage({ top: 5, template: 'other' }))).toEqual([['desk1'], false]);
+    expect(names(await catalog.recordsPage({ top: 1, template: 'mail' }))).toEqual([['desk2'], true]);
+    expect(reader.reads.list).toBe(listed);
+
+    // A write here (applied at once) carries its new etag; another instance's delete, after a sync.
+    const { record } = await writer.put('connection', 'desk2', { template: 'other' }, key);
+    await catalog.apply('connection', 'desk2', record);
+    expect((await catalog.recordsPage({ top: 1, after: 'desk1' }))!.records[0]).toEqual(record);
+    await writer.delete('connection', 'desk1');
+    clock.advance(10_000);
+    expect(names(await catalog.recordsPage({ top: 5 }))).toEqual([['desk2', 'desk3'], false]);
+    expect(reader.reads.list).toBe(listed);
+  });
+
   it("shares the template's arrays among its connections", async () => {
     await writer.put('connection', 'desk1', { template: 'mail' }, key);
     await writer.put('connection', 'desk2', { template: 'mail', scopes: ['openid'] }, key);

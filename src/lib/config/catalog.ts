@@ -1,10 +1,17 @@
 import type { Clock } from '../clock.js';
-import type { DefinitionChange, DefinitionRecord, DefinitionStore } from '../definitions/definition-store.js';
+import type {
+  DefinitionChange,
+  DefinitionRecord,
+  DefinitionStore,
+  ListOptions,
+  ListPage,
+} from '../definitions/definition-store.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { firstAfter } from '../sorted.js';
 import type { Connection, TemplateConfig } from './connections.js';
 import { resolveConnection } from './load.js';
+import { type PackedRecord, packRecord, unpackRecord } from './packed-record.js';
 import type { Settings } from './settings.js';
 import { type Checked, type CheckedConnection, checkConnection } from './templates.js';
 
@@ -34,6 +41,8 @@ const DEFAULT_SYNC_INTERVAL_MS = 15_000;
 /** Ids recently found missing, so a flood of unknown ids is not a flood of store reads. */
 const MAX_MISSING = 10_000;
 const LIST_PAGE = 1000;
+/** After an admin page served by a store query, when the whole list is read (kept from then on). */
+const LIST_AFTER_MS = 200;
 
 /**
  * Every connection, declared (file / app setting) or managed (the definition store), looked up by
@@ -56,6 +65,8 @@ export class ConnectionCatalog {
   private readonly syncIntervalMs: number;
   /** Managed connections seen so far (every one once `complete`). */
   private readonly managed = new Map<string, Connection>();
+  /** The stored record of each managed connection seen, valid or not (the admin API's pages). */
+  private readonly records = new Map<string, PackedRecord>();
   private readonly missing = new Set<string>();
   private complete = false;
   private listing?: Promise<void>;
@@ -68,7 +79,7 @@ export class ConnectionCatalog {
   private nextSyncAt = 0;
   private syncing?: Promise<void>;
   private readonly listeners: ((change: CatalogChange) => void)[] = [];
-  /** The managed ids in order, while `complete` and unchanged (pages by id from memory). */
+  /** The stored managed ids in order, while `complete` and unchanged (pages by id from memory). */
   private sortedIds?: string[];
 
   constructor(declared: Iterable<Connection>, options: CatalogOptions = {}) {
@@ -100,7 +111,7 @@ export class ConnectionCatalog {
     if (known || this.complete || this.missing.has(id)) return known;
     const record = await this.definitions.get('connection', id);
     const connection = record ? await this.resolveRecord(record) : undefined;
-    this.remember(id, connection);
+    this.remember(id, record, connection);
     return connection;
   }
 
@@ -140,10 +151,12 @@ export class ConnectionCatalog {
     if (this.definitions) await this.syncIfDue();
     if (this.definitions && this.complete) {
       // Every managed connection is in memory (and kept current): the page needs no store query.
-      this.sortedIds ??= [...this.managed.keys()].filter((id) => !this.declared.has(id)).sort();
-      const ids = this.sortedIds;
+      const ids = this.managedIds();
       let i = firstAfter(ids, after);
-      for (; i < ids.length && managed.length < top; i++) managed.push(this.managed.get(ids[i]!)!);
+      for (; i < ids.length && managed.length < top; i++) {
+        const connection = this.managed.get(ids[i]!);
+        if (connection) managed.push(connection);
+      }
       more = i < ids.length;
     } else if (this.definitions) {
       const page = await this.definitions.list('connection', { after, top });
@@ -153,13 +166,42 @@ export class ConnectionCatalog {
         let connection = this.managed.get(record.name);
         if (!connection) {
           connection = await this.resolveRecord(record);
-          this.remember(record.name, connection);
+          this.remember(record.name, record, connection);
         }
         if (connection) managed.push(connection);
       }
     }
     const all = [...declared, ...managed].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { connections: all.slice(0, top), more: more || all.length > top };
+  }
+
+  /**
+   * Stored records of managed connections (valid or not) after `options.after`, by id, from memory
+   * once every one has been listed: the admin API's pages without a store query (at 100,000 on
+   * Azurite a query costs more than the page's budget). Until then `undefined`, and the whole list
+   * is read soon after, in the background, so the following pages come from here.
+   */
+  async recordsPage(options: ListOptions): Promise<ListPage | undefined> {
+    if (!this.definitions) return { records: [], more: false };
+    await this.syncIfDue();
+    if (!this.complete) {
+      setTimeout(() => void this.all(), LIST_AFTER_MS).unref();
+      return undefined;
+    }
+    const ids = this.managedIds();
+    const records: DefinitionRecord[] = [];
+    for (let i = firstAfter(ids, options.after); i < ids.length && records.length <= options.top; i++) {
+      const id = ids[i]!;
+      const packed = this.records.get(id)!;
+      // The template of a valid one is its resolved connection's: only the page shown is unpacked.
+      const template = this.managed.get(id)?.template;
+      if (options.template !== undefined && template !== undefined && template !== options.template) continue;
+      const record = unpackRecord(id, packed);
+      if (options.template !== undefined && record.definition.template !== options.template) continue;
+      records.push(record);
+    }
+    const more = records.length > options.top;
+    return { records: more ? records.slice(0, options.top) : records, more };
   }
 
   /**
@@ -258,7 +300,7 @@ export class ConnectionCatalog {
       return;
     }
     const connection = record ? await this.resolveRecord(record) : undefined;
-    this.remember(name, connection);
+    this.remember(name, record, connection);
     this.emit({ kind, name, removed: !connection });
   }
 
@@ -297,6 +339,7 @@ export class ConnectionCatalog {
     if (first) return;
     if (batch.reset) {
       this.managed.clear();
+      this.records.clear();
       this.sortedIds = undefined;
       this.missing.clear();
       this.managedTemplates = undefined;
@@ -328,7 +371,7 @@ export class ConnectionCatalog {
     let after: string | undefined;
     for (;;) {
       const page = await store.list('connection', { after, top: LIST_PAGE });
-      for (const record of page.records) this.remember(record.name, await this.resolveRecord(record));
+      for (const record of page.records) this.remember(record.name, record, await this.resolveRecord(record));
       if (!page.more || page.records.length === 0) break;
       after = page.records[page.records.length - 1]!.name;
     }
@@ -360,13 +403,26 @@ export class ConnectionCatalog {
     if (users.length === 0 || !this.definitions) return;
     for (const id of users) {
       const record = await this.definitions.get('connection', id);
-      this.remember(id, record ? await this.resolveRecord(record) : undefined);
+      this.remember(id, record, record ? await this.resolveRecord(record) : undefined);
     }
   }
 
-  private remember(id: string, connection: Connection | undefined): void {
+  /** The stored managed ids (not declared ones), sorted; kept until one is added or removed. */
+  private managedIds(): string[] {
+    this.sortedIds ??= [...this.records.keys()].filter((id) => !this.declared.has(id)).sort();
+    return this.sortedIds;
+  }
+
+  /** `record` as stored (undefined: none), and `connection` as it resolved (undefined: gone or invalid). */
+  private remember(
+    id: string,
+    record: DefinitionRecord | undefined,
+    connection: Connection | undefined,
+  ): void {
     // An id added or removed (not a definition replaced) changes the order.
-    if (this.sortedIds && this.managed.has(id) !== (connection !== undefined)) this.sortedIds = undefined;
+    if (this.sortedIds && this.records.has(id) !== (record !== undefined)) this.sortedIds = undefined;
+    if (record) this.records.set(id, packRecord(record));
+    else this.records.delete(id);
     if (connection) {
       this.managed.set(id, connection);
       this.missing.delete(id);

@@ -90,10 +90,13 @@ export class DefinitionService {
             )
             .sort()
             .slice(0, top + 1);
+    // From the catalog's memory once it holds every stored record, else one page of the store.
+    const options = { after, top: top + 1, template };
     const managed =
       query.source === 'declared'
         ? { records: [], more: false }
-        : await this.deps.store.list('connection', { after, top: top + 1, template });
+        : ((await this.deps.catalog.recordsPage(options)) ??
+          (await this.deps.store.list('connection', options)));
     const merged: { id: string; record?: DefinitionRecord }[] = [
       ...declared.map((id) => ({ id })),
       ...managed.records
