@@ -249,6 +249,24 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(changes).toContainEqual({ kind: 'connection', name: 'desk1', removed: true });
   });
 
+  it('reads no change of a connection it never looked up; one found missing is read at its next lookup', async () => {
+    await writer.put('connection', 'desk1', { template: 'mail' }, key);
+    await catalog.get('desk1');
+    await expect(catalog.get('later')).rejects.toThrow(BrokerError);
+    const gets = reader.reads.get;
+    // A bulk import elsewhere: only the held connection's change is read.
+    for (let i = 0; i < 50; i++) await writer.put('connection', `bulk${i}`, { template: 'mail' }, key);
+    await writer.put('connection', 'later', { template: 'mail' }, key);
+    await writer.put('connection', 'desk1', { template: 'mail', expectedAccount: 'x@contoso.com' }, key);
+    clock.advance(10_000);
+    await catalog.sync();
+    expect(reader.reads.get).toBe(gets + 1);
+    expect(catalog.peek('desk1')?.expectedAccount).toBe('x@contoso.com');
+    expect((await catalog.get('later')).id).toBe('later');
+    expect((await catalog.get('bulk7')).id).toBe('bulk7');
+    expect(reader.reads.get).toBe(gets + 3);
+  });
+
   it('lists every connection once for all(), then keeps it current from the feed', async () => {
     for (const id of ['m1', 'm2', 'm3']) await writer.put('connection', id, { template: 'mail' }, key);
     expect((await catalog.all()).map((c) => c.id)).toEqual(['declared-one', 'm1', 'm2', 'm3']);

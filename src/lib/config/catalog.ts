@@ -354,6 +354,12 @@ export class ConnectionCatalog {
       const key = `${change.kind}:${change.name}`;
       if (seen.has(key)) continue;
       seen.add(key);
+      if (change.kind === 'connection' && !this.concerns(change.name)) {
+        // Never looked up here: nothing to update, its first lookup reads the store. (A bulk import
+        // seen by a starting instance is thousands of changes; reading each cost seconds.)
+        this.missing.delete(change.name);
+        continue;
+      }
       try {
         await this.apply(change.kind, change.name, await store.get(change.kind, change.name));
       } catch (err) {
@@ -405,6 +411,11 @@ export class ConnectionCatalog {
       const record = await this.definitions.get('connection', id);
       this.remember(id, record, record ? await this.resolveRecord(record) : undefined);
     }
+  }
+
+  /** Whether a change to this connection matters here: held in memory, or every one is (being) listed. */
+  private concerns(id: string): boolean {
+    return this.complete || this.listing !== undefined || this.records.has(id);
   }
 
   /** The stored managed ids (not declared ones), sorted; kept until one is added or removed. */
