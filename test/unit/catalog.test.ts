@@ -184,7 +184,7 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     // Another instance's create and delete, taken in at the next sync, move the pages.
     await writer.put('connection', 'desk0', { template: 'mail' }, key);
     await writer.delete('connection', 'desk2');
-    clock.advance(10_000);
+    clock.advance(20_000); // twice the interval: the lookup waits for the poll
     expect(await ids(10)).toEqual([['declared-one', 'desk0', 'desk1', 'desk3'], false]);
     expect(reader.reads.list).toBe(listed);
   });
@@ -214,7 +214,7 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     await catalog.apply('connection', 'desk2', record);
     expect((await catalog.recordsPage({ top: 1, after: 'desk1' }))!.records[0]).toEqual(record);
     await writer.delete('connection', 'desk1');
-    clock.advance(10_000);
+    clock.advance(20_000); // twice the interval: the lookup waits for the poll
     expect(names(await catalog.recordsPage({ top: 5 }))).toEqual([['desk2', 'desk3'], false]);
     expect(reader.reads.list).toBe(listed);
   });
@@ -230,21 +230,28 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(two.scopes).toEqual(['openid']);
   });
 
-  it("takes in another instance's create, change and delete at the next sync, not before", async () => {
+  it("takes in another instance's changes at the next poll: in the background within twice the interval, waited for after", async () => {
     await writer.put('connection', 'desk1', { template: 'mail' }, key);
     await catalog.get('desk1');
     await expect(catalog.get('later')).rejects.toThrow(BrokerError);
     await writer.put('connection', 'later', { template: 'mail' }, key);
     await writer.put('connection', 'desk1', { template: 'mail', expectedAccount: 'x@contoso.com' }, key);
+    const polls = reader.reads.changes;
     clock.advance(5_000);
     await expect(catalog.get('later')).rejects.toThrow(BrokerError);
     expect((await catalog.get('desk1')).expectedAccount).toBeUndefined();
+    expect(reader.reads.changes).toBe(polls);
+    // Due: this lookup answers from memory at once and starts the poll; the next sees its result.
     clock.advance(5_000);
+    expect((await catalog.get('desk1')).expectedAccount).toBeUndefined();
+    expect(reader.reads.changes).toBe(polls + 1);
+    await catalog.sync();
     expect((await catalog.get('later')).id).toBe('later');
     expect((await catalog.get('desk1')).expectedAccount).toBe('x@contoso.com');
 
+    // Memory older than twice the interval (the contract's 30 s by default): the lookup waits.
     await writer.delete('connection', 'desk1');
-    clock.advance(10_000);
+    clock.advance(20_000);
     await expect(catalog.get('desk1')).rejects.toMatchObject({ code: 'unknown_connection' });
     expect(changes).toContainEqual({ kind: 'connection', name: 'desk1', removed: true });
   });
@@ -275,7 +282,7 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(reader.reads.list).toBe(lists);
     await writer.put('connection', 'm4', { template: 'mail' }, key);
     await writer.delete('connection', 'm1');
-    clock.advance(10_000);
+    clock.advance(20_000); // twice the interval: the lookup waits for the poll
     expect((await catalog.all()).map((c) => c.id)).toEqual(['declared-one', 'm2', 'm3', 'm4']);
   });
 
@@ -288,7 +295,7 @@ describe('ConnectionCatalog over declared and managed sources', () => {
       { ...mailTemplate, scopes: ['openid'] } as Record<string, unknown>,
       key,
     );
-    clock.advance(10_000);
+    clock.advance(20_000); // twice the interval: the lookup waits for the poll
     expect((await catalog.get('desk1')).scopes).toEqual(['openid']);
   });
 

@@ -77,6 +77,8 @@ export class ConnectionCatalog {
   /** Changes read from the feed but not yet taken in (the store failed meanwhile). */
   private pending: DefinitionChange[] = [];
   private nextSyncAt = 0;
+  /** When the last poll that took every change in began: memory is current up to then. */
+  private syncedAt = Number.NEGATIVE_INFINITY;
   private syncing?: Promise<void>;
   private readonly listeners: ((change: CatalogChange) => void)[] = [];
   /** The stored managed ids in order, while `complete` and unchanged (pages by id from memory). */
@@ -318,14 +320,25 @@ export class ConnectionCatalog {
     return this.managed.size;
   }
 
+  /**
+   * Polls the change feed once `syncIntervalMs` has passed. The lookup that finds it due does not
+   * wait for the poll while memory is less than twice the interval old (the contract's 30 s), so
+   * a cached token never waits for a store query; past that, it waits.
+   */
   private async syncIfDue(): Promise<void> {
-    if (this.clock.now() < this.nextSyncAt) return;
+    const now = this.clock.now();
+    if (now < this.nextSyncAt) return;
+    if (now < this.syncedAt + 2 * this.syncIntervalMs) {
+      this.sync().catch(() => {});
+      return;
+    }
     await this.sync();
   }
 
   private async pullChanges(): Promise<void> {
     const store = this.definitions!;
-    this.nextSyncAt = this.clock.now() + this.syncIntervalMs;
+    const startedAt = this.clock.now();
+    this.nextSyncAt = startedAt + this.syncIntervalMs;
     let batch: Awaited<ReturnType<DefinitionStore['changesSince']>>;
     try {
       batch = await store.changesSince(this.cursor);
@@ -336,7 +349,10 @@ export class ConnectionCatalog {
     }
     const first = this.cursor === undefined;
     this.cursor = batch.cursor;
-    if (first) return;
+    if (first) {
+      this.syncedAt = startedAt;
+      return;
+    }
     if (batch.reset) {
       this.managed.clear();
       this.records.clear();
@@ -345,6 +361,7 @@ export class ConnectionCatalog {
       this.managedTemplates = undefined;
       this.complete = false;
       this.pending = [];
+      this.syncedAt = startedAt;
       return;
     }
     const changes = [...this.pending, ...batch.changes];
@@ -370,6 +387,7 @@ export class ConnectionCatalog {
         return;
       }
     }
+    this.syncedAt = startedAt;
   }
 
   private async listAll(): Promise<void> {
