@@ -156,6 +156,9 @@ async function hostileBearers(
       aud: api,
       tid: tenant,
       oid,
+      // An app token's `sub` is its `oid` (the verifier refuses an ID token, whose `sub` is pairwise).
+      sub: oid,
+      idtyp: 'app',
       roles: ['Token.Request'],
       iat: now,
       nbf: now,
