@@ -151,12 +151,15 @@ export class StatusService {
    * that path says so (or serves what it knows).
    */
   private async firstPageUnlisted(size: number): Promise<StatusPage | undefined> {
+    // The catalog's page is needed in every case but one (a digest within a page): asked at once.
+    const firstPage = this.deps.catalog.pageById(size);
+    firstPage.catch(() => {});
     try {
       const digest = await this.digests.read();
       if (digest && digest.total <= size) return undefined;
       const [named, first] = await Promise.all([
         mapWithConcurrency(digest?.first ?? [], POINT_READS, (id) => this.deps.catalog.find(id)),
-        this.deps.catalog.pageById(size),
+        firstPage,
       ]);
       if (!digest && !first.more) return undefined;
       const seen = new Set<string>();
