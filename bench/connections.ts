@@ -12,7 +12,8 @@
  * - start-up to ready (the "listening" line) with BENCH_CONNECTIONS managed connections stored, and
  *   that it listed none of them to get there (the catalog reads them on first use);
  * - the first page of `/api/status` (the HTML page, and JSON `?top=200`) and of `/api/connections`,
- *   the first time (the catalog and the store listed) and after (median of 5);
+ *   the first time and after (median of 5); a first status page answered while the host counts
+ *   (no digest yet) is followed by reloads until it has counted, and that time is reported too;
  * - heap per connection with a cached token: one `/api/token` per connection, then (heap now − heap
  *   of the host started with none) ÷ connections, after two full collections (`--expose-gc`); taken
  *   without the status page's kept list (a write on the instance drops it: one connection is put
@@ -55,6 +56,9 @@ const FUNCTION_KEY = randomBytes(24).toString('base64url');
 
 /** A file: a heap snapshot of the host once every token is cached (for Chrome DevTools). */
 const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
+
+/** The status page's words while an instance reads every connection for the first time. */
+const COUNTING = /reading every connection for the first time/;
 
 const ids = Array.from({ length: COUNT }, (_, i) => `desk-${i}`);
 
@@ -121,6 +125,18 @@ async function main(): Promise<void> {
     try {
       const atStart = await host.memory();
       const firstStatus = await timed(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
+      // Never counted (no digest yet): page 1 is the first 200 by id while the host reads every
+      // connection; reloaded until it has, so the figures below are of a counted instance as before.
+      let countedMs: number | undefined;
+      if (COUNTING.test(firstStatus.body)) {
+        const from = performance.now() - firstStatus.ms;
+        for (;;) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          const r = await call(host, '/api/status', 'GET', { accept: 'text/html' });
+          if (!COUNTING.test(r.body)) break;
+        }
+        countedMs = performance.now() - from;
+      }
       const firstConnections = await timed(() => call(host, '/api/connections'));
       const status = await median(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
       const statusJson = await median(() => call(host, '/api/status?top=200'));
@@ -189,7 +205,7 @@ async function main(): Promise<void> {
       console.log(`seeding ${COUNT} definitions + grants: ${seedS.toFixed(1)} s`);
       console.log(`start-up to ready: ${ms(readyMs)} (host log: ${host.listed()})`);
       console.log(
-        `first /api/status page (HTML), first request: ${ms(firstStatus.ms)} (${firstStatus.status}, ${firstStatus.bytes} bytes)`,
+        `first /api/status page (HTML), first request: ${ms(firstStatus.ms)} (${firstStatus.status}, ${firstStatus.bytes} bytes, ${countedMs === undefined ? 'counted' : `counting: the first 200 by id; the full page after ${(countedMs / 1000).toFixed(1)} s`})`,
       );
       console.log(`first /api/connections page, first request: ${ms(firstConnections.ms)}`);
       console.log(

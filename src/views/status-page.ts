@@ -122,6 +122,14 @@ function row(
 </tr>`;
 }
 
+/** The summary of a page 1 served while this instance reads every connection for the first time. */
+function countingNote(shown: number, needing: number): string {
+  const among = needing
+    ? ` ${needing} of them need${needing === 1 ? 's' : ''} a person and ${needing === 1 ? 'is' : 'are'} shown first.`
+    : ' None of them needs a person.';
+  return `<p class="note counting">This instance is reading every connection for the first time, so there are no counts yet. Shown: the first ${shown} connections by id.${among} Reload shortly for the full list, every connection that needs a person first.</p>`;
+}
+
 const HEAD =
   '<thead><tr><th>Connection</th><th>Status</th><th>Account</th><th>Last refresh</th><th>Next deadline</th><th></th></tr></thead>';
 
@@ -152,23 +160,32 @@ export function statusPage(
   // Under a search, the counts are of the matching connections.
   const n = paging?.q ? paging.page.matched : total;
   const needing = paging ? paging.page.attention : attention.length;
-  const summary = needing
-    ? `<p class="warn">${needing} of ${n} connection${n === 1 ? '' : 's'} need${needing === 1 ? 's' : ''} attention.</p>`
-    : `<p class="ok">All ${n} connection${n === 1 ? ' is' : 's are'} healthy.</p>`;
+  // A deployment nobody has counted yet: its page's numbers are only of the rows shown (`counting`).
+  const counting = paging?.page.counting === true;
+  const summary = counting
+    ? countingNote(rows.length, attention.length)
+    : needing
+      ? `<p class="warn">${needing} of ${n} connection${n === 1 ? '' : 's'} need${needing === 1 ? 's' : ''} attention.</p>`
+      : `<p class="ok">All ${n} connection${n === 1 ? ' is' : 's are'} healthy.</p>`;
   // A cold instance's page 1: rows read now, counts from the last reading of every connection.
   const counted = paging?.page.countedAt
     ? `<p class="note">Counts as of <time datetime="${escapeHtml(paging.page.countedAt)}">${escapeHtml(paging.page.countedAt.slice(0, 16).replace('T', ' '))} UTC</time>; this instance is reading every connection now: reload for current counts.</p>`
     : '';
   const sections = [
-    attention.length ? `<h2>Needs a person (${needing})</h2>${table(attention)}` : '',
+    attention.length
+      ? `<h2>Needs a person${counting ? ', among these' : ` (${needing})`}</h2>${table(attention)}`
+      : '',
     healthy.length
-      ? `<h2>Healthy (${(paging ? paging.page.matched : rows.length) - needing})</h2>${table(healthy)}`
+      ? `<h2>Healthy${counting ? ', among these' : ` (${(paging ? paging.page.matched : rows.length) - needing})`}</h2>${table(healthy)}`
       : '',
   ].join('');
   const paged = paging && isPaged(paging.page, paging.q);
-  const list = paged
-    ? `${searchForm(paging.q, options.key)}${sections || '<p>No connection matches.</p>'}${pager(paging.page, paging.q, options.key)}`
-    : sections;
+  // While counting: the search box (it waits for the whole list), no page links (no pages known yet).
+  const list = counting
+    ? `${searchForm(undefined, options.key)}${sections}`
+    : paged
+      ? `${searchForm(paging.q, options.key)}${sections || '<p>No connection matches.</p>'}${pager(paging.page, paging.q, options.key)}`
+      : sections;
   const body = total
     ? `${summary}${counted}${list}`
     : '<p>No connections are configured. Add them to <code>connections.json</code>, or through the admin API (<code>broker connections put</code>).</p>';

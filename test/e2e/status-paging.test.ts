@@ -43,8 +43,45 @@ describe('status page: many connections', { timeout: 60_000 }, () => {
   });
   afterAll(() => stack.close());
 
-  it('shows those needing a person first, then pages of 200 with links that keep code=', async () => {
+  const COUNTING = 'This instance is reading every connection for the first time';
+  /** The page once this instance has read every connection (reloading while it says it is counting). */
+  const counted = async (query: string, key: string | null = FUNCTION_KEY) => {
+    let answer = await html(query, key);
+    for (let i = 0; i < 100; i++) {
+      const text = await answer.clone().text();
+      if (!text.includes(COUNTING)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      answer = await html(query, key);
+    }
+    return answer;
+  };
+
+  it('the first request of a deployment nobody has counted yet: the first 200 by id, while the instance counts', async () => {
     const first = await html(`?code=${FUNCTION_KEY}`, null);
+    expect(first.status).toBe(200);
+    const page = await first.text();
+    expect(page).toContain(`${COUNTING}, so there are no counts yet.`);
+    expect(page).toContain('Shown: the first 200 connections by id. 2 of them need a person');
+    expect(page).toContain('Reload shortly for the full list');
+    expect(page).not.toContain('need attention');
+    expect(page).not.toContain('class="pager"');
+    expect(page).not.toContain('page=2');
+    expect(page).toContain(`<input type="hidden" name="code" value="${FUNCTION_KEY}">`);
+    expect(page.match(/<tr>\n<td>/g)).toHaveLength(200);
+    // desk-007 and desk-100 (within the first 200 by id) above the healthy ones; support (past them) not yet.
+    const needing = page.slice(page.indexOf('Needs a person'), page.indexOf('Healthy'));
+    for (const id of ['desk-007', 'desk-100']) expect(needing).toContain(`<code>${id}</code>`);
+    expect(page).toContain('<code>desk-199</code>');
+    expect(page).not.toContain('<code>support</code>');
+    // Reloaded once counted: every connection needing a person on page 1, with the counts.
+    const full = await (await counted(`?code=${FUNCTION_KEY}`, null)).text();
+    expect(full).not.toContain(COUNTING);
+    expect(full).toContain('3 of 251 connections need attention.');
+    expect(full).toContain('<code>support</code>');
+  });
+
+  it('shows those needing a person first, then pages of 200 with links that keep code=', async () => {
+    const first = await counted(`?code=${FUNCTION_KEY}`, null);
     expect(first.status).toBe(200);
     const page = await first.text();
     expect(page).toContain('3 of 251 connections need attention.');

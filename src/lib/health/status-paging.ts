@@ -27,6 +27,13 @@ export interface StatusPage {
    * connection: when they were counted (the rows themselves are read afresh).
    */
   countedAt?: string;
+  /**
+   * Set on page 1 of a deployment past one page that no instance has read whole yet (no digest
+   * stored): this instance is reading every connection for the first time. `items` are then the
+   * first page by id (those needing a person first), and `total`, `matched` and `attention` count
+   * only those rows (`pages` is 1): not counts of the deployment, never to be shown as such.
+   */
+  counting?: true;
 }
 
 /**

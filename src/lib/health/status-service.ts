@@ -34,7 +34,7 @@ export interface StoreSnapshot {
 
 /** Store reads in flight at once for one page's point reads. */
 const POINT_READS = 16;
-/** After a page served from the digest, when the whole list is read for the next request. */
+/** After a page 1 served without listing, when the whole list is read for the next request. */
 const LIST_AFTER_MS = 200;
 
 export async function readSnapshot(store: SecretStore): Promise<StoreSnapshot> {
@@ -97,13 +97,12 @@ export class StatusService {
 
   /**
    * One page of the status page. Page 1 without a search, on an instance holding no recent list
-   * of a deployment past one page, comes from the stored digest (`status-digest.ts`): its ids of
-   * those needing a person and the first page by id, each read afresh, while the whole list is
-   * read in the background for the next request. The counts are then the digest's (`countedAt`).
+   * of a deployment past one page, is answered without listing (`firstPageUnlisted`) while the
+   * whole list is read in the background for the next request.
    */
   async page(query: StatusPageQuery): Promise<StatusPage> {
     if (query.page === 1 && !query.q?.trim() && !this.small && !this.pageCache.holds()) {
-      const quick = await this.firstPageFromDigest(query.size ?? STATUS_PAGE_SIZE);
+      const quick = await this.firstPageUnlisted(query.size ?? STATUS_PAGE_SIZE);
       if (quick) {
         // Once this answer is out: the listing's synchronous stretches would otherwise delay it.
         setTimeout(() => this.pageCache.get().catch(() => {}), LIST_AFTER_MS).unref();
@@ -141,16 +140,30 @@ export class StatusService {
     }
   }
 
-  private async firstPageFromDigest(size: number): Promise<StatusPage | undefined> {
+  /**
+   * Page 1 from the stored digest (`status-digest.ts`): the ids it names as needing a person and
+   * the first page by id, each read afresh; the counts are the digest's (`countedAt`). With no
+   * digest stored yet (a deployment nobody has read whole: no page's full read, no rotation pass)
+   * and more than a page of connections, the first page by id alone, marked `counting`: there are
+   * no counts to give, and reading every connection first takes seconds to a minute at 100,000.
+   * `undefined` sends the page down the whole list's path: a digest (or, without one, a catalog)
+   * within one page, where reading everything is cheap, or a store or catalog that failed, where
+   * that path says so (or serves what it knows).
+   */
+  private async firstPageUnlisted(size: number): Promise<StatusPage | undefined> {
+    // The catalog's page is needed in every case but one (a digest within a page): asked at once.
+    const firstPage = this.deps.catalog.pageById(size);
+    firstPage.catch(() => {});
     try {
       const digest = await this.digests.read();
-      if (!digest || digest.total <= size) return undefined;
-      const [needing, first] = await Promise.all([
-        mapWithConcurrency(digest.first, POINT_READS, (id) => this.deps.catalog.find(id)),
-        this.deps.catalog.pageById(size),
+      if (digest && digest.total <= size) return undefined;
+      const [named, first] = await Promise.all([
+        mapWithConcurrency(digest?.first ?? [], POINT_READS, (id) => this.deps.catalog.find(id)),
+        firstPage,
       ]);
+      if (!digest && !first.more) return undefined;
       const seen = new Set<string>();
-      const connections = [...needing, ...first.connections].filter((c): c is Connection => {
+      const connections = [...named, ...first.connections].filter((c): c is Connection => {
         if (!c || seen.has(c.id)) return false;
         seen.add(c.id);
         return true;
@@ -159,8 +172,15 @@ export class StatusService {
       const rows = await this.healthOfEach(connections);
       const attention = rows.filter((h) => h.remedy !== null).sort(byId);
       const healthy = rows.filter((h) => h.remedy === null).sort(byId);
+      const items = attention.concat(healthy).slice(0, size);
+      if (!digest) {
+        // Only what these rows say: nothing here may read as a count of the whole deployment.
+        const needing = items.filter((h) => h.remedy !== null).length;
+        const shown = items.length;
+        return { items, total: shown, matched: shown, attention: needing, page: 1, pages: 1, counting: true };
+      }
       return {
-        items: attention.concat(healthy).slice(0, size),
+        items,
         total: digest.total,
         matched: digest.total,
         attention: Math.max(digest.attention, attention.length),
