@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { STATUS_DIGEST_SECRET } from '../../src/lib/health/status-digest.js';
 import type { SecretProperties, SecretStore } from '../../src/lib/store/secret-store.js';
 import { testConnection } from '../fakes/connections.js';
@@ -105,6 +105,35 @@ describe('status digest: page 1 of a cold instance (docs/status-and-rotation.md)
     expect(next.countedAt).toBeUndefined();
     expect(next.attention).toBe(2);
     expect(next.items.slice(0, 2).map((h) => h.id)).toEqual(['c-007', 'c-150']);
+  });
+
+  it('asks no catalog page when the digest names a whole page needing a person, unless one was fixed since', async () => {
+    const first = services(connections);
+    // 220 never connected: more than a page needs a person.
+    for (const id of ids.slice(220)) await first.seedGrant(id, `rt-${id}`);
+    await countedPage(first);
+    await settle();
+    const cold = () => {
+      const b = services(connections, { store: gatedStore(first.store).store });
+      return { b, pageById: vi.spyOn(b.catalog, 'pageById') };
+    };
+
+    const one = cold();
+    const page = await one.b.status.page({ page: 1 });
+    expect(page.countedAt).toBeDefined();
+    expect(page.items.map((h) => h.id)).toEqual(ids.slice(0, 200));
+    expect(page.items.every((h) => h.remedy !== null)).toBe(true);
+    expect(one.pageById).not.toHaveBeenCalled();
+
+    // c-000 connected since the digest: the named ones no longer fill the page, so the first page by
+    // id does, and c-000 is among the healthy rows below those needing a person.
+    await first.seedGrant('c-000', 'rt-c-000');
+    const two = cold();
+    const filled = await two.b.status.page({ page: 1 });
+    expect(two.pageById).toHaveBeenCalledTimes(1);
+    expect(filled.items).toHaveLength(200);
+    expect(filled.items.slice(0, 199).every((h) => h.remedy !== null)).toBe(true);
+    expect(filled.items.filter((h) => h.remedy === null).map((h) => h.id)).toEqual(['c-000']);
   });
 
   it('JSON pages by id from one catalog page and point reads when nothing is kept', async () => {

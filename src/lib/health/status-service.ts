@@ -151,25 +151,28 @@ export class StatusService {
    * that path says so (or serves what it knows).
    */
   private async firstPageUnlisted(size: number): Promise<StatusPage | undefined> {
-    // The catalog's page is needed in every case but one (a digest within a page): asked at once.
-    const firstPage = this.deps.catalog.pageById(size);
-    firstPage.catch(() => {});
     try {
       const digest = await this.digests.read();
       if (digest && digest.total <= size) return undefined;
-      const [named, first] = await Promise.all([
-        mapWithConcurrency(digest?.first ?? [], POINT_READS, (id) => this.deps.catalog.find(id)),
-        firstPage,
-      ]);
-      if (!digest && !first.more) return undefined;
-      const seen = new Set<string>();
-      const connections = [...named, ...first.connections].filter((c): c is Connection => {
-        if (!c || seen.has(c.id)) return false;
-        seen.add(c.id);
-        return true;
-      });
+      // The catalog's first page by id, unless the digest names a whole page needing a person
+      // (a query of 100,000 entities on Azurite, saved); asked alongside the named rows' reads.
+      const byIdPage = () => {
+        const page = this.deps.catalog.pageById(size);
+        page.catch(() => {});
+        return page;
+      };
+      let firstPage = !digest || digest.first.length < size ? byIdPage() : undefined;
+      const named = await mapWithConcurrency(digest?.first ?? [], POINT_READS, (id) =>
+        this.deps.catalog.find(id),
+      );
       // Each row as it is now: one fixed since the digest moves down, one broken since moves up.
-      const rows = await this.healthOfEach(connections);
+      const rows = await this.healthOfEach(named.filter((c): c is Connection => c !== undefined));
+      // Some named were fixed since: the page is filled from the first page by id after all.
+      if (!firstPage && rows.filter((h) => h.remedy !== null).length < size) firstPage = byIdPage();
+      const first = firstPage && (await firstPage);
+      if (!digest && !first?.more) return undefined;
+      const seen = new Set(rows.map((h) => h.id));
+      rows.push(...(await this.healthOfEach((first?.connections ?? []).filter((c) => !seen.has(c.id)))));
       const attention = rows.filter((h) => h.remedy !== null).sort(byId);
       const healthy = rows.filter((h) => h.remedy === null).sort(byId);
       const items = attention.concat(healthy).slice(0, size);
