@@ -190,12 +190,20 @@ async function main(): Promise<void> {
       let secondStatus: Awaited<ReturnType<typeof timed>>;
       let secondAgain: Awaited<ReturnType<typeof timed>>;
       let secondJson: Awaited<ReturnType<typeof timed>>;
+      let secondConnections: Awaited<ReturnType<typeof timed>>;
       try {
         secondStatus = await timed(() => call(second, '/api/status', 'GET', { accept: 'text/html' }));
         secondAgain = await timed(() => call(second, '/api/status', 'GET', { accept: 'text/html' }));
         secondJson = await timed(() => call(second, '/api/status?top=200'));
       } finally {
         await second.stop();
+      }
+      // A third instance asked for the admin page first: one store query (its catalog holds none).
+      const third = await startHost(hostDir, connectionsFile, azurite);
+      try {
+        secondConnections = await timed(() => call(third, '/api/connections'));
+      } finally {
+        await third.stop();
       }
 
       const ms = (x: number) => `${x.toFixed(0)} ms`;
@@ -216,6 +224,9 @@ async function main(): Promise<void> {
         `second instance started after: /api/status page 1 (HTML), first request ${ms(secondStatus.ms)} (${/Counts as of/.test(secondStatus.body) ? 'counts from the digest' : 'counted itself'}), then ${ms(secondAgain.ms)} (${/Counts as of/.test(secondAgain.body) ? 'from the digest' : 'counted itself'}); /api/status?top=200 first request ${ms(secondJson.ms)}`,
       );
       console.log(`/api/status last page: ${ms(lastPage)}; search q=desk-4242: ${ms(search)}`);
+      console.log(
+        `another instance started after: /api/connections page 1, first request ${ms(secondConnections.ms)}`,
+      );
       console.log(`/api/connections page 1 (top 100), median of 5: ${ms(connections)}`);
       const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
       if (TOKENS) console.log(`${COUNT} /api/token (refresh + cache): ${tokensS.toFixed(1)} s`);
