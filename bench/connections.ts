@@ -59,6 +59,8 @@ const SNAPSHOT = process.env.BENCH_HEAP_SNAPSHOT;
 
 /** The status page's words while an instance reads every connection for the first time. */
 const COUNTING = /reading every connection for the first time/;
+/** Its words on page 1 served from the digest (another instance's counts) while it reads them. */
+const COUNTED_BEFORE = /Counts as of/;
 
 const ids = Array.from({ length: COUNT }, (_, i) => `desk-${i}`);
 
@@ -130,11 +132,7 @@ async function main(): Promise<void> {
       let countedMs: number | undefined;
       if (COUNTING.test(firstStatus.body)) {
         const from = performance.now() - firstStatus.ms;
-        for (;;) {
-          await new Promise((resolve) => setTimeout(resolve, 250));
-          const r = await call(host, '/api/status', 'GET', { accept: 'text/html' });
-          if (!COUNTING.test(r.body)) break;
-        }
+        await untilCounted(host);
         countedMs = performance.now() - from;
       }
       const firstConnections = await timed(() => call(host, '/api/connections'));
@@ -160,6 +158,8 @@ async function main(): Promise<void> {
       await expectStatus(call(host, probe, 'DELETE'), 204);
       const cached = await host.memory(SNAPSHOT);
       const statusAfter = await median(() => call(host, '/api/status', 'GET', { accept: 'text/html' }));
+      // The write above dropped the list: page 1 came from the digest while it is read again.
+      await untilCounted(host);
       const withList = await host.memory();
 
       const t2 = performance.now();
@@ -256,6 +256,15 @@ async function main(): Promise<void> {
 }
 
 type Host = ProbedHost;
+
+/** Reloads page 1 until the host answers from its own reading of every connection. */
+async function untilCounted(host: Host): Promise<void> {
+  for (;;) {
+    const r = await call(host, '/api/status', 'GET', { accept: 'text/html' });
+    if (!COUNTING.test(r.body) && !COUNTED_BEFORE.test(r.body)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
 
 function startHost(dataDir: string, connectionsFile: string, azurite?: Azurite): Promise<Host> {
   const env = azurite ? { AzureWebJobsStorage: azurite.connectionString } : {};
