@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { STATUS_DIGEST_SECRET } from '../../src/lib/health/status-digest.js';
-import type { SecretProperties, SecretStore } from '../../src/lib/store/secret-store.js';
+import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { statusPage } from '../../src/views/status-page.js';
 import { testConnection } from '../fakes/connections.js';
 import { services, settle, T0 } from '../fakes/services.js';
+import { afterListDelay, gatedStore } from '../support/gated-store.js';
 
 /**
  * Page 1 of a deployment past one page that nobody has read whole yet (no `broker-status-digest`):
@@ -13,26 +14,6 @@ const idsOf = (n: number) => Array.from({ length: n }, (_, i) => `c-${String(i).
 const connectionsOf = (ids: string[]) => ids.map((id) => testConnection(id, { credential: undefined }));
 const ids = idsOf(250);
 const connections = connectionsOf(ids);
-
-/** The whole list is read this long after a page served without listing (LIST_AFTER_MS, 200 ms). */
-const afterListDelay = () => new Promise((resolve) => setTimeout(resolve, 250));
-
-/** A store whose whole-store listing waits for `release`: what the first page must not wait for. */
-function gatedStore(inner: SecretStore) {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let lists = 0;
-  const store: SecretStore = Object.assign(Object.create(inner) as SecretStore, {
-    async listSecrets(): Promise<SecretProperties[]> {
-      lists++;
-      await gate;
-      return inner.listSecrets();
-    },
-  });
-  return { store, release, lists: () => lists };
-}
 
 /** Every connection connected except c-150 (within page 1 by id) and c-240 (far past it): dead grants. */
 async function seeded(list = ids) {

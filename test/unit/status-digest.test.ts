@@ -1,32 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { STATUS_DIGEST_SECRET } from '../../src/lib/health/status-digest.js';
-import type { SecretProperties, SecretStore } from '../../src/lib/store/secret-store.js';
+import type { SecretStore } from '../../src/lib/store/secret-store.js';
 import { testConnection } from '../fakes/connections.js';
 import { MemorySecretStore } from '../fakes/memory-store.js';
 import { services, settle, T0 } from '../fakes/services.js';
+import { afterListDelay, gatedStore } from '../support/gated-store.js';
 
 const ids = Array.from({ length: 250 }, (_, i) => `c-${String(i).padStart(3, '0')}`);
 const connections = ids.map((id) => testConnection(id, { credential: undefined }));
-
-/** The whole list is read this long after a page served from the digest (LIST_AFTER_MS, 200 ms). */
-const afterListDelay = () => new Promise((resolve) => setTimeout(resolve, 250));
-
-/** A store whose whole-store listing waits for `release` (or fails): what a page does not wait for. */
-function gatedStore(inner: SecretStore) {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let lists = 0;
-  const store: SecretStore = Object.assign(Object.create(inner) as SecretStore, {
-    async listSecrets(): Promise<SecretProperties[]> {
-      lists++;
-      await gate;
-      return inner.listSecrets();
-    },
-  });
-  return { store, release, lists: () => lists };
-}
 
 /**
  * Page 1 once this instance has read every connection: a deployment nobody has counted yet (no
