@@ -40,10 +40,14 @@ export function inviteForm(connectionId: string, forms: StatusForms): string {
   );
 }
 
-/** The pending invitations, soonest expiry first, each with its revoke button. */
+/** Rows of pending invitations a page shows (soonest expiry first): thousands would drown it. */
+export const PENDING_SHOWN = 50;
+
+/** The pending invitations, soonest expiry first, each with its revoke button (the first 50). */
 export function pendingInvitations(invitations: InvitationView[], forms: StatusForms): string {
   if (invitations.length === 0) return '';
   const rows = invitations
+    .slice(0, PENDING_SHOWN)
     .map(
       (i) => `<tr data-invitation="${escapeHtml(i.id)}">
 <td><code>${escapeHtml(i.connection)}</code>${i.note ? `<br><span class="muted">${escapeHtml(i.note)}</span>` : ''}</td>
@@ -53,7 +57,11 @@ export function pendingInvitations(invitations: InvitationView[], forms: StatusF
 </tr>`,
     )
     .join('\n');
-  return `<h2>Pending invitations (${invitations.length})</h2><table class="invitations"><thead><tr><th>Connection</th><th>Expires</th><th>By</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
+  const more =
+    invitations.length > PENDING_SHOWN
+      ? `<p class="muted">The ${PENDING_SHOWN} expiring soonest are shown. A connection's own: <code>GET /api/connections/{id}/invitations</code>.</p>`
+      : '';
+  return `<h2>Pending invitations (${invitations.length})</h2><table class="invitations"><thead><tr><th>Connection</th><th>Expires</th><th>By</th><th></th></tr></thead><tbody>${rows}</tbody></table>${more}`;
 }
 
 /** The link just made: shown once (only its hash is kept), selectable, with a copy button. */

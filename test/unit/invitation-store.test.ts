@@ -162,15 +162,62 @@ describe('InvitationService', () => {
   const setup = () => {
     const clock = new ManualClock(T0);
     const log = memoryLogger();
+    const store = new FileInvitationStore(path.join(root, 'data'));
+    let lists = 0;
+    let wall = 0;
+    const counted: InvitationStore = Object.assign(Object.create(store) as InvitationStore, {
+      list: (connection?: string) => {
+        if (connection === undefined) lists++;
+        return store.list(connection);
+      },
+    });
     const service = new InvitationService({
-      store: new FileInvitationStore(path.join(root, 'data')),
+      store: counted,
       catalog: new ConnectionCatalog([{ id: 'desk1', scopes: [] } as unknown as Connection]),
       clock,
       logger: log.logger,
       publicUrl: 'https://broker.example',
+      now: () => wall,
     });
-    return { clock, log, service };
+    return {
+      clock,
+      log,
+      service,
+      store,
+      lists: () => lists,
+      passWall: (ms: number) => {
+        wall += ms;
+      },
+    };
   };
+
+  it("keeps the status page's pending list up to 30 s: this instance's changes drop it, expiry is checked each time", async () => {
+    const { service, store, clock, lists, passWall } = setup();
+    const a = await service.create('desk1', { expiresInMs: 60_000 }, {});
+    const b = await service.create('desk1', {}, {});
+    const ids = async () => (await service.pending()).map((v) => v.id);
+    expect(await ids()).toEqual([a.id, b.id]);
+    expect(await ids()).toEqual([a.id, b.id]);
+    expect(lists()).toBe(1);
+    // Expired since: gone from the kept list without a listing.
+    clock.advance(60_000);
+    expect(await ids()).toEqual([b.id]);
+    expect(lists()).toBe(1);
+    // A change made here shows at once.
+    await service.revoke('desk1', b.id, {});
+    expect(await ids()).toEqual([]);
+    expect(lists()).toBe(2);
+    // Another instance's invitation (written to the store directly): within 30 s of the listing.
+    const c = await service.create('desk1', {}, {});
+    expect(await ids()).toEqual([c.id]);
+    await store.create(
+      record({ id: 'BBBBBBBBBBBBBBBBBBBBBB', tokenHash: tokenHash('u'.repeat(43)), expiresAt: c.expiresAt }),
+    );
+    passWall(29_000);
+    expect(await ids()).toEqual([c.id]);
+    passWall(1_000);
+    expect((await ids()).sort()).toEqual(['BBBBBBBBBBBBBBBBBBBBBB', c.id].sort());
+  });
 
   it('tokens are 256 random bits, each different; expiry defaults to 7 days and is capped at 30', async () => {
     const { service } = setup();
