@@ -207,6 +207,9 @@ describe('ConnectionCatalog over declared and managed sources', () => {
     expect(names(await catalog.recordsPage({ top: 5, after: 'desk1' }))).toEqual([['desk2', 'desk3'], false]);
     expect(names(await catalog.recordsPage({ top: 5, template: 'other' }))).toEqual([['desk1'], false]);
     expect(names(await catalog.recordsPage({ top: 1, template: 'mail' }))).toEqual([['desk2'], true]);
+    // The status pages by id serve only valid ones: nothing follows desk2 there.
+    const served = await catalog.pageById(1, 'desk1');
+    expect([served.connections.map((c) => c.id), served.more]).toEqual([['desk2'], false]);
     expect(reader.reads.list).toBe(listed);
 
     // A write here (applied at once) carries its new etag; another instance's delete, after a sync.

@@ -159,6 +159,8 @@ export class ConnectionCatalog {
         const connection = this.managed.get(ids[i]!);
         if (connection) managed.push(connection);
       }
+      // More only if a valid one follows (invalid records are the admin API's to list, not served).
+      while (i < ids.length && !this.managed.has(ids[i]!)) i++;
       more = i < ids.length;
     } else if (this.definitions) {
       const page = await this.definitions.list('connection', { after, top });
