@@ -284,7 +284,10 @@ export function wireBroker(
   connections.onChange((change) => {
     if (change.kind !== 'connection') return;
     tokens.invalidate(change.name);
-    if (change.removed) grantStore.forget(change.name);
+    if (change.removed) {
+      grantStore.forget(change.name);
+      callerActivity.forget(change.name);
+    }
   });
   // Invitations: a deleted connection's links go with it, so an id created again inherits none.
   connections.onChange((change) => {

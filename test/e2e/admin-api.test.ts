@@ -284,4 +284,23 @@ describe('admin API: connections and templates at runtime', () => {
     expect((await del('/api/connections/desk2')).status).toBe(404);
     expect(stack.logs.join('\n')).toMatch(/connection\.deleted.*desk2/);
   });
+
+  it('a connection created again under a deleted id inherits none of its callers', async () => {
+    const callersOf = async (id: string) => {
+      const status = (await (await stack.api('/api/status')).json()) as {
+        connections: { id: string; callers: { name: string }[] }[];
+      };
+      return status.connections.find((c) => c.id === id)?.callers.map((u) => u.name);
+    };
+    expect((await put('/api/connections/desk3', { template: 'support-mail' })).status).toBe(201);
+    const consented = await consent(stack.url, stack.local.functionKey, 'desk3', {
+      account: 'desk3@contoso.com',
+    });
+    expect(consented.status).toBe(200);
+    expect((await stack.api('/api/token?connection=desk3')).status).toBe(200);
+    expect(await callersOf('desk3')).toHaveLength(1);
+    expect((await del('/api/connections/desk3')).status).toBe(204);
+    expect((await put('/api/connections/desk3', { template: 'support-mail' })).status).toBe(201);
+    expect(await callersOf('desk3')).toEqual([]);
+  });
 });

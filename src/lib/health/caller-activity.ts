@@ -39,6 +39,11 @@ export class CallerActivity {
       );
   }
 
+  /** The connection was deleted: a later one with its id starts with no callers. */
+  forget(connectionId: string): void {
+    this.byConnection.delete(connectionId);
+  }
+
   /** Newest first. */
   of(connectionId: string): CallerUse[] {
     const uses = this.byConnection.get(connectionId);
