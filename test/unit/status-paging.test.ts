@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { HealthCache } from '../../src/lib/health/health-cache.js';
 import { healthAfter, pageOfHealth } from '../../src/lib/health/status-paging.js';
 import type { ConnectionHealth } from '../../src/lib/health/status-service.js';
 
@@ -48,40 +47,5 @@ describe('status paging', () => {
     expect(first.items[0]!.id).toBe('c-000');
     expect(first.next).toBe('c-099');
     expect(healthAfter(all, 100, 'c-399').next).toBeUndefined();
-  });
-});
-
-describe('HealthCache', () => {
-  it('computes small lists every time; keeps a long one up to 30 s, refreshing it in the background from 5 s', async () => {
-    let now = 0;
-    let computed = 0;
-    let size = 3;
-    const cache = new HealthCache(
-      async () => {
-        computed++;
-        return Array.from({ length: size }, (_, i) => health(`c${computed}-${i}`));
-      },
-      200,
-      () => now,
-    );
-    await cache.get();
-    await cache.get();
-    expect(computed).toBe(2);
-    size = 250;
-    const kept = await cache.get();
-    expect(computed).toBe(3);
-    now = 4_999;
-    expect(await cache.get()).toBe(kept);
-    expect(computed).toBe(3);
-    now = 5_000;
-    expect(await cache.get()).toBe(kept);
-    await new Promise((r) => setImmediate(r));
-    expect(computed).toBe(4);
-    now = 40_000;
-    const fresh = await cache.get();
-    expect(fresh).not.toBe(kept);
-    cache.clear();
-    await cache.get();
-    expect(computed).toBe(6);
   });
 });

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { ConnectionCatalog } from '../config/catalog.js';
 import { type Connection, credentialSecretName, isAppOnly } from '../config/connections.js';
+import { KeptList } from '../kept-list.js';
 import type { Logger } from '../logger.js';
 import { mapWithConcurrency } from '../rotation/pool.js';
 import { refreshTokenSecretName, type SecretStore } from '../store/secret-store.js';
@@ -15,7 +16,6 @@ import { appOnlyHealth } from './app-only-health.js';
 import type { CallerActivity } from './caller-activity.js';
 import type { ConnectionHealth } from './connection-health.js';
 import { forecastDeadlines } from './deadlines.js';
-import { HealthCache } from './health-cache.js';
 import { remedyFor } from './remedies.js';
 import { digestOf, StatusDigests } from './status-digest.js';
 import { STATUS_PAGE_SIZE } from './status-page-size.js';
@@ -82,15 +82,18 @@ export class StatusService {
   /** This instance's last whole list fit on one page: no digest to read, the page reads everything. */
   private small = false;
 
-  /** The status page's list: kept for a while once longer than a page (`health-cache.ts`). */
-  private readonly pageCache = new HealthCache(async () => {
-    const list = await this.health();
-    this.small = list.length <= STATUS_PAGE_SIZE;
-    void this.recordDigest(list);
-    return list;
-  }, STATUS_PAGE_SIZE);
+  /** The status page's list: kept for a while once longer than a page (`kept-list.ts`). */
+  private readonly pageCache = new KeptList(
+    async () => {
+      const list = await this.health();
+      this.small = list.length <= STATUS_PAGE_SIZE;
+      void this.recordDigest(list);
+      return list;
+    },
+    { keepAbove: STATUS_PAGE_SIZE },
+  );
 
-  /** Every connection's health for the status page and `/api/status`; see `HealthCache`. */
+  /** Every connection's health for the status page and `/api/status`; see `KeptList`. */
   healthForPage(): Promise<ConnectionHealth[]> {
     return this.pageCache.get();
   }

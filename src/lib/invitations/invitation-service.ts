@@ -5,6 +5,7 @@ import type { Connection } from '../config/connections.js';
 import { DAY_MS } from '../config/duration.js';
 import { randomToken } from '../crypto/tokens.js';
 import { BrokerError } from '../errors.js';
+import { KeptList } from '../kept-list.js';
 import type { Logger } from '../logger.js';
 import type { Actor, Invitation, InvitationStore } from './invitation-store.js';
 
@@ -14,12 +15,6 @@ export const MAX_INVITATION_TTL_MS = 30 * DAY_MS;
 /** 32 random bytes (256 bits) in base64url: 43 characters, nothing else is ever a token. */
 const TOKEN_BYTES = 32;
 export const INVITATION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
-/**
- * How long the status page's list of pending invitations is kept: listing them reads every
- * invitation of every connection, which at scale is not something to do per page view. This
- * instance's own changes drop it; other instances' show within this (the contract's 30 s).
- */
-const PENDING_KEPT_MS = 30_000;
 
 export interface CreatedInvitation {
   id: string;
@@ -80,13 +75,18 @@ export class InvitationService {
       /** Wall time for the kept list's age (the broker's clock is held still in tests). */
       now?: () => number;
     },
-  ) {}
+  ) {
+    // Listing the open invitations reads every invitation of every connection, not something to do
+    // per status page view: kept up to 30 s, not refreshed before then (other instances' changes
+    // show within the contract's 30 s), dropped by every change made here.
+    this.open = new KeptList(async () => (await deps.store.list()).filter((i) => !i.usedAt && !i.revokedAt), {
+      refreshAfterMs: Number.POSITIVE_INFINITY,
+      now: deps.now,
+    });
+  }
 
-  /** The invitations not used or revoked, as last listed (wall time), while younger than PENDING_KEPT_MS. */
-  private kept?: { at: number; open: Invitation[] };
-  private listing?: Promise<Invitation[]>;
-  /** Bumped by every change made here: a listing begun before one is not kept. */
-  private changes = 0;
+  /** The invitations not used or revoked, as last listed. */
+  private readonly open: KeptList<Invitation>;
 
   async create(
     connectionId: string,
@@ -111,7 +111,7 @@ export class InvitationService {
     };
     if (options.note !== undefined) invitation.note = options.note;
     await this.deps.store.create(invitation);
-    this.forgetPending();
+    this.open.clear();
     this.deps.logger.info('invitation.created', {
       connection: connection.id,
       invitation: invitation.id,
@@ -138,37 +138,12 @@ export class InvitationService {
    * first: from a list kept up to 30 s (this instance's changes drop it), expiry checked now.
    */
   async pending(): Promise<InvitationView[]> {
-    const open = await this.openInvitations();
+    const open = await this.open.get();
     const now = this.deps.clock.now();
     return open
       .map((i) => this.view(i, now))
       .filter((v) => v.state === 'pending')
       .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt));
-  }
-
-  private async openInvitations(): Promise<Invitation[]> {
-    const wall = this.deps.now ?? (() => performance.now());
-    const kept = this.kept;
-    if (kept && wall() - kept.at < PENDING_KEPT_MS) return kept.open;
-    if (this.listing) return this.listing;
-    const changes = this.changes;
-    const listing = (async () => {
-      const at = wall();
-      const open = (await this.deps.store.list()).filter((i) => !i.usedAt && !i.revokedAt);
-      if (changes === this.changes) this.kept = { at, open };
-      return open;
-    })().finally(() => {
-      if (this.listing === listing) this.listing = undefined;
-    });
-    this.listing = listing;
-    return listing;
-  }
-
-  /** This instance changed an invitation: the next status page lists them again. */
-  private forgetPending(): void {
-    this.changes++;
-    this.kept = undefined;
-    this.listing = undefined;
   }
 
   /** 204 whatever state it was in; 404 `not_found` only when the connection has no such invitation. */
@@ -186,7 +161,7 @@ export class InvitationService {
       });
     }
     if (revoked) {
-      this.forgetPending();
+      this.open.clear();
       this.deps.logger.info('invitation.revoked', {
         connection: connection.id,
         invitation: invitationId,
@@ -205,7 +180,7 @@ export class InvitationService {
           ? undefined
           : { ...current, revokedAt: new Date(this.deps.clock.now()).toISOString(), revokedBy: by },
       );
-      this.forgetPending();
+      this.open.clear();
       this.deps.logger.info('invitation.revoked', {
         connection: connectionId,
         invitation: invitation.id,
@@ -247,7 +222,7 @@ export class InvitationService {
       this.deps.logger.warn('invitation.refused', { connection: connectionId, invitation: invitationId });
       throw invalid();
     }
-    this.forgetPending();
+    this.open.clear();
     this.deps.logger.info('invitation.used', {
       connection: connectionId,
       invitation: invitationId,
